@@ -1,0 +1,163 @@
+//! The one error type of keyrotate. Every variant has a stable string code that
+//! the JS API puts on `Error.code` and the CLI maps to an exit status, so the
+//! codes are part of the public contract: never rename one.
+//!
+//! No variant ever carries a key, a plaintext or a password. Locations name
+//! table, column and primary key only; ciphertext values are never included.
+
+use std::fmt;
+
+/// Where in the database a value lives. The primary key is the row's
+/// identifier, never its credential.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Location {
+    pub schema: String,
+    pub table: String,
+    pub column: String,
+    pub primary_key: String,
+}
+
+impl fmt::Display for Location {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{}.{}.{} (primary key {})",
+            self.schema, self.table, self.column, self.primary_key
+        )
+    }
+}
+
+/// Which key an error or warning is about.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum KeyRole {
+    Old,
+    New,
+    Verify,
+}
+
+impl fmt::Display for KeyRole {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            KeyRole::Old => "old key",
+            KeyRole::New => "new key",
+            KeyRole::Verify => "key",
+        })
+    }
+}
+
+#[derive(Debug)]
+pub enum Error {
+    /// `ERR_KEY_INVALID`: a key is missing, too short, not UTF-8, holds a NUL,
+    /// has surrounding whitespace, or (new key only) looks like a placeholder.
+    /// Raised before any database connection is made.
+    KeyInvalid { role: KeyRole, reason: String },
+    /// `ERR_KEY_UNCHANGED`: old and new keys derive the same 32-byte AES key,
+    /// so a rotation would change nothing.
+    KeyUnchanged,
+    /// `ERR_INVALID_ARG`: an option is malformed (column spec, columns file,
+    /// lock timeout, connection string).
+    InvalidArgument { reason: String },
+    /// `ERR_COLUMN_NOT_FOUND`: a column the operator asked for explicitly does
+    /// not exist, or is not a text column. Registry defaults that are absent
+    /// are reported, not raised.
+    ColumnNotFound { reason: String },
+    /// `ERR_OLD_KEY_MISMATCH`: the first non-empty value opens with neither
+    /// the old nor the new key, so the old key is almost certainly wrong.
+    OldKeyMismatch { location: Location },
+    /// `ERR_UNDECRYPTABLE`: a value opens with neither key (or holds invalid
+    /// data). The whole rotation is rolled back.
+    Undecryptable { location: Location, reason: String },
+    /// `ERR_DB_CONNECT`: the server could not be reached, refused TLS, or
+    /// rejected the credentials. `target` is `host:port/database`.
+    DbConnect { target: String, reason: String },
+    /// `ERR_LOCK_TIMEOUT`: another session held a conflicting lock (a writer
+    /// or a concurrent rotation) for longer than the lock timeout.
+    LockTimeout { reason: String },
+    /// `ERR_DB`: any other database error; the transaction was rolled back.
+    Db { reason: String, sqlstate: Option<String> },
+    /// `ERR_INTERNAL`: a bug or an invariant violation (for example a freshly
+    /// sealed value that does not re-open). Nothing was committed.
+    Internal { reason: String },
+}
+
+impl Error {
+    /// The stable machine-readable code.
+    pub fn code(&self) -> &'static str {
+        match self {
+            Error::KeyInvalid { .. } => "ERR_KEY_INVALID",
+            Error::KeyUnchanged => "ERR_KEY_UNCHANGED",
+            Error::InvalidArgument { .. } => "ERR_INVALID_ARG",
+            Error::ColumnNotFound { .. } => "ERR_COLUMN_NOT_FOUND",
+            Error::OldKeyMismatch { .. } => "ERR_OLD_KEY_MISMATCH",
+            Error::Undecryptable { .. } => "ERR_UNDECRYPTABLE",
+            Error::DbConnect { .. } => "ERR_DB_CONNECT",
+            Error::LockTimeout { .. } => "ERR_LOCK_TIMEOUT",
+            Error::Db { .. } => "ERR_DB",
+            Error::Internal { .. } => "ERR_INTERNAL",
+        }
+    }
+
+    /// The location an error is about, when it is about one value.
+    pub fn location(&self) -> Option<&Location> {
+        match self {
+            Error::OldKeyMismatch { location } | Error::Undecryptable { location, .. } => {
+                Some(location)
+            }
+            _ => None,
+        }
+    }
+
+    pub fn invalid_argument(reason: impl Into<String>) -> Self {
+        Error::InvalidArgument {
+            reason: reason.into(),
+        }
+    }
+
+    pub fn internal(reason: impl Into<String>) -> Self {
+        Error::Internal {
+            reason: reason.into(),
+        }
+    }
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::KeyInvalid { role, reason } => write!(f, "{role} is invalid: {reason}"),
+            Error::KeyUnchanged => f.write_str(
+                "old and new keys are the same (their first 32 bytes are equal); nothing to rotate",
+            ),
+            Error::InvalidArgument { reason } => write!(f, "invalid argument: {reason}"),
+            Error::ColumnNotFound { reason } => f.write_str(reason),
+            Error::OldKeyMismatch { location } => write!(
+                f,
+                "old key does not match: the first value ({location}) opens with neither the old nor the new key; nothing was changed"
+            ),
+            Error::Undecryptable { location, reason } => write!(
+                f,
+                "value at {location} opens with neither key ({reason}); the rotation was rolled back and nothing was changed"
+            ),
+            Error::DbConnect { target, reason } => {
+                write!(f, "cannot connect to database {target}: {reason}")
+            }
+            Error::LockTimeout { reason } => write!(
+                f,
+                "timed out waiting for a table lock ({reason}); another rotation or a writer holds the tables. Nothing was changed; retry, or raise the lock timeout"
+            ),
+            Error::Db { reason, sqlstate } => match sqlstate {
+                Some(state) => write!(
+                    f,
+                    "database error [{state}]: {reason}; the transaction was rolled back"
+                ),
+                None => write!(f, "database error: {reason}; the transaction was rolled back"),
+            },
+            Error::Internal { reason } => write!(f, "internal error: {reason}"),
+        }
+    }
+}
+
+impl std::error::Error for Error {}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;

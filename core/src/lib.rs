@@ -1,0 +1,11 @@
+//! keyrotate's core: everything that rotates AnythingMCP's `ENCRYPTION_KEY`,
+//! in plain Rust so `cargo test` exercises it without Node.
+#![forbid(unsafe_code)]
+
+pub mod columns;
+pub mod envelope;
+pub mod error;
+pub mod key;
+pub mod report;
+
+pub use error::{Error, KeyRole, Location, Result};

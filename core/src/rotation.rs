@@ -1,0 +1,697 @@
+//! The rotation itself, and the read-only verify that shares its scan.
+//!
+//! Everything happens in one transaction on one connection: take an advisory
+//! lock (two rotations never interleave), lock the registry's tables against
+//! writers (readers still read), stream each column through a portal,
+//! re-encrypt, write back in batches, and commit only if every value made it.
+//! Any error — or the process dying — leaves the transaction uncommitted, and
+//! PostgreSQL rolls it back.
+
+use std::time::{Duration, Instant};
+
+use tokio_postgres::error::SqlState;
+use tokio_postgres::{IsolationLevel, Transaction};
+
+use crate::columns::{self, quote_ident, ColumnRef, Origin, RegisteredColumn};
+use crate::connection::ConnectionTarget;
+use crate::envelope::{self, OpenError};
+use crate::error::{Error, Location, Result};
+use crate::key::{Key, KeyPair, Warning};
+use crate::report::{
+    self, ColumnReport, ColumnStatus, DiscoveredColumn, Failure, Findings, RotationReport,
+    VerifyReport,
+};
+
+/// An arbitrary constant: every keyrotate process takes this advisory lock,
+/// whatever columns it rotates.
+const ADVISORY_LOCK_ID: i64 = 0x6b65_7972_6f74_6174; // "keyrotat"
+
+pub const DEFAULT_LOCK_TIMEOUT: Duration = Duration::from_secs(10);
+pub const DEFAULT_BATCH_SIZE: usize = 2000;
+
+/// How often, at most, progress is reported.
+const PROGRESS_INTERVAL: Duration = Duration::from_millis(200);
+
+/// Discovery tries at most this many candidate values per unregistered column.
+const DISCOVERY_SAMPLE: i64 = 50;
+
+#[derive(Clone, Debug)]
+pub struct RotateOptions {
+    /// Do everything but write, then roll back; report every failure.
+    pub dry_run: bool,
+    /// Columns beyond the defaults.
+    pub columns: Vec<ColumnRef>,
+    /// Longest wait for the advisory and table locks.
+    pub lock_timeout: Duration,
+    /// Scan unregistered text columns for ciphertext under the old key.
+    pub discover: bool,
+    /// Rows fetched and written per round trip.
+    pub batch_size: usize,
+}
+
+impl Default for RotateOptions {
+    fn default() -> Self {
+        RotateOptions {
+            dry_run: false,
+            columns: Vec::new(),
+            lock_timeout: DEFAULT_LOCK_TIMEOUT,
+            discover: true,
+            batch_size: DEFAULT_BATCH_SIZE,
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct VerifyOptions {
+    pub columns: Vec<ColumnRef>,
+    pub discover: bool,
+    pub batch_size: usize,
+}
+
+impl Default for VerifyOptions {
+    fn default() -> Self {
+        VerifyOptions {
+            columns: Vec::new(),
+            discover: true,
+            batch_size: DEFAULT_BATCH_SIZE,
+        }
+    }
+}
+
+/// Rows done out of rows to examine in one column.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Progress {
+    pub schema: String,
+    pub table: String,
+    pub column: String,
+    pub done: u64,
+    pub total: u64,
+}
+
+pub type ProgressFn<'a> = &'a (dyn Fn(&Progress) + Sync);
+
+/// What a scan does with each value.
+enum Mode<'a> {
+    Rotate { keys: &'a KeyPair, write: bool },
+    Verify { key: &'a Key },
+}
+
+impl Mode<'_> {
+    /// Rotations stop at the first bad value; dry runs and verifies list them all.
+    fn collects_failures(&self) -> bool {
+        !matches!(self, Mode::Rotate { write: true, .. })
+    }
+}
+
+/// A registry column that exists in this database.
+struct Resolved {
+    column: ColumnRef,
+    schema: String,
+}
+
+impl Resolved {
+    fn table_sql(&self) -> String {
+        self.column.qualified_table(&self.schema)
+    }
+
+    fn location(&self, primary_key: &str) -> Location {
+        Location {
+            schema: self.schema.clone(),
+            table: self.column.table.clone(),
+            column: self.column.column.clone(),
+            primary_key: primary_key.to_owned(),
+        }
+    }
+
+    fn report(&self) -> ColumnReport {
+        ColumnReport::new(
+            &self.schema,
+            &self.column.table,
+            &self.column.primary_key,
+            &self.column.column,
+            ColumnStatus::Processed,
+        )
+    }
+}
+
+/// Re-encrypt every registry value from `keys.old` to `keys.new`.
+pub async fn rotate(
+    keys: &KeyPair,
+    target: &ConnectionTarget,
+    options: &RotateOptions,
+    progress: ProgressFn<'_>,
+) -> Result<RotationReport> {
+    let started = Instant::now();
+    let batch_size = check_batch_size(options.batch_size)?;
+    let lock_ms = lock_timeout_ms(options.lock_timeout)?;
+    let mut client = target.connect().await?;
+    let tx = client.transaction().await.map_err(db_error)?;
+
+    // SET LOCAL keeps these to this transaction; the values are our own
+    // integers, never operator text.
+    tx.batch_execute(&format!(
+        "SET LOCAL lock_timeout = {lock_ms}; SET LOCAL statement_timeout = 0"
+    ))
+    .await
+    .map_err(db_error)?;
+    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&ADVISORY_LOCK_ID])
+        .await
+        .map_err(|e| lock_error(e, "another keyrotate run holds the rotation lock"))?;
+
+    let registry = columns::registry(options.columns.clone(), target.schema());
+    let (present, mut columns) = resolve(&tx, &registry, target.schema()).await?;
+    lock_tables(&tx, &present).await?;
+
+    let mut findings = Findings {
+        warnings: keys.warnings.clone(),
+        notices: target.notices().to_vec(),
+        ..Findings::default()
+    };
+    note_absent(&columns, &mut findings);
+    let mode = Mode::Rotate {
+        keys,
+        write: !options.dry_run,
+    };
+    let mut scan = Scan {
+        mode,
+        batch_size,
+        progress,
+        first_value_seen: false,
+    };
+    for column in &present {
+        columns.push(scan.column(&tx, column, &mut findings).await?);
+    }
+    if options.discover {
+        findings.discovered = discover(&tx, &keys.old, &registry, target.schema()).await?;
+        for d in &findings.discovered {
+            findings.warnings.push(Warning {
+                code: "WARN_UNREGISTERED_CIPHERTEXT",
+                message: format!(
+                    "{}.{}.{} is not in the registry but holds values that open with the old key; they were NOT rotated. Add it with --column {}.{}.<primaryKey>.{} and run again",
+                    d.schema, d.table, d.column, d.schema, d.table, d.column
+                ),
+            });
+        }
+    }
+
+    let committed = if options.dry_run {
+        tx.rollback().await.map_err(db_error)?;
+        false
+    } else {
+        tx.commit().await.map_err(db_error)?;
+        true
+    };
+
+    columns.sort_by(|a, b| (&a.schema, &a.table, &a.column).cmp(&(&b.schema, &b.table, &b.column)));
+    let rows_reencrypted = columns.iter().map(|c| c.reencrypted).sum();
+    let tables = report::table_count(&columns);
+    Ok(RotationReport {
+        dry_run: options.dry_run,
+        committed,
+        rows_reencrypted,
+        already_on_new_key: columns.iter().map(|c| c.already_on_new_key).sum(),
+        empty: columns.iter().map(|c| c.empty).sum(),
+        tables,
+        summary: report::rotation_summary(rows_reencrypted, tables),
+        columns,
+        findings,
+        duration_ms: elapsed_ms(started),
+        old_key_fingerprint: keys.old.fingerprint().to_owned(),
+        new_key_fingerprint: keys.new.fingerprint().to_owned(),
+        database: target.describe(),
+    })
+}
+
+/// Check that every registry value opens with `key`, in one read-only
+/// snapshot, without blocking anyone.
+pub async fn verify(
+    key: &Key,
+    warnings: Vec<Warning>,
+    target: &ConnectionTarget,
+    options: &VerifyOptions,
+    progress: ProgressFn<'_>,
+) -> Result<VerifyReport> {
+    let started = Instant::now();
+    let batch_size = check_batch_size(options.batch_size)?;
+    let mut client = target.connect().await?;
+    let tx = client
+        .build_transaction()
+        .isolation_level(IsolationLevel::RepeatableRead)
+        .read_only(true)
+        .start()
+        .await
+        .map_err(db_error)?;
+
+    let registry = columns::registry(options.columns.clone(), target.schema());
+    let (present, mut columns) = resolve(&tx, &registry, target.schema()).await?;
+    let mut findings = Findings {
+        warnings,
+        notices: target.notices().to_vec(),
+        ..Findings::default()
+    };
+    note_absent(&columns, &mut findings);
+    let mut scan = Scan {
+        mode: Mode::Verify { key },
+        batch_size,
+        progress,
+        first_value_seen: false,
+    };
+    for column in &present {
+        columns.push(scan.column(&tx, column, &mut findings).await?);
+    }
+    if options.discover {
+        findings.discovered = discover(&tx, key, &registry, target.schema()).await?;
+    }
+    tx.rollback().await.map_err(db_error)?;
+
+    columns.sort_by(|a, b| (&a.schema, &a.table, &a.column).cmp(&(&b.schema, &b.table, &b.column)));
+    let values_verified = columns.iter().map(|c| c.already_on_new_key).sum();
+    let tables = report::table_count(&columns);
+    Ok(VerifyReport {
+        ok: findings.failure_count == 0 && findings.discovered.is_empty(),
+        values_verified,
+        empty: columns.iter().map(|c| c.empty).sum(),
+        tables,
+        summary: report::verify_summary(values_verified, tables, findings.failure_count),
+        columns,
+        findings,
+        duration_ms: elapsed_ms(started),
+        key_fingerprint: key.fingerprint().to_owned(),
+        database: target.describe(),
+    })
+}
+
+fn check_batch_size(batch_size: usize) -> Result<i32> {
+    i32::try_from(batch_size)
+        .ok()
+        .filter(|b| (1..=100_000).contains(b))
+        .ok_or_else(|| Error::invalid_argument("batch size must be between 1 and 100000"))
+}
+
+fn lock_timeout_ms(timeout: Duration) -> Result<u128> {
+    let ms = timeout.as_millis();
+    // 0 would mean "wait forever" to PostgreSQL: a hung rotation holding
+    // locks is exactly what the timeout exists to prevent.
+    if ms == 0 || ms > i32::MAX as u128 {
+        return Err(Error::invalid_argument(
+            "lock timeout must be between 1 ms and about 24 days",
+        ));
+    }
+    Ok(ms)
+}
+
+fn elapsed_ms(started: Instant) -> u64 {
+    u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX)
+}
+
+fn note_absent(columns: &[ColumnReport], findings: &mut Findings) {
+    for c in columns.iter().filter(|c| c.status == ColumnStatus::Absent) {
+        findings.notices.push(format!(
+            "{}.{}.{} does not exist in this database; skipped",
+            c.schema, c.table, c.column
+        ));
+    }
+}
+
+/// Split the registry into columns that exist (and are text) and reports for
+/// defaults that do not. An explicit column that is missing is an error.
+async fn resolve(
+    client: &Transaction<'_>,
+    registry: &[RegisteredColumn],
+    default_schema: &str,
+) -> Result<(Vec<Resolved>, Vec<ColumnReport>)> {
+    let mut present = Vec::new();
+    let mut absent = Vec::new();
+    for entry in registry {
+        let c = &entry.column;
+        let schema = c.schema_or(default_schema).to_owned();
+        let row = client
+            .query_opt(
+                "SELECT format_type(col.atttypid, col.atttypmod), \
+                        col.atttypid IN ('text'::regtype, 'varchar'::regtype), \
+                        pk.attnum IS NOT NULL \
+                 FROM pg_class t \
+                 JOIN pg_namespace n ON n.oid = t.relnamespace \
+                 LEFT JOIN pg_attribute col ON col.attrelid = t.oid AND col.attname = $3 \
+                      AND col.attnum > 0 AND NOT col.attisdropped \
+                 LEFT JOIN pg_attribute pk ON pk.attrelid = t.oid AND pk.attname = $4 \
+                      AND pk.attnum > 0 AND NOT pk.attisdropped \
+                 WHERE n.nspname = $1 AND t.relname = $2 AND t.relkind IN ('r', 'p')",
+                &[&schema, &c.table, &c.column, &c.primary_key],
+            )
+            .await
+            .map_err(db_error)?;
+        let (column_type, is_text, has_pk) = match &row {
+            Some(r) => (
+                r.get::<_, Option<String>>(0),
+                r.get::<_, Option<bool>>(1).unwrap_or(false),
+                r.get::<_, bool>(2),
+            ),
+            None => (None, false, false),
+        };
+        let name = format!("{schema}.{}.{}", c.table, c.column);
+        match (column_type, entry.origin) {
+            (Some(ty), _) if !is_text => {
+                return Err(Error::ColumnNotFound {
+                    reason: format!("{name} is of type {ty}, not text; ciphertext is stored as text"),
+                })
+            }
+            (Some(_), _) if !has_pk => {
+                return Err(Error::ColumnNotFound {
+                    reason: format!(
+                        "{schema}.{} has no column {:?} to identify rows by",
+                        c.table, c.primary_key
+                    ),
+                })
+            }
+            (Some(_), _) => present.push(Resolved {
+                column: c.clone(),
+                schema,
+            }),
+            (None, Origin::Default) => absent.push(ColumnReport::new(
+                &schema,
+                &c.table,
+                &c.primary_key,
+                &c.column,
+                ColumnStatus::Absent,
+            )),
+            (None, Origin::Explicit) => {
+                return Err(Error::ColumnNotFound {
+                    reason: format!("column {name} does not exist (check the spelling and the schema)"),
+                })
+            }
+        }
+    }
+    Ok((present, absent))
+}
+
+/// EXCLUSIVE blocks every writer (and a second rotation) but not plain
+/// SELECTs, so the backend keeps serving reads while its OAuth refresher
+/// waits. One statement, sorted names: no lock-order deadlocks.
+async fn lock_tables(client: &Transaction<'_>, present: &[Resolved]) -> Result<()> {
+    let mut tables: Vec<String> = present.iter().map(Resolved::table_sql).collect();
+    tables.sort();
+    tables.dedup();
+    if tables.is_empty() {
+        return Ok(());
+    }
+    client
+        .batch_execute(&format!("LOCK TABLE {} IN EXCLUSIVE MODE", tables.join(", ")))
+        .await
+        .map_err(|e| lock_error(e, "a writer or another session holds a lock on the tables"))
+}
+
+struct Scan<'a> {
+    mode: Mode<'a>,
+    batch_size: i32,
+    progress: ProgressFn<'a>,
+    /// The early-fail rule looks only at the very first non-empty value.
+    first_value_seen: bool,
+}
+
+/// What became of one value.
+enum Outcome {
+    Reencrypted(String),
+    AlreadyOnNewKey,
+    Failed(OpenError),
+}
+
+impl Scan<'_> {
+    async fn column(
+        &mut self,
+        client: &Transaction<'_>,
+        col: &Resolved,
+        findings: &mut Findings,
+    ) -> Result<ColumnReport> {
+        let table = col.table_sql();
+        let value = quote_ident(&col.column.column);
+        let pk = quote_ident(&col.column.primary_key);
+        let mut report = col.report();
+
+        let counts = client
+            .query_one(
+                &format!(
+                    "SELECT count(*), count(*) FILTER (WHERE {value} IS NULL OR {value} = '') FROM {table}"
+                ),
+                &[],
+            )
+            .await
+            .map_err(db_error)?;
+        report.rows = counts.get::<_, i64>(0) as u64;
+        report.empty = counts.get::<_, i64>(1) as u64;
+        let total = report.rows - report.empty;
+
+        let mut tick = Ticker::new(self.progress, col, total);
+        // A portal keeps memory flat: only one batch is ever held. Rows are
+        // addressed by ctid for the write-back, which is stable here because
+        // our EXCLUSIVE lock keeps every other writer out.
+        let portal = client
+            .bind(
+                &format!(
+                    "SELECT ctid::text, {pk}::text, {value} FROM {table} \
+                     WHERE {value} IS NOT NULL AND {value} <> ''"
+                ),
+                &[],
+            )
+            .await
+            .map_err(db_error)?;
+        let update = format!(
+            "UPDATE {table} AS t SET {value} = v.val \
+             FROM unnest($1::text[]::tid[], $2::text[]) AS v(id, val) WHERE t.ctid = v.id"
+        );
+        let mut done = 0u64;
+        loop {
+            let rows = client
+                .query_portal(&portal, self.batch_size)
+                .await
+                .map_err(db_error)?;
+            if rows.is_empty() {
+                break;
+            }
+            let mut ids: Vec<&str> = Vec::new();
+            let mut sealed: Vec<String> = Vec::new();
+            for row in &rows {
+                let ctid: &str = row.get(0);
+                let primary_key: Option<&str> = row.get(1);
+                let stored: &str = row.get(2);
+                let outcome = self.examine(stored)?;
+                let first = !std::mem::replace(&mut self.first_value_seen, true);
+                match outcome {
+                    Outcome::Reencrypted(new_value) => {
+                        report.reencrypted += 1;
+                        ids.push(ctid);
+                        sealed.push(new_value);
+                    }
+                    Outcome::AlreadyOnNewKey => report.already_on_new_key += 1,
+                    Outcome::Failed(why) => {
+                        let location = col.location(primary_key.unwrap_or("NULL"));
+                        if first && matches!(self.mode, Mode::Rotate { .. }) && why != OpenError::NotUtf8 {
+                            return Err(Error::OldKeyMismatch { location });
+                        }
+                        report.failed += 1;
+                        if !self.mode.collects_failures() {
+                            return Err(Error::Undecryptable {
+                                location,
+                                reason: why.describe().to_owned(),
+                            });
+                        }
+                        findings.record_failure(Failure {
+                            location,
+                            reason: why.describe().to_owned(),
+                        });
+                    }
+                }
+            }
+            if matches!(self.mode, Mode::Rotate { write: true, .. }) && !ids.is_empty() {
+                let updated = client
+                    .execute(&update, &[&ids, &sealed])
+                    .await
+                    .map_err(db_error)?;
+                if updated != ids.len() as u64 {
+                    return Err(Error::internal(format!(
+                        "wrote {updated} rows of a batch of {} in {}; rolled back",
+                        ids.len(),
+                        table
+                    )));
+                }
+            }
+            done += rows.len() as u64;
+            tick.advance(done);
+        }
+        tick.finish(done);
+        Ok(report)
+    }
+
+    fn examine(&self, stored: &str) -> Result<Outcome> {
+        Ok(match self.mode {
+            Mode::Verify { key } => match envelope::open(key, stored) {
+                Ok(_) => Outcome::AlreadyOnNewKey,
+                Err(e) => Outcome::Failed(e),
+            },
+            Mode::Rotate { keys, .. } => match envelope::open(&keys.old, stored) {
+                Ok(plaintext) => Outcome::Reencrypted(reseal(&keys.new, &plaintext)?),
+                // A refreshed token written by a backend that already runs on
+                // the new key, or a value from an interrupted earlier run.
+                Err(old_err) => match envelope::open(&keys.new, stored) {
+                    Ok(_) => Outcome::AlreadyOnNewKey,
+                    Err(OpenError::NotUtf8) => Outcome::Failed(OpenError::NotUtf8),
+                    Err(_) => Outcome::Failed(old_err),
+                },
+            },
+        })
+    }
+}
+
+/// Seal under the new key and prove the result opens to the same bytes
+/// before it may be written.
+fn reseal(new: &Key, plaintext: &[u8]) -> Result<String> {
+    let sealed = envelope::seal(new, plaintext);
+    match envelope::open(new, &sealed) {
+        Ok(check) if check[..] == plaintext[..] => Ok(sealed),
+        _ => Err(Error::internal(
+            "a value sealed under the new key did not re-open to the same plaintext; rolled back",
+        )),
+    }
+}
+
+/// Throttled progress for one column.
+struct Ticker<'a> {
+    sink: ProgressFn<'a>,
+    progress: Progress,
+    last: Instant,
+}
+
+impl<'a> Ticker<'a> {
+    fn new(sink: ProgressFn<'a>, col: &Resolved, total: u64) -> Self {
+        let progress = Progress {
+            schema: col.schema.clone(),
+            table: col.column.table.clone(),
+            column: col.column.column.clone(),
+            done: 0,
+            total,
+        };
+        sink(&progress);
+        Ticker {
+            sink,
+            progress,
+            last: Instant::now(),
+        }
+    }
+
+    fn advance(&mut self, done: u64) {
+        if self.last.elapsed() >= PROGRESS_INTERVAL {
+            self.progress.done = done;
+            (self.sink)(&self.progress);
+            self.last = Instant::now();
+        }
+    }
+
+    fn finish(mut self, done: u64) {
+        self.progress.done = done;
+        (self.sink)(&self.progress);
+    }
+}
+
+/// Look for ciphertext the registry does not know about: sample values that
+/// look like base64 envelopes in every other text column of the schemas in
+/// play, and report the columns where any of them opens with `key`.
+async fn discover(
+    client: &Transaction<'_>,
+    key: &Key,
+    registry: &[RegisteredColumn],
+    default_schema: &str,
+) -> Result<Vec<DiscoveredColumn>> {
+    let mut schemas: Vec<String> = registry
+        .iter()
+        .map(|r| r.column.schema_or(default_schema).to_owned())
+        .collect();
+    schemas.sort();
+    schemas.dedup();
+    let candidates = client
+        .query(
+            "SELECT n.nspname, c.relname, a.attname \
+             FROM pg_attribute a \
+             JOIN pg_class c ON c.oid = a.attrelid \
+             JOIN pg_namespace n ON n.oid = c.relnamespace \
+             WHERE n.nspname = ANY($1) AND c.relkind IN ('r', 'p') \
+               AND a.attnum > 0 AND NOT a.attisdropped \
+               AND a.atttypid IN ('text'::regtype, 'varchar'::regtype, 'bpchar'::regtype) \
+             ORDER BY 1, 2, 3",
+            &[&schemas],
+        )
+        .await
+        .map_err(db_error)?;
+    let mut found = Vec::new();
+    for row in candidates {
+        let (schema, table, column): (String, String, String) = (row.get(0), row.get(1), row.get(2));
+        let registered = registry.iter().any(|r| {
+            r.column.schema_or(default_schema) == schema
+                && r.column.table == table
+                && r.column.column == column
+        });
+        if registered {
+            continue;
+        }
+        let col = quote_ident(&column);
+        // 44 characters is the shortest envelope: IV and tag around an empty
+        // plaintext.
+        let values = client
+            .query(
+                &format!(
+                    "SELECT {col}::text FROM {}.{} \
+                     WHERE length({col}) >= 44 AND {col} ~ '^[A-Za-z0-9+/=_[:space:]-]+$' LIMIT $1",
+                    quote_ident(&schema),
+                    quote_ident(&table)
+                ),
+                &[&DISCOVERY_SAMPLE],
+            )
+            .await
+            .map_err(db_error)?;
+        let matches = values
+            .iter()
+            .filter(|v| envelope::open(key, v.get::<_, &str>(0)).is_ok())
+            .count() as u64;
+        if matches > 0 {
+            found.push(DiscoveredColumn {
+                schema,
+                table,
+                column,
+                matches,
+            });
+        }
+    }
+    Ok(found)
+}
+
+/// Map a driver error to ours, keeping the SQLSTATE and the server's message
+/// but never the statement's parameters.
+fn db_error(e: tokio_postgres::Error) -> Error {
+    if e.code() == Some(&SqlState::LOCK_NOT_AVAILABLE) {
+        return lock_error(e, "a conflicting lock is held");
+    }
+    match e.as_db_error() {
+        Some(db) => Error::Db {
+            reason: db.message().to_owned(),
+            sqlstate: Some(db.code().code().to_owned()),
+        },
+        None if e.is_closed() => Error::Db {
+            reason: "the connection to the server was lost".to_owned(),
+            sqlstate: None,
+        },
+        None => Error::Db {
+            reason: e.to_string(),
+            sqlstate: None,
+        },
+    }
+}
+
+fn lock_error(e: tokio_postgres::Error, what: &str) -> Error {
+    if e.code() == Some(&SqlState::LOCK_NOT_AVAILABLE) {
+        Error::LockTimeout {
+            reason: what.to_owned(),
+        }
+    } else {
+        db_error(e)
+    }
+}

@@ -1,0 +1,243 @@
+//! The N-API binding: converts JS arguments, calls the core, and hands back a
+//! plain outcome object. `index.js` turns failed outcomes into `Error`s with a
+//! stable `code`, because napi-rs promises can only reject with its own
+//! status codes.
+
+use std::time::Duration;
+
+use keyrotate_core::columns::{self, ColumnRef};
+use keyrotate_core::connection::ConnectionTarget;
+use keyrotate_core::key::{self, Key, KeyPair, KeyPolicy};
+use keyrotate_core::rotation::{self, Progress};
+use keyrotate_core::{Error, KeyRole};
+use napi::bindgen_prelude::{Buffer, Either};
+use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
+use napi::Status;
+use napi_derive::napi;
+use serde_json::{json, Value};
+use zeroize::Zeroizing;
+
+/// A key from JS: a string (as in `ENCRYPTION_KEY`) or a Buffer of its UTF-8.
+type KeyInput = Either<String, Buffer>;
+
+/// One extra encrypted column.
+#[napi(object)]
+pub struct ColumnSpec {
+    pub schema: Option<String>,
+    pub table: String,
+    pub primary_key: String,
+    pub column: String,
+}
+
+#[napi(object)]
+pub struct NativeOptions {
+    pub dry_run: Option<bool>,
+    /// `[schema.]table.primaryKey.column` strings or objects.
+    pub columns: Option<Vec<Either<String, ColumnSpec>>>,
+    /// Path of a JSON columns file.
+    pub columns_file: Option<String>,
+    pub lock_timeout_ms: Option<u32>,
+    pub discover: Option<bool>,
+    pub allow_whitespace: Option<bool>,
+    pub batch_size: Option<u32>,
+}
+
+#[napi(object)]
+pub struct ProgressEvent {
+    pub schema: String,
+    pub table: String,
+    pub column: String,
+    pub done: f64,
+    pub total: f64,
+}
+
+type ProgressCallback = ThreadsafeFunction<ProgressEvent, (), ProgressEvent, Status, false>;
+
+/// Copy the key into memory we wipe. The JS string itself is beyond our
+/// reach; the docs tell callers to prefer Buffers they can `fill(0)`.
+fn key_bytes(input: KeyInput) -> Zeroizing<Vec<u8>> {
+    match input {
+        Either::A(s) => Zeroizing::new(Zeroizing::new(s).as_bytes().to_vec()),
+        Either::B(b) => Zeroizing::new(b.to_vec()),
+    }
+}
+
+fn policy(options: &Option<NativeOptions>) -> KeyPolicy {
+    KeyPolicy {
+        allow_whitespace: options
+            .as_ref()
+            .and_then(|o| o.allow_whitespace)
+            .unwrap_or(false),
+    }
+}
+
+fn extra_columns(options: &NativeOptions) -> keyrotate_core::Result<Vec<ColumnRef>> {
+    let mut out = Vec::new();
+    for spec in options.columns.iter().flatten() {
+        out.push(match spec {
+            Either::A(s) => ColumnRef::parse_spec(s)?,
+            Either::B(c) => ColumnRef::new(c.schema.as_deref(), &c.table, &c.primary_key, &c.column)?,
+        });
+    }
+    if let Some(path) = &options.columns_file {
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            Error::invalid_argument(format!("cannot read columns file {path}: {e}"))
+        })?;
+        out.extend(columns::parse_json(&text)?);
+    }
+    Ok(out)
+}
+
+fn rotate_options(options: &Option<NativeOptions>) -> keyrotate_core::Result<rotation::RotateOptions> {
+    let mut out = rotation::RotateOptions::default();
+    if let Some(o) = options {
+        out.dry_run = o.dry_run.unwrap_or(false);
+        out.columns = extra_columns(o)?;
+        if let Some(ms) = o.lock_timeout_ms {
+            out.lock_timeout = Duration::from_millis(ms.into());
+        }
+        out.discover = o.discover.unwrap_or(true);
+        if let Some(b) = o.batch_size {
+            out.batch_size = b as usize;
+        }
+    }
+    Ok(out)
+}
+
+fn verify_options(options: &Option<NativeOptions>) -> keyrotate_core::Result<rotation::VerifyOptions> {
+    let mut out = rotation::VerifyOptions::default();
+    if let Some(o) = options {
+        out.columns = extra_columns(o)?;
+        out.discover = o.discover.unwrap_or(true);
+        if let Some(b) = o.batch_size {
+            out.batch_size = b as usize;
+        }
+    }
+    Ok(out)
+}
+
+fn progress_sink(callback: Option<ProgressCallback>) -> impl Fn(&Progress) + Sync {
+    move |p: &Progress| {
+        if let Some(cb) = &callback {
+            // Non-blocking: a slow JS callback must never stall the rotation
+            // that holds the table locks.
+            cb.call(
+                ProgressEvent {
+                    schema: p.schema.clone(),
+                    table: p.table.clone(),
+                    column: p.column.clone(),
+                    done: p.done as f64,
+                    total: p.total as f64,
+                },
+                ThreadsafeFunctionCallMode::NonBlocking,
+            );
+        }
+    }
+}
+
+fn outcome<T: serde::Serialize>(result: keyrotate_core::Result<T>) -> Value {
+    match result {
+        Ok(report) => json!({ "ok": true, "value": report }),
+        Err(e) => json!({
+            "ok": false,
+            "code": e.code(),
+            "message": e.to_string(),
+            "details": e.location(),
+        }),
+    }
+}
+
+/// Rotate every registry value from `oldKey` to `newKey` in one transaction.
+#[napi(ts_return_type = "Promise<NativeOutcome>")]
+pub async fn rotate(
+    old_key: KeyInput,
+    new_key: KeyInput,
+    database_url: String,
+    options: Option<NativeOptions>,
+    on_progress: Option<ProgressCallback>,
+) -> Value {
+    let (old, new) = (key_bytes(old_key), key_bytes(new_key));
+    let policy = policy(&options);
+    let sink = progress_sink(on_progress);
+    outcome(
+        async {
+            // Keys first: a bad key must never cost a connection attempt.
+            let keys = KeyPair::parse(&old, &new, policy)?;
+            drop((old, new));
+            let opts = rotate_options(&options)?;
+            let target = ConnectionTarget::parse(&database_url)?;
+            rotation::rotate(&keys, &target, &opts, &sink).await
+        }
+        .await,
+    )
+}
+
+/// Check that every registry value opens with `key`.
+#[napi(ts_return_type = "Promise<NativeOutcome>")]
+pub async fn verify(
+    key: KeyInput,
+    database_url: String,
+    options: Option<NativeOptions>,
+    on_progress: Option<ProgressCallback>,
+) -> Value {
+    let material = key_bytes(key);
+    let policy = policy(&options);
+    let sink = progress_sink(on_progress);
+    outcome(
+        async {
+            let (key, warnings) = Key::parse(KeyRole::Verify, &material, policy)?;
+            drop(material);
+            let opts = verify_options(&options)?;
+            let target = ConnectionTarget::parse(&database_url)?;
+            rotation::verify(&key, warnings, &target, &opts, &sink).await
+        }
+        .await,
+    )
+}
+
+/// The key's non-secret fingerprint (after the same validation as `verify`).
+#[napi(ts_return_type = "NativeOutcome")]
+pub fn fingerprint(key: KeyInput, allow_whitespace: Option<bool>) -> Value {
+    let material = key_bytes(key);
+    let policy = KeyPolicy {
+        allow_whitespace: allow_whitespace.unwrap_or(false),
+    };
+    outcome(Key::parse(KeyRole::Verify, &material, policy).map(|(k, _)| k.fingerprint().to_owned()))
+}
+
+/// A new random key the backend accepts.
+#[napi]
+pub fn generate_key() -> String {
+    key::generate().to_string()
+}
+
+/// Check a key pair without connecting anywhere (the CLI's early refusal).
+#[napi(ts_return_type = "NativeOutcome")]
+pub fn check_keys(old_key: KeyInput, new_key: KeyInput, allow_whitespace: Option<bool>) -> Value {
+    let (old, new) = (key_bytes(old_key), key_bytes(new_key));
+    let policy = KeyPolicy {
+        allow_whitespace: allow_whitespace.unwrap_or(false),
+    };
+    outcome(KeyPair::parse(&old, &new, policy).map(|k| {
+        json!({
+            "oldKeyFingerprint": k.old.fingerprint(),
+            "newKeyFingerprint": k.new.fingerprint(),
+            "warnings": k.warnings,
+        })
+    }))
+}
+
+/// Parse a connection string without connecting: what a confirmation prompt
+/// shows (host, database, schema, notices), never the password.
+#[napi(ts_return_type = "NativeOutcome")]
+pub fn describe_database(database_url: String) -> Value {
+    outcome(ConnectionTarget::parse(&database_url).map(|t| {
+        json!({
+            "database": t.describe(),
+            "host": t.host(),
+            "name": t.database(),
+            "schema": t.schema(),
+            "notices": t.notices(),
+        })
+    }))
+}
