@@ -76,7 +76,9 @@ fn extra_columns(options: &NativeOptions) -> keyrotate_core::Result<Vec<ColumnRe
     for spec in options.columns.iter().flatten() {
         out.push(match spec {
             Either::A(s) => ColumnRef::parse_spec(s)?,
-            Either::B(c) => ColumnRef::new(c.schema.as_deref(), &c.table, &c.primary_key, &c.column)?,
+            Either::B(c) => {
+                ColumnRef::new(c.schema.as_deref(), &c.table, &c.primary_key, &c.column)?
+            }
         });
     }
     if let Some(path) = &options.columns_file {
@@ -88,7 +90,9 @@ fn extra_columns(options: &NativeOptions) -> keyrotate_core::Result<Vec<ColumnRe
     Ok(out)
 }
 
-fn rotate_options(options: &Option<NativeOptions>) -> keyrotate_core::Result<rotation::RotateOptions> {
+fn rotate_options(
+    options: &Option<NativeOptions>,
+) -> keyrotate_core::Result<rotation::RotateOptions> {
     let mut out = rotation::RotateOptions::default();
     if let Some(o) = options {
         out.dry_run = o.dry_run.unwrap_or(false);
@@ -104,7 +108,9 @@ fn rotate_options(options: &Option<NativeOptions>) -> keyrotate_core::Result<rot
     Ok(out)
 }
 
-fn verify_options(options: &Option<NativeOptions>) -> keyrotate_core::Result<rotation::VerifyOptions> {
+fn verify_options(
+    options: &Option<NativeOptions>,
+) -> keyrotate_core::Result<rotation::VerifyOptions> {
     let mut out = rotation::VerifyOptions::default();
     if let Some(o) = options {
         out.columns = extra_columns(o)?;

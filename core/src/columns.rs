@@ -113,15 +113,18 @@ pub fn quote_ident(name: &str) -> String {
 
 /// The columns AnythingMCP encrypts (SPEC section 1).
 pub fn defaults() -> Vec<ColumnRef> {
-    [("connectors", "id", "auth_config"), ("mcp_server_configs", "id", "auth_config")]
-        .into_iter()
-        .map(|(table, pk, column)| ColumnRef {
-            schema: None,
-            table: table.into(),
-            primary_key: pk.into(),
-            column: column.into(),
-        })
-        .collect()
+    [
+        ("connectors", "id", "auth_config"),
+        ("mcp_server_configs", "id", "auth_config"),
+    ]
+    .into_iter()
+    .map(|(table, pk, column)| ColumnRef {
+        schema: None,
+        table: table.into(),
+        primary_key: pk.into(),
+        column: column.into(),
+    })
+    .collect()
 }
 
 /// Parse a columns file: either a JSON array of
@@ -196,7 +199,11 @@ mod tests {
         let c = ColumnRef::parse_spec("app.secrets.id.value").unwrap();
         assert_eq!(c.schema.as_deref(), Some("app"));
         for bad in ["secrets.value", "a.b.c.d.e", "a..c", "a.b.c\u{0}"] {
-            assert_eq!(ColumnRef::parse_spec(bad).unwrap_err().code(), "ERR_INVALID_ARG", "{bad}");
+            assert_eq!(
+                ColumnRef::parse_spec(bad).unwrap_err().code(),
+                "ERR_INVALID_ARG",
+                "{bad}"
+            );
         }
         let long = "x".repeat(64);
         assert!(ColumnRef::parse_spec(&format!("{long}.id.c")).is_err());
@@ -205,8 +212,10 @@ mod tests {
     #[test]
     fn json_forms() {
         let a = parse_json(r#"[{"table":"t","primaryKey":"id","column":"c"}]"#).unwrap();
-        let b = parse_json(r#"{"columns":[{"schema":"s","table":"t","primaryKey":"id","column":"c"}]}"#)
-            .unwrap();
+        let b = parse_json(
+            r#"{"columns":[{"schema":"s","table":"t","primaryKey":"id","column":"c"}]}"#,
+        )
+        .unwrap();
         assert_eq!(a[0].table, "t");
         assert_eq!(b[0].schema.as_deref(), Some("s"));
         for bad in [
@@ -215,7 +224,11 @@ mod tests {
             r#"[{"table":"t","primaryKey":"id","column":"c","sql":"x"}]"#,
             r#"[{"table":"","primaryKey":"id","column":"c"}]"#,
         ] {
-            assert_eq!(parse_json(bad).unwrap_err().code(), "ERR_INVALID_ARG", "{bad}");
+            assert_eq!(
+                parse_json(bad).unwrap_err().code(),
+                "ERR_INVALID_ARG",
+                "{bad}"
+            );
         }
     }
 

@@ -128,7 +128,8 @@ mod tests {
 
     /// Sealed by Node: `encrypt('{"apiKey":"sk-test-123"}', K1)` with IV bytes 0..16,
     /// i.e. the backend's code with a fixed IV, so this pins the exact format.
-    const NODE_VECTOR: &str = "AAECAwQFBgcICQoLDA0OD6O7xtiCHvHo+JV6oRwUaCqKSLVZ6jScmXXmVO5nIspSGNBEMmRVhXA=";
+    const NODE_VECTOR: &str =
+        "AAECAwQFBgcICQoLDA0OD6O7xtiCHvHo+JV6oRwUaCqKSLVZ6jScmXXmVO5nIspSGNBEMmRVhXA=";
 
     #[test]
     fn opens_a_value_sealed_by_node() {

@@ -76,7 +76,10 @@ pub enum Error {
     /// or a concurrent rotation) for longer than the lock timeout.
     LockTimeout { reason: String },
     /// `ERR_DB`: any other database error; the transaction was rolled back.
-    Db { reason: String, sqlstate: Option<String> },
+    Db {
+        reason: String,
+        sqlstate: Option<String>,
+    },
     /// `ERR_INTERNAL`: a bug or an invariant violation (for example a freshly
     /// sealed value that does not re-open). Nothing was committed.
     Internal { reason: String },

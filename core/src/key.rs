@@ -80,10 +80,13 @@ impl Key {
         if material.is_empty() {
             return Err(invalid("it is missing or empty"));
         }
-        let text = std::str::from_utf8(material)
-            .map_err(|_| invalid("it is not valid UTF-8 text, so no ENCRYPTION_KEY can produce it"))?;
+        let text = std::str::from_utf8(material).map_err(|_| {
+            invalid("it is not valid UTF-8 text, so no ENCRYPTION_KEY can produce it")
+        })?;
         if text.contains('\0') {
-            return Err(invalid("it contains a NUL character, which an environment variable cannot hold"));
+            return Err(invalid(
+                "it contains a NUL character, which an environment variable cannot hold",
+            ));
         }
         let chars = text.encode_utf16().count();
         if chars < MIN_KEY_CHARS {

@@ -3,9 +3,11 @@
 #![forbid(unsafe_code)]
 
 pub mod columns;
+pub mod connection;
 pub mod envelope;
 pub mod error;
 pub mod key;
 pub mod report;
+pub mod rotation;
 
 pub use error::{Error, KeyRole, Location, Result};

@@ -40,7 +40,13 @@ pub struct ColumnReport {
 }
 
 impl ColumnReport {
-    pub fn new(schema: &str, table: &str, primary_key: &str, column: &str, status: ColumnStatus) -> Self {
+    pub fn new(
+        schema: &str,
+        table: &str,
+        primary_key: &str,
+        column: &str,
+        status: ColumnStatus,
+    ) -> Self {
         ColumnReport {
             schema: schema.to_owned(),
             table: table.to_owned(),

@@ -354,7 +354,9 @@ async fn resolve(
         match (column_type, entry.origin) {
             (Some(ty), _) if !is_text => {
                 return Err(Error::ColumnNotFound {
-                    reason: format!("{name} is of type {ty}, not text; ciphertext is stored as text"),
+                    reason: format!(
+                        "{name} is of type {ty}, not text; ciphertext is stored as text"
+                    ),
                 })
             }
             (Some(_), _) if !has_pk => {
@@ -378,7 +380,9 @@ async fn resolve(
             )),
             (None, Origin::Explicit) => {
                 return Err(Error::ColumnNotFound {
-                    reason: format!("column {name} does not exist (check the spelling and the schema)"),
+                    reason: format!(
+                        "column {name} does not exist (check the spelling and the schema)"
+                    ),
                 })
             }
         }
@@ -397,7 +401,10 @@ async fn lock_tables(client: &Transaction<'_>, present: &[Resolved]) -> Result<(
         return Ok(());
     }
     client
-        .batch_execute(&format!("LOCK TABLE {} IN EXCLUSIVE MODE", tables.join(", ")))
+        .batch_execute(&format!(
+            "LOCK TABLE {} IN EXCLUSIVE MODE",
+            tables.join(", ")
+        ))
         .await
         .map_err(|e| lock_error(e, "a writer or another session holds a lock on the tables"))
 }
@@ -486,7 +493,10 @@ impl Scan<'_> {
                     Outcome::AlreadyOnNewKey => report.already_on_new_key += 1,
                     Outcome::Failed(why) => {
                         let location = col.location(primary_key.unwrap_or("NULL"));
-                        if first && matches!(self.mode, Mode::Rotate { .. }) && why != OpenError::NotUtf8 {
+                        if first
+                            && matches!(self.mode, Mode::Rotate { .. })
+                            && why != OpenError::NotUtf8
+                        {
                             return Err(Error::OldKeyMismatch { location });
                         }
                         report.failed += 1;
@@ -624,7 +634,8 @@ async fn discover(
         .map_err(db_error)?;
     let mut found = Vec::new();
     for row in candidates {
-        let (schema, table, column): (String, String, String) = (row.get(0), row.get(1), row.get(2));
+        let (schema, table, column): (String, String, String) =
+            (row.get(0), row.get(1), row.get(2));
         let registered = registry.iter().any(|r| {
             r.column.schema_or(default_schema) == schema
                 && r.column.table == table

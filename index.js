@@ -1,0 +1,101 @@
+'use strict'
+// The public API. The native binding resolves every call with an outcome
+// object; this thin layer turns failed outcomes into Errors with a stable
+// `code`, because napi-rs can only reject with its own status codes.
+
+const native = require('./binding.js')
+
+class KeyrotateError extends Error {
+  constructor(code, message, details) {
+    super(message)
+    this.name = 'KeyrotateError'
+    this.code = code
+    if (details) this.details = details
+  }
+}
+
+function unwrap(outcome) {
+  if (outcome.ok) return outcome.value
+  throw new KeyrotateError(outcome.code, outcome.message, outcome.details ?? undefined)
+}
+
+// Progress reaches JS through a thread-safe function; a throwing callback
+// must not take the rotation down with it, so it is shielded here.
+function progressCallback(options) {
+  const cb = options && options.onProgress
+  if (cb === undefined || cb === null) return undefined
+  if (typeof cb !== 'function') {
+    throw new KeyrotateError('ERR_INVALID_ARG', 'invalid argument: onProgress must be a function')
+  }
+  return (event) => {
+    try {
+      cb(event)
+    } catch {
+      // Ignored on purpose: progress is advisory.
+    }
+  }
+}
+
+function nativeOptions(options) {
+  if (options === undefined || options === null) return undefined
+  if (typeof options !== 'object') {
+    throw new KeyrotateError('ERR_INVALID_ARG', 'invalid argument: options must be an object')
+  }
+  const { onProgress, ...rest } = options
+  return rest
+}
+
+function checkKeyArg(name, key) {
+  if (typeof key !== 'string' && !Buffer.isBuffer(key)) {
+    throw new KeyrotateError('ERR_KEY_INVALID', `${name} is invalid: it must be a string or a Buffer`)
+  }
+}
+
+function checkUrl(databaseUrl) {
+  if (typeof databaseUrl !== 'string' || databaseUrl === '') {
+    throw new KeyrotateError('ERR_INVALID_ARG', 'invalid argument: databaseUrl must be a non-empty string')
+  }
+}
+
+async function rotateEncryptionKey(oldKey, newKey, databaseUrl, options) {
+  checkKeyArg('old key', oldKey)
+  checkKeyArg('new key', newKey)
+  checkUrl(databaseUrl)
+  return unwrap(await native.rotate(oldKey, newKey, databaseUrl, nativeOptions(options), progressCallback(options)))
+}
+
+async function verifyEncryptionKey(key, databaseUrl, options) {
+  checkKeyArg('key', key)
+  checkUrl(databaseUrl)
+  return unwrap(await native.verify(key, databaseUrl, nativeOptions(options), progressCallback(options)))
+}
+
+function keyFingerprint(key, options) {
+  checkKeyArg('key', key)
+  return unwrap(native.fingerprint(key, options?.allowWhitespace ?? false))
+}
+
+function checkKeys(oldKey, newKey, options) {
+  checkKeyArg('old key', oldKey)
+  checkKeyArg('new key', newKey)
+  return unwrap(native.checkKeys(oldKey, newKey, options?.allowWhitespace ?? false))
+}
+
+function describeDatabase(databaseUrl) {
+  checkUrl(databaseUrl)
+  return unwrap(native.describeDatabase(databaseUrl))
+}
+
+function generateKey() {
+  return native.generateKey()
+}
+
+module.exports = {
+  rotateEncryptionKey,
+  verifyEncryptionKey,
+  keyFingerprint,
+  checkKeys,
+  describeDatabase,
+  generateKey,
+  KeyrotateError,
+}

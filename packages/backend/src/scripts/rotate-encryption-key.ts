@@ -1,0 +1,449 @@
+#!/usr/bin/env node
+// rotate-encryption-key: the operator's command. It only parses arguments,
+// gathers keys and prints; the native addon does every bit of the work.
+
+import { readFileSync } from 'node:fs'
+import { createInterface } from 'node:readline/promises'
+import { parseArgs } from 'node:util'
+import {
+  checkKeys,
+  describeDatabase,
+  generateKey,
+  keyFingerprint,
+  rotateEncryptionKey,
+  verifyEncryptionKey,
+  type ColumnReport,
+  type Progress,
+  type RotateOptions,
+  type RotationReport,
+  type VerifyReport,
+  type Warning,
+} from '@anythingmcp/keyrotate'
+
+const EXIT = {
+  ok: 0,
+  internal: 1,
+  usage: 2,
+  data: 3,
+  database: 4,
+} as const
+
+const EXIT_BY_CODE: Record<string, number> = {
+  ERR_USAGE: EXIT.usage,
+  ERR_KEY_INVALID: EXIT.usage,
+  ERR_KEY_UNCHANGED: EXIT.usage,
+  ERR_INVALID_ARG: EXIT.usage,
+  ERR_COLUMN_NOT_FOUND: EXIT.usage,
+  ERR_OLD_KEY_MISMATCH: EXIT.data,
+  ERR_UNDECRYPTABLE: EXIT.data,
+  ERR_VERIFY_FAILED: EXIT.data,
+  ERR_DB_CONNECT: EXIT.database,
+  ERR_LOCK_TIMEOUT: EXIT.database,
+}
+
+const HINTS: Record<string, string> = {
+  ERR_USAGE: 'Run with --help for usage.',
+  ERR_KEY_INVALID: 'Check the key source (environment, file or stdin); generate a new key with `generate-key`.',
+  ERR_KEY_UNCHANGED: 'The new key must differ from the old one in its first 32 bytes.',
+  ERR_INVALID_ARG: 'Run with --help for usage.',
+  ERR_COLUMN_NOT_FOUND: 'Check --column / --columns-file against the database schema.',
+  ERR_OLD_KEY_MISMATCH: 'The old key is not the one this database was encrypted with. Use the ENCRYPTION_KEY the backend currently runs with. Nothing was changed.',
+  ERR_UNDECRYPTABLE: 'That value opens with neither key. Restore it from backup or clear it in the backend, then run again. Nothing was changed.',
+  ERR_VERIFY_FAILED: 'Some values do not open with this key: do not discard the old key yet. If the backend runs on the new key, rotate again with --old <previous key> to finish.',
+  ERR_DB_CONNECT: 'Check DATABASE_URL / --database-url, that the database is reachable, and its TLS settings (sslmode).',
+  ERR_LOCK_TIMEOUT: 'Another rotation or a long transaction holds the tables. Retry, stop the backend, or raise --lock-timeout. Nothing was changed.',
+  ERR_DB: 'The transaction was rolled back; nothing was changed.',
+  ERR_INTERNAL: 'The transaction was rolled back; nothing was changed. Please report this.',
+}
+
+const HELP = `Usage:
+  rotate-encryption-key [rotate] [options]     re-encrypt every credential from the old key to the new one
+  rotate-encryption-key verify [options]       check every credential opens with a key
+  rotate-encryption-key generate-key           print a new strong ENCRYPTION_KEY
+
+The rotation runs in one PostgreSQL transaction: every credential is
+re-encrypted and committed, or nothing changes. Writers to the encrypted
+tables wait while it runs; readers do not.
+
+Keys (prefer the environment, a file or stdin: --old/--new show up in ps and
+shell history):
+  OLD_ENCRYPTION_KEY, NEW_ENCRYPTION_KEY   environment variables (the old key
+                                           falls back to ENCRYPTION_KEY)
+  --old-file PATH, --new-file PATH         read a key from a file (one trailing
+                                           newline is stripped)
+  --stdin                                  read keys from standard input, one per
+                                           line: old then new (verify: the key)
+  --old KEY, --new KEY                     on the command line (warns)
+  --key KEY, --key-file PATH               verify: the key to check (default:
+                                           ENCRYPTION_KEY, else NEW_ENCRYPTION_KEY)
+  --allow-whitespace                       accept keys with leading/trailing spaces
+
+Database:
+  --database-url URL                       default: DATABASE_URL. Prisma URLs
+                                           work (schema=, sslmode=, sslrootcert=)
+
+Options:
+  --dry-run                                do everything but write; list every
+                                           value that would fail
+  --yes, -y                                do not ask for confirmation
+  --json                                   print one JSON document on stdout
+  --lock-timeout DURATION                  longest wait for table locks: 500ms,
+                                           10s (default), 2m
+  --column SCHEMA.TABLE.PK.COLUMN          another encrypted column (repeatable;
+                                           schema optional)
+  --columns-file PATH                      JSON list of {schema?, table,
+                                           primaryKey, column}
+  --no-discover                            skip the scan for unregistered
+                                           columns holding ciphertext
+  --help, -h                               this help
+
+Exit codes:
+  0  success (verify: every value opens with the key)
+  1  internal or unexpected database error (nothing was changed)
+  2  usage error or invalid key (nothing was touched)
+  3  old key does not match, or a value opens with neither key (dry run and
+     verify: some values would fail)
+  4  database unreachable, authentication failed, or lock timeout
+
+Example:
+  export DATABASE_URL='postgresql://amcp:pw@postgres:5432/anythingmcp?schema=public'
+  OLD_ENCRYPTION_KEY="$(cat old.key)" NEW_ENCRYPTION_KEY="$(cat new.key)" \\
+    node dist/scripts/rotate-encryption-key.js --dry-run
+  node dist/scripts/rotate-encryption-key.js --old-file old.key --new-file new.key --yes
+  ENCRYPTION_KEY="$(cat new.key)" node dist/scripts/rotate-encryption-key.js verify
+`
+
+class CliError extends Error {
+  constructor(
+    readonly code: string,
+    message: string,
+  ) {
+    super(message)
+  }
+}
+
+type Values = {
+  old?: string
+  new?: string
+  key?: string
+  'old-file'?: string
+  'new-file'?: string
+  'key-file'?: string
+  stdin?: boolean
+  'allow-whitespace'?: boolean
+  'database-url'?: string
+  'dry-run'?: boolean
+  yes?: boolean
+  json?: boolean
+  'lock-timeout'?: string
+  column?: string[]
+  'columns-file'?: string
+  'no-discover'?: boolean
+  help?: boolean
+}
+
+function parse(argv: string[]): { command: string; values: Values } {
+  let parsed
+  try {
+    parsed = parseArgs({
+      args: argv,
+      allowPositionals: true,
+      strict: true,
+      options: {
+        old: { type: 'string' },
+        new: { type: 'string' },
+        key: { type: 'string' },
+        'old-file': { type: 'string' },
+        'new-file': { type: 'string' },
+        'key-file': { type: 'string' },
+        stdin: { type: 'boolean' },
+        'allow-whitespace': { type: 'boolean' },
+        'database-url': { type: 'string' },
+        'dry-run': { type: 'boolean' },
+        yes: { type: 'boolean', short: 'y' },
+        json: { type: 'boolean' },
+        'lock-timeout': { type: 'string' },
+        column: { type: 'string', multiple: true },
+        'columns-file': { type: 'string' },
+        'no-discover': { type: 'boolean' },
+        help: { type: 'boolean', short: 'h' },
+      },
+    })
+  } catch (e) {
+    // parseArgs quotes the offending argument, which may be a key passed to
+    // a misspelt option: never echo it.
+    const code = (e as { code?: string }).code
+    throw new CliError('ERR_USAGE', `invalid arguments (${code ?? 'parse error'})`)
+  }
+  const [command = 'rotate', ...extra] = parsed.positionals
+  if (extra.length > 0 || !['rotate', 'verify', 'generate-key'].includes(command)) {
+    throw new CliError('ERR_USAGE', 'expected one command: rotate, verify or generate-key')
+  }
+  return { command, values: parsed.values as Values }
+}
+
+function parseDuration(text: string): number {
+  const m = /^(\d+)(ms|s|m)?$/.exec(text.trim())
+  if (!m) throw new CliError('ERR_USAGE', '--lock-timeout takes a duration such as 500ms, 10s or 2m')
+  const n = Number(m[1])
+  const ms = m[2] === 's' ? n * 1000 : m[2] === 'm' ? n * 60000 : m[2] === 'ms' ? n : n * 1000
+  if (ms < 1 || ms > 2 ** 31 - 1) throw new CliError('ERR_USAGE', '--lock-timeout is out of range')
+  return ms
+}
+
+function readKeyFile(path: string, which: string): string {
+  let text: string
+  try {
+    text = readFileSync(path, 'utf8')
+  } catch (e) {
+    throw new CliError('ERR_USAGE', `cannot read the ${which} file ${path}: ${(e as NodeJS.ErrnoException).code ?? 'error'}`)
+  }
+  // Editors and `echo` add one newline; anything more is the key's own.
+  return text.replace(/\r?\n$/, '')
+}
+
+async function readStdinLines(): Promise<string[]> {
+  const chunks: Buffer[] = []
+  for await (const chunk of process.stdin) chunks.push(chunk as Buffer)
+  return Buffer.concat(chunks).toString('utf8').split(/\r?\n/)
+}
+
+type KeySources = { old?: string; new?: string; key?: string; argv: string[] }
+
+async function gatherKeys(command: string, v: Values): Promise<KeySources> {
+  const env = process.env
+  const out: KeySources = { argv: [] }
+  const stdin = v.stdin ? await readStdinLines() : undefined
+  if (command === 'verify') {
+    if (v.key !== undefined) out.argv.push('--key')
+    out.key = v.key ?? (v['key-file'] ? readKeyFile(v['key-file'], 'key') : undefined) ?? stdin?.[0]
+    out.key ??= env.ENCRYPTION_KEY || env.NEW_ENCRYPTION_KEY || undefined
+    return out
+  }
+  if (v.old !== undefined) out.argv.push('--old')
+  if (v.new !== undefined) out.argv.push('--new')
+  out.old = v.old ?? (v['old-file'] ? readKeyFile(v['old-file'], 'old key') : undefined) ?? stdin?.[0]
+  out.new = v.new ?? (v['new-file'] ? readKeyFile(v['new-file'], 'new key') : undefined) ?? stdin?.[1]
+  out.old ??= env.OLD_ENCRYPTION_KEY || env.ENCRYPTION_KEY || undefined
+  out.new ??= env.NEW_ENCRYPTION_KEY || undefined
+  return out
+}
+
+const interactive = () => Boolean(process.stdin.isTTY && process.stderr.isTTY)
+
+function warn(text: string) {
+  process.stderr.write(`warning: ${text}\n`)
+}
+
+function note(text: string) {
+  process.stderr.write(`note: ${text}\n`)
+}
+
+async function confirm(question: string): Promise<boolean> {
+  const rl = createInterface({ input: process.stdin, output: process.stderr })
+  try {
+    const answer = await rl.question(question)
+    return /^(y|yes)$/i.test(answer.trim())
+  } finally {
+    rl.close()
+  }
+}
+
+// A single self-overwriting line on stderr, only on a terminal and only once
+// a run has lasted long enough to need it.
+function progressLine(enabled: boolean) {
+  const started = Date.now()
+  let shown = false
+  const onProgress = (p: Progress) => {
+    if (!enabled || Date.now() - started < 500) return
+    const pct = p.total > 0 ? Math.floor((p.done / p.total) * 100) : 100
+    process.stderr.write(`\r\x1b[K${p.table}.${p.column}: ${p.done.toLocaleString('en-US')}/${p.total.toLocaleString('en-US')} (${pct}%)`)
+    shown = true
+  }
+  const clear = () => {
+    if (shown) process.stderr.write('\r\x1b[K')
+  }
+  return { onProgress, clear }
+}
+
+function columnTable(columns: ColumnReport[], verify: boolean): string {
+  const head = verify
+    ? ['column', 'status', 'rows', 'open with key', 'empty', 'failed']
+    : ['column', 'status', 'rows', 're-encrypted', 'already new', 'empty', 'failed']
+  const rows = columns.map((c) => {
+    const name = `${c.schema}.${c.table}.${c.column}`
+    return verify
+      ? [name, c.status, c.rows, c.alreadyOnNewKey, c.empty, c.failed].map(String)
+      : [name, c.status, c.rows, c.reencrypted, c.alreadyOnNewKey, c.empty, c.failed].map(String)
+  })
+  const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)))
+  const line = (cells: string[]) =>
+    cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join('  ')
+  return [line(head), ...rows.map(line)].join('\n')
+}
+
+function printFindings(report: RotationReport | VerifyReport) {
+  for (const n of report.notices) note(n)
+  for (const w of report.warnings) warn(w.message)
+  for (const f of report.failures) {
+    process.stderr.write(`failed: ${f.schema}.${f.table}.${f.column} (primary key ${f.primaryKey}): ${f.reason}\n`)
+  }
+  if (report.failureCount > report.failures.length) {
+    process.stderr.write(`failed: ... and ${report.failureCount - report.failures.length} more\n`)
+  }
+}
+
+function printWarnings(warnings: Warning[]) {
+  for (const w of warnings) warn(w.message)
+}
+
+function columnOptions(v: Values): Pick<RotateOptions, 'columns' | 'columnsFile' | 'discover' | 'allowWhitespace'> {
+  return {
+    columns: v.column,
+    columnsFile: v['columns-file'],
+    discover: !v['no-discover'],
+    allowWhitespace: v['allow-whitespace'] ?? false,
+  }
+}
+
+function databaseUrl(v: Values): string {
+  const url = v['database-url'] ?? process.env.DATABASE_URL
+  if (!url) throw new CliError('ERR_USAGE', 'no database: set DATABASE_URL or pass --database-url')
+  return url
+}
+
+async function runRotate(v: Values, keys: KeySources): Promise<number> {
+  if (keys.old === undefined) {
+    throw new CliError('ERR_KEY_INVALID', 'old key is invalid: it is missing (set OLD_ENCRYPTION_KEY or ENCRYPTION_KEY, or use --old-file / --stdin)')
+  }
+  if (keys.new === undefined) {
+    throw new CliError('ERR_KEY_INVALID', 'new key is invalid: it is missing (set NEW_ENCRYPTION_KEY, or use --new-file / --stdin)')
+  }
+  const url = databaseUrl(v)
+  const lockTimeoutMs = v['lock-timeout'] !== undefined ? parseDuration(v['lock-timeout']) : undefined
+  // Refuse bad keys before anything touches the database.
+  const check = checkKeys(keys.old, keys.new, { allowWhitespace: v['allow-whitespace'] ?? false })
+  const db = describeDatabase(url)
+  const dryRun = v['dry-run'] ?? false
+  if (!v.json) printWarnings(check.warnings)
+
+  if (!dryRun && !v.yes && interactive()) {
+    const extra = (v.column ?? []).map((c) => `, ${c}`).join('')
+    const ok = await confirm(
+      `Rotate ENCRYPTION_KEY in database ${db.name} on ${db.host} (schema ${db.schema}).\n` +
+        `Columns: connectors.auth_config, mcp_server_configs.auth_config (if present)${extra}\n` +
+        `Old key ${check.oldKeyFingerprint} -> new key ${check.newKeyFingerprint}\n` +
+        `Proceed? [y/N] `,
+    )
+    if (!ok) {
+      process.stderr.write('Aborted; nothing was changed.\n')
+      return EXIT.usage
+    }
+  }
+
+  const progress = progressLine(!v.json && interactive())
+  let report: RotationReport
+  try {
+    report = await rotateEncryptionKey(keys.old, keys.new, url, {
+      ...columnOptions(v),
+      dryRun,
+      lockTimeoutMs,
+      onProgress: progress.onProgress,
+    })
+  } finally {
+    progress.clear()
+  }
+  const failed = report.failureCount > 0
+  if (v.json) {
+    process.stdout.write(JSON.stringify(report, null, 2) + '\n')
+  } else {
+    printFindings(report)
+    process.stdout.write(columnTable(report.columns, false) + '\n')
+    process.stdout.write(
+      `${dryRun ? 'Dry run (nothing written): ' : ''}${report.summary}` +
+        ` (${report.alreadyOnNewKey} already on the new key, ${report.empty} empty) in ${report.durationMs} ms;` +
+        ` keys ${report.oldKeyFingerprint} -> ${report.newKeyFingerprint}\n`,
+    )
+    if (!dryRun) {
+      process.stdout.write('Next: set ENCRYPTION_KEY to the new key, restart the backend, then run `verify`.\n')
+    }
+  }
+  return failed ? EXIT.data : EXIT.ok
+}
+
+async function runVerify(v: Values, keys: KeySources): Promise<number> {
+  if (keys.key === undefined) {
+    throw new CliError('ERR_KEY_INVALID', 'key is invalid: it is missing (set ENCRYPTION_KEY, or use --key-file / --stdin)')
+  }
+  const url = databaseUrl(v)
+  const progress = progressLine(!v.json && interactive())
+  let report: VerifyReport
+  try {
+    report = await verifyEncryptionKey(keys.key, url, { ...columnOptions(v), onProgress: progress.onProgress })
+  } finally {
+    progress.clear()
+  }
+  if (v.json) {
+    process.stdout.write(JSON.stringify(report, null, 2) + '\n')
+  } else {
+    printFindings(report)
+    for (const d of report.discovered) {
+      process.stderr.write(
+        `unregistered: ${d.schema}.${d.table}.${d.column} holds ${d.matches} sampled value(s) under this key; add it with --column\n`,
+      )
+    }
+    process.stdout.write(columnTable(report.columns, true) + '\n')
+    process.stdout.write(`${report.summary}; key ${report.keyFingerprint}: ${report.ok ? 'OK' : 'FAILED'}\n`)
+  }
+  if (!report.ok && !v.json) process.stderr.write(`${HINTS.ERR_VERIFY_FAILED}\n`)
+  return report.ok ? EXIT.ok : EXIT.data
+}
+
+function fail(e: unknown, json: boolean): number {
+  const err = e as { code?: string; message?: string; details?: unknown }
+  const code = typeof err.code === 'string' && err.code.startsWith('ERR_') ? err.code : 'ERR_INTERNAL'
+  // Errors from our own code never hold secrets; anything else is reduced to
+  // a generic message in case it echoes an argument.
+  const message = code === 'ERR_INTERNAL' && !(e instanceof CliError) ? 'unexpected failure' : (err.message ?? code)
+  if (json) {
+    process.stdout.write(JSON.stringify({ ok: false, error: { code, message, details: err.details ?? null } }, null, 2) + '\n')
+  } else {
+    process.stderr.write(`error [${code}]: ${message}\n`)
+    if (HINTS[code]) process.stderr.write(`${HINTS[code]}\n`)
+  }
+  return EXIT_BY_CODE[code] ?? EXIT.internal
+}
+
+async function main(argv: string[]): Promise<number> {
+  let json = argv.includes('--json')
+  try {
+    const { command, values } = parse(argv)
+    json = values.json ?? false
+    if (values.help) {
+      process.stdout.write(HELP)
+      return EXIT.ok
+    }
+    if (command === 'generate-key') {
+      const key = generateKey()
+      if (json) process.stdout.write(JSON.stringify({ key, fingerprint: keyFingerprint(key) }) + '\n')
+      else process.stdout.write(`${key}\n`)
+      return EXIT.ok
+    }
+    const keys = await gatherKeys(command, values)
+    if (keys.argv.length > 0) {
+      warn(`${keys.argv.join(' and ')} put the key on the command line, where ps and shell history can see it; prefer OLD_ENCRYPTION_KEY/NEW_ENCRYPTION_KEY, --old-file/--new-file or --stdin`)
+    }
+    return command === 'verify' ? await runVerify(values, keys) : await runRotate(values, keys)
+  } catch (e) {
+    return fail(e, json)
+  }
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code
+  },
+  () => {
+    process.exitCode = EXIT.internal
+  },
+)
