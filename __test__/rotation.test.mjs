@@ -1,0 +1,423 @@
+// The engine through its JS API, against a real PostgreSQL: the acceptance
+// fixture, re-runs and mixed state, every refusal leaving the data untouched,
+// schemas, extra columns, dry run, verify, and secret hygiene.
+
+import assert from 'node:assert/strict';
+import { writeFileSync, mkdtempSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import os from 'node:os';
+import path from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import pg from 'pg';
+
+import { decrypt, encrypt, generateKey } from './helpers/backend-crypto.mjs';
+import { seedAcceptanceFixture, seedBulk, snapshotTable } from './helpers/fixture.mjs';
+import { getServer } from './helpers/pg.mjs';
+import { createAnythingMcpSchema, quoteIdent } from './helpers/schema.mjs';
+
+const require = createRequire(import.meta.url);
+const keyrotate = require('../index.js');
+
+const OLD = generateKey();
+const NEW = generateKey();
+const OTHER = generateKey();
+
+// Everything secret a test used; no output, error or report may contain one.
+const secrets = new Set([OLD, NEW, OTHER, OLD.slice(0, 32), NEW.slice(0, 32)]);
+const observed = [];
+const observe = (x) => {
+  observed.push(x instanceof Error ? `${x.code} ${x.message} ${JSON.stringify(x.details)} ${x.stack}` : JSON.stringify(x));
+  return x;
+};
+
+const TABLES = ['organizations', 'users', 'connectors', 'mcp_server_configs', 'mcp_api_keys'];
+
+async function freshInstall({ schema = 'public', legacy = true } = {}) {
+  const server = await getServer();
+  const url = await server.createDatabase('rot');
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  await createAnythingMcpSchema(client, schema, { legacy });
+  const fixture = await seedAcceptanceFixture(client, OLD, { schema, legacy });
+  for (const r of fixture.rows) if (r.plaintext) secrets.add(r.plaintext);
+  const dbUrl = schema === 'public' ? url : withParams(url, { schema });
+  return { url: dbUrl, client, fixture, schema };
+}
+
+function withParams(url, params) {
+  const u = new URL(url);
+  for (const [k, v] of Object.entries(params)) u.searchParams.set(k, v);
+  return u.toString();
+}
+
+async function snapshotAll(client, schema, opts) {
+  const out = {};
+  for (const t of TABLES) {
+    const exists = await client.query('SELECT to_regclass($1) AS r', [`${quoteIdent(schema)}.${quoteIdent(t)}`]);
+    if (exists.rows[0].r) out[t] = await snapshotTable(client, schema, t, opts);
+  }
+  return out;
+}
+
+async function stored(client, schema, table, id) {
+  const { rows } = await client.query(`SELECT auth_config FROM ${quoteIdent(schema)}.${quoteIdent(table)} WHERE id = $1`, [id]);
+  return rows[0].auth_config;
+}
+
+const opens = (value, key) => {
+  try {
+    decrypt(value, key);
+    return true;
+  } catch {
+    return false;
+  }
+};
+
+async function rejection(promise) {
+  try {
+    observe(await promise);
+  } catch (e) {
+    observe(e);
+    return e;
+  }
+  assert.fail('expected a rejection');
+}
+
+const clients = [];
+after(async () => {
+  for (const c of clients) await c.end().catch(() => {});
+});
+
+describe('acceptance fixture', () => {
+  let env;
+  let before_;
+  let report;
+  before(async () => {
+    env = await freshInstall();
+    clients.push(env.client);
+    before_ = await snapshotAll(env.client, 'public', { exclude: ['auth_config'] });
+    report = observe(await keyrotate.rotateEncryptionKey(OLD, NEW, env.url));
+  });
+
+  test('reports every sealed value re-encrypted, NULL and empty skipped', () => {
+    const sealed = env.fixture.rows.filter((r) => r.kind === 'sealed');
+    const empty = env.fixture.rows.filter((r) => r.kind !== 'sealed');
+    assert.ok(sealed.length >= 12, 'fixture has every connector and auth type');
+    assert.ok(empty.length >= 2);
+    assert.equal(report.rowsReencrypted, sealed.length);
+    assert.equal(report.empty, empty.length);
+    assert.equal(report.alreadyOnNewKey, 0);
+    assert.equal(report.tables, 2);
+    assert.equal(report.summary, `${sealed.length} rows re-encrypted across 2 tables`);
+    assert.equal(report.committed, true);
+    assert.equal(report.failureCount, 0);
+    const byTable = Object.fromEntries(report.columns.map((c) => [c.table, c]));
+    for (const table of ['connectors', 'mcp_server_configs']) {
+      const rows = env.fixture.rows.filter((r) => r.table === table);
+      assert.equal(byTable[table].status, 'processed');
+      assert.equal(byTable[table].rows, rows.length);
+      assert.equal(byTable[table].reencrypted, rows.filter((r) => r.kind === 'sealed').length);
+    }
+    assert.equal(report.oldKeyFingerprint, keyrotate.keyFingerprint(OLD));
+    assert.equal(report.newKeyFingerprint, keyrotate.keyFingerprint(NEW));
+  });
+
+  test('every value opens with the new key in Node crypto, to the same plaintext, and not with the old', async () => {
+    for (const row of env.fixture.rows) {
+      const value = await stored(env.client, 'public', row.table, row.id);
+      if (row.kind !== 'sealed') {
+        assert.equal(value, row.stored, `${row.table} ${row.id} stays ${row.kind}`);
+        continue;
+      }
+      assert.notEqual(value, row.stored);
+      assert.equal(decrypt(value, NEW), row.plaintext, `${row.table} ${row.id} (${row.type}/${row.authType})`);
+      assert.equal(opens(value, OLD), false);
+    }
+  });
+
+  test('the fixture covers every connector type and secret-bearing auth type, including 1 MB and unicode', () => {
+    const sealed = env.fixture.rows.filter((r) => r.kind === 'sealed' && r.table === 'connectors');
+    for (const type of ['REST', 'SOAP', 'GRAPHQL', 'DATABASE', 'MCP']) {
+      assert.ok(sealed.some((r) => r.type === type), type);
+    }
+    for (const auth of ['API_KEY', 'BEARER_TOKEN', 'BASIC_AUTH', 'OAUTH2', 'WS_SECURITY', 'CERTIFICATE', 'CONNECTION_STRING', 'HMAC']) {
+      assert.ok(sealed.some((r) => r.authType === auth), auth);
+    }
+    assert.ok(sealed.some((r) => r.plaintext.length > 1_000_000), 'a 1 MB certificate bundle');
+    assert.ok(sealed.some((r) => /[^\u0000-\u007f]/.test(r.plaintext)), 'a unicode plaintext');
+  });
+
+  test('no other column of any table changed', async () => {
+    assert.deepStrictEqual(await snapshotAll(env.client, 'public', { exclude: ['auth_config'] }), before_);
+  });
+
+  test('a second run finds everything already on the new key and changes nothing', async () => {
+    const snap = await snapshotAll(env.client, 'public');
+    const again = observe(await keyrotate.rotateEncryptionKey(OLD, NEW, env.url));
+    assert.equal(again.rowsReencrypted, 0);
+    assert.equal(again.alreadyOnNewKey, report.rowsReencrypted);
+    assert.deepStrictEqual(await snapshotAll(env.client, 'public'), snap);
+  });
+
+  test('mixed state: a value re-sealed under the old key (token refresh) is finished by a re-run', async () => {
+    const row = env.fixture.rows.find((r) => r.kind === 'sealed' && r.authType === 'OAUTH2');
+    const refreshed = JSON.stringify({ ...JSON.parse(row.plaintext), accessToken: 'refreshed-token-xyz' });
+    secrets.add(refreshed);
+    await env.client.query('UPDATE connectors SET auth_config = $1 WHERE id = $2', [encrypt(refreshed, OLD), row.id]);
+    const again = observe(await keyrotate.rotateEncryptionKey(OLD, NEW, env.url));
+    assert.equal(again.rowsReencrypted, 1);
+    assert.equal(again.alreadyOnNewKey, report.rowsReencrypted - 1);
+    assert.equal(decrypt(await stored(env.client, 'public', 'connectors', row.id), NEW), refreshed);
+  });
+
+  test('verify passes with the new key and fails, listing values, with the old one', async () => {
+    const ok = observe(await keyrotate.verifyEncryptionKey(NEW, env.url));
+    assert.equal(ok.ok, true);
+    assert.equal(ok.valuesVerified, report.rowsReencrypted);
+    assert.equal(ok.failureCount, 0);
+    assert.equal(ok.keyFingerprint, keyrotate.keyFingerprint(NEW));
+    const bad = observe(await keyrotate.verifyEncryptionKey(OLD, env.url));
+    assert.equal(bad.ok, false);
+    assert.equal(bad.failureCount, report.rowsReencrypted);
+    assert.equal(bad.failures[0].reason, 'authentication tag does not verify');
+    assert.ok(['connectors', 'mcp_server_configs'].includes(bad.failures[0].table));
+  });
+});
+
+describe('refusals change nothing', () => {
+  let env;
+  let snap;
+  before(async () => {
+    env = await freshInstall();
+    clients.push(env.client);
+    snap = await snapshotAll(env.client, 'public');
+  });
+  const unchanged = async () => assert.deepStrictEqual(await snapshotAll(env.client, 'public'), snap);
+
+  test('wrong old key: ERR_OLD_KEY_MISMATCH naming the first row', async () => {
+    const e = await rejection(keyrotate.rotateEncryptionKey(OTHER, NEW, env.url));
+    assert.equal(e.code, 'ERR_OLD_KEY_MISMATCH');
+    assert.match(e.message, /old key does not match/);
+    assert.equal(e.details.column, 'auth_config');
+    assert.ok(env.fixture.rows.some((r) => r.id === e.details.primaryKey && r.table === e.details.table));
+    await unchanged();
+  });
+
+  test('same key, or same first 32 bytes: ERR_KEY_UNCHANGED', async () => {
+    assert.equal((await rejection(keyrotate.rotateEncryptionKey(OLD, OLD, env.url))).code, 'ERR_KEY_UNCHANGED');
+    const sameHead = OLD.slice(0, 32) + 'x'.repeat(32);
+    assert.equal((await rejection(keyrotate.rotateEncryptionKey(OLD, sameHead, env.url))).code, 'ERR_KEY_UNCHANGED');
+    await unchanged();
+  });
+
+  test('placeholder new key, short keys, whitespace: ERR_KEY_INVALID before connecting', async () => {
+    const bogusUrl = 'postgresql://nobody:pw@127.0.0.1:1/none';
+    for (const [oldKey, newKey] of [
+      [OLD, 'change-me-in-production-exactly-32'],
+      [OLD, 'my-own-CHANGEME-key-that-is-long-enough'],
+      ['short-old-key', NEW],
+      [OLD, NEW.slice(0, 31)],
+      [OLD, ''],
+      [`${OLD}\n`, NEW],
+    ]) {
+      // An unreachable database proves the refusal came before any connection.
+      const e = await rejection(keyrotate.rotateEncryptionKey(oldKey, newKey, bogusUrl));
+      assert.equal(e.code, 'ERR_KEY_INVALID', e.message);
+      const real = await rejection(keyrotate.rotateEncryptionKey(oldKey, newKey, env.url));
+      assert.equal(real.code, 'ERR_KEY_INVALID');
+    }
+    await unchanged();
+  });
+
+  test('a corrupt value in the middle of the table: ERR_UNDECRYPTABLE naming it, nothing written', async () => {
+    const victims = env.fixture.rows.filter((r) => r.kind === 'sealed' && r.table === 'connectors');
+    const victim = victims[Math.floor(victims.length / 2)];
+    const original = await stored(env.client, 'public', 'connectors', victim.id);
+    const raw = Buffer.from(original, 'base64');
+    raw[20] ^= 0x01;
+    await env.client.query('UPDATE connectors SET auth_config = $1 WHERE id = $2', [raw.toString('base64'), victim.id]);
+    const corrupted = await snapshotAll(env.client, 'public');
+    try {
+      const e = await rejection(keyrotate.rotateEncryptionKey(OLD, NEW, env.url));
+      assert.equal(e.code, 'ERR_UNDECRYPTABLE');
+      assert.deepStrictEqual(e.details, { schema: 'public', table: 'connectors', column: 'auth_config', primaryKey: victim.id });
+      assert.ok(!e.message.includes(raw.toString('base64').slice(0, 24)), 'the value is never in the message');
+      assert.deepStrictEqual(await snapshotAll(env.client, 'public'), corrupted);
+
+      const dry = observe(await keyrotate.rotateEncryptionKey(OLD, NEW, env.url, { dryRun: true }));
+      assert.equal(dry.committed, false);
+      assert.equal(dry.failureCount, 1);
+      assert.equal(dry.failures[0].primaryKey, victim.id);
+      assert.equal(dry.rowsReencrypted, victims.length - 1 + env.fixture.rows.filter((r) => r.kind === 'sealed' && r.table !== 'connectors').length);
+      assert.deepStrictEqual(await snapshotAll(env.client, 'public'), corrupted);
+    } finally {
+      await env.client.query('UPDATE connectors SET auth_config = $1 WHERE id = $2', [original, victim.id]);
+    }
+    await unchanged();
+  });
+
+  test('placeholder old key is accepted with a warning', () => {
+    const check = keyrotate.checkKeys('change-me-in-production-exactly-32', NEW);
+    assert.equal(check.warnings[0].code, 'WARN_KEY_PLACEHOLDER');
+  });
+
+  test('dry run reports what would happen and writes nothing', async () => {
+    const dry = observe(await keyrotate.rotateEncryptionKey(OLD, NEW, env.url, { dryRun: true }));
+    assert.equal(dry.dryRun, true);
+    assert.equal(dry.committed, false);
+    assert.equal(dry.rowsReencrypted, env.fixture.rows.filter((r) => r.kind === 'sealed').length);
+    await unchanged();
+  });
+});
+
+describe('where the data lives', () => {
+  test('tables outside public via ?schema=, Prisma-only parameters ignored with a notice', async () => {
+    const env = await freshInstall({ schema: 'tenant_a', legacy: false });
+    clients.push(env.client);
+    const url = withParams(env.url, { connection_limit: '5', pool_timeout: '10' });
+    const report = observe(await keyrotate.rotateEncryptionKey(OLD, NEW, url));
+    const sealed = env.fixture.rows.filter((r) => r.kind === 'sealed');
+    assert.equal(report.rowsReencrypted, sealed.length);
+    assert.deepStrictEqual(
+      report.columns.map((c) => [c.schema, c.table, c.status]),
+      [
+        ['tenant_a', 'connectors', 'processed'],
+        ['tenant_a', 'mcp_server_configs', 'absent'],
+      ],
+    );
+    assert.equal(report.tables, 1);
+    assert.ok(report.notices.some((n) => n.includes('connection_limit')));
+    assert.ok(report.notices.some((n) => n.includes('mcp_server_configs') && n.includes('does not exist')));
+    for (const row of sealed) assert.equal(decrypt(await stored(env.client, 'tenant_a', 'connectors', row.id), NEW), row.plaintext);
+  });
+
+  test('extra columns from options and from a JSON file; unknown or hostile columns are refused', async () => {
+    const env = await freshInstall({ legacy: false });
+    clients.push(env.client);
+    await env.client.query('CREATE TABLE webhook_secrets (id bigint PRIMARY KEY, secret text, note varchar(200))');
+    await env.client.query('CREATE TABLE "Odd ""Name""" (key text PRIMARY KEY, "Secret;Col" text)');
+    const secretA = encrypt('{"hmac":"whsec_abc"}', OLD);
+    await env.client.query('INSERT INTO webhook_secrets VALUES (1, $1, $2), (2, NULL, NULL)', [secretA, 'plain note']);
+    await env.client.query('INSERT INTO "Odd ""Name""" VALUES ($1, $2)', ['k1', encrypt('odd', OLD)]);
+    const snap = await snapshotAll(env.client, 'public');
+
+    for (const columns of [
+      ['public.webhook_secrets.id.nope'],
+      ['webhook_secrets.id.secret; DROP TABLE connectors'],
+      ['connectors.id.auth_config"; DROP TABLE connectors; --'],
+      ['a.b'],
+      ['webhook_secrets.id.note\u0000'],
+    ]) {
+      const e = await rejection(keyrotate.rotateEncryptionKey(OLD, NEW, env.url, { columns }));
+      assert.ok(['ERR_COLUMN_NOT_FOUND', 'ERR_INVALID_ARG'].includes(e.code), `${columns}: ${e.code}`);
+    }
+    assert.deepStrictEqual(await snapshotAll(env.client, 'public'), snap);
+    assert.ok((await env.client.query("SELECT to_regclass('public.connectors') AS r")).rows[0].r);
+
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'keyrotate-cols-'));
+    const file = path.join(dir, 'columns.json');
+    writeFileSync(file, JSON.stringify({ columns: [{ table: 'Odd "Name"', primaryKey: 'key', column: 'Secret;Col' }] }));
+    const report = observe(
+      await keyrotate.rotateEncryptionKey(OLD, NEW, env.url, {
+        columns: ['webhook_secrets.id.secret'],
+        columnsFile: file,
+      }),
+    );
+    const sealedCount = env.fixture.rows.filter((r) => r.kind === 'sealed').length;
+    assert.equal(report.rowsReencrypted, sealedCount + 2);
+    assert.equal(report.tables, 3);
+    const hook = (await env.client.query('SELECT secret FROM webhook_secrets WHERE id = 1')).rows[0].secret;
+    assert.equal(decrypt(hook, NEW), '{"hmac":"whsec_abc"}');
+    const odd = (await env.client.query('SELECT "Secret;Col" AS v FROM "Odd ""Name"""')).rows[0].v;
+    assert.equal(decrypt(odd, NEW), 'odd');
+  });
+
+  test('values as leniently encoded as Node accepts (whitespace, URL-safe, unpadded) and empty plaintexts rotate', async () => {
+    const env = await freshInstall({ legacy: false });
+    clients.push(env.client);
+    await env.client.query('CREATE TABLE odd_values (id text PRIMARY KEY, v text)');
+    const base = encrypt('{"token":"lenient"}', OLD);
+    const variants = {
+      spaced: base.replace(/(.{10})/g, '$1\n'),
+      urlsafe: base.replace(/\+/g, '-').replace(/\//g, '_'),
+      unpadded: base.replace(/=+$/, ''),
+      emptyPlaintext: encrypt('', OLD),
+    };
+    for (const [id, v] of Object.entries(variants)) {
+      assert.ok(opens(v, OLD), `${id} opens in Node`);
+      await env.client.query('INSERT INTO odd_values VALUES ($1, $2)', [id, v]);
+    }
+    const report = observe(await keyrotate.rotateEncryptionKey(OLD, NEW, env.url, { columns: ['odd_values.id.v'] }));
+    assert.equal(report.columns.find((c) => c.table === 'odd_values').reencrypted, 4);
+    const { rows } = await env.client.query('SELECT id, v FROM odd_values');
+    for (const r of rows) assert.equal(decrypt(r.v, NEW), r.id === 'emptyPlaintext' ? '' : '{"token":"lenient"}');
+  });
+
+  test('an unreachable database is ERR_DB_CONNECT naming host and database, never the password', async () => {
+    const e = await rejection(keyrotate.rotateEncryptionKey(OLD, NEW, 'postgresql://amcp:Sup3rS3cretPw@127.0.0.1:1/anythingmcp'));
+    assert.equal(e.code, 'ERR_DB_CONNECT');
+    assert.match(e.message, /127\.0\.0\.1:1\/anythingmcp/);
+    assert.ok(!e.message.includes('Sup3rS3cretPw'));
+    secrets.add('Sup3rS3cretPw');
+  });
+});
+
+describe('the JS API', () => {
+  test('keys may be Buffers; progress is reported; the event loop keeps running', async () => {
+    const server = await getServer();
+    const url = await server.createDatabase('api');
+    const client = new pg.Client({ connectionString: url });
+    await client.connect();
+    clients.push(client);
+    await createAnythingMcpSchema(client, 'public');
+    await seedBulk(client, OLD, 20_000);
+    let ticks = 0;
+    const timer = setInterval(() => ticks++, 5);
+    const events = [];
+    const started = Date.now();
+    const report = observe(
+      await keyrotate.rotateEncryptionKey(Buffer.from(OLD), Buffer.from(NEW), url, {
+        batchSize: 500,
+        onProgress: (p) => events.push(p),
+      }),
+    );
+    clearInterval(timer);
+    const elapsed = Date.now() - started;
+    assert.equal(report.rowsReencrypted, 20_000);
+    // A blocked loop would tick once at the end; a free one about every 5 ms.
+    assert.ok(ticks >= Math.min(10, elapsed / 20), `event loop ticked ${ticks} times in ${elapsed} ms`);
+    await new Promise((r) => setImmediate(r));
+    const last = events.at(-1);
+    assert.deepStrictEqual(last, { schema: 'public', table: 'connectors', column: 'auth_config', done: 20_000, total: 20_000 });
+    assert.ok(events.every((e) => e.done <= e.total));
+    const sample = (await client.query('SELECT id, auth_config FROM connectors ORDER BY random() LIMIT 50')).rows;
+    for (const r of sample) assert.ok(opens(r.auth_config, NEW));
+  });
+
+  test('fingerprints are short, stable, distinct and derived from the effective 32 bytes', () => {
+    const a = keyrotate.keyFingerprint(OLD);
+    assert.match(a, /^[0-9a-f]{12}$/);
+    assert.equal(keyrotate.keyFingerprint(Buffer.from(OLD)), a);
+    assert.equal(keyrotate.keyFingerprint(OLD.slice(0, 32) + 'tail-is-ignored'), a);
+    assert.notEqual(keyrotate.keyFingerprint(NEW), a);
+    assert.equal(keyrotate.generateKey().length, 64);
+  });
+
+  test('argument errors are coded Errors', async () => {
+    const e = await rejection(keyrotate.rotateEncryptionKey(42, NEW, 'postgresql://x@y/z'));
+    assert.equal(e.code, 'ERR_KEY_INVALID');
+    assert.ok(e instanceof Error);
+    const u = await rejection(keyrotate.rotateEncryptionKey(OLD, NEW, 'mysql://x@y/z'));
+    assert.equal(u.code, 'ERR_INVALID_ARG');
+    const lt = await rejection(keyrotate.rotateEncryptionKey(OLD, NEW, 'postgresql://x@127.0.0.1:1/z', { lockTimeoutMs: 0 }));
+    assert.equal(lt.code, 'ERR_INVALID_ARG');
+  });
+});
+
+test('no key or plaintext appears in any report, error or message seen', () => {
+  assert.ok(observed.length > 20);
+  const all = observed.join('\n');
+  for (const s of secrets) {
+    assert.ok(!all.includes(s), `a secret of length ${s.length} leaked`);
+  }
+});
