@@ -1,0 +1,316 @@
+// The compiled CLI as an operator runs it: a child process against a real
+// PostgreSQL. Every key source, every exit code, --json, dry run, verify,
+// non-TTY behaviour, and no secret in any output stream.
+
+import assert from 'node:assert/strict';
+import { spawn, spawnSync } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { after, before, beforeEach, describe, test } from 'node:test';
+import pg from 'pg';
+
+import { decrypt, encrypt, generateKey } from './helpers/backend-crypto.mjs';
+import { seedAcceptanceFixture } from './helpers/fixture.mjs';
+import { getServer } from './helpers/pg.mjs';
+import { createAnythingMcpSchema } from './helpers/schema.mjs';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const CLI = path.join(root, 'packages/backend/dist/scripts/rotate-encryption-key.js');
+
+const OLD = generateKey();
+const NEW = generateKey();
+const OTHER = generateKey();
+const secrets = new Set([OLD, NEW, OTHER, OLD.slice(0, 32), NEW.slice(0, 32)]);
+const outputs = [];
+const tmp = mkdtempSync(path.join(os.tmpdir(), 'keyrotate-cli-'));
+
+// Only what the test passes: no inherited DATABASE_URL or keys.
+function run(args, { env = {}, input } = {}) {
+  const result = spawnSync(process.execPath, [CLI, ...args], {
+    env: { PATH: process.env.PATH, ...env },
+    input,
+    encoding: 'utf8',
+    timeout: 60_000,
+  });
+  outputs.push(result.stdout, result.stderr);
+  return result;
+}
+
+function keyFile(name, content) {
+  const file = path.join(tmp, name);
+  writeFileSync(file, content);
+  return file;
+}
+
+let server;
+let url;
+let client;
+let fixture;
+
+async function reset(key = OLD) {
+  await client.query('DROP SCHEMA public CASCADE; CREATE SCHEMA public');
+  await createAnythingMcpSchema(client, 'public', { legacy: true });
+  fixture = await seedAcceptanceFixture(client, key, { legacy: true });
+  for (const r of fixture.rows) if (r.plaintext) secrets.add(r.plaintext);
+}
+
+async function values() {
+  const { rows } = await client.query(
+    'SELECT id, auth_config FROM connectors UNION ALL SELECT id, auth_config FROM mcp_server_configs ORDER BY 1',
+  );
+  return rows;
+}
+
+async function allOpenWith(key) {
+  for (const row of fixture.rows.filter((r) => r.kind === 'sealed')) {
+    const { rows } = await client.query(`SELECT auth_config FROM ${row.table} WHERE id = $1`, [row.id]);
+    assert.equal(decrypt(rows[0].auth_config, key), row.plaintext);
+  }
+}
+
+before(async () => {
+  server = await getServer();
+  url = await server.createDatabase('cli');
+  client = new pg.Client({ connectionString: url });
+  await client.connect();
+  secrets.add(server.password);
+});
+after(async () => {
+  await client.end();
+});
+
+describe('key sources', () => {
+  beforeEach(() => reset());
+
+  test('environment: OLD_ENCRYPTION_KEY / NEW_ENCRYPTION_KEY', async () => {
+    const r = run(['--yes'], { env: { DATABASE_URL: url, OLD_ENCRYPTION_KEY: OLD, NEW_ENCRYPTION_KEY: NEW } });
+    assert.equal(r.status, 0, r.stderr);
+    const sealed = fixture.rows.filter((x) => x.kind === 'sealed').length;
+    assert.match(r.stdout, new RegExp(`^${sealed} rows re-encrypted across 2 tables`, 'm'));
+    assert.doesNotMatch(r.stderr, /command line/);
+    await allOpenWith(NEW);
+  });
+
+  test('the old key falls back to ENCRYPTION_KEY', async () => {
+    const r = run([], { env: { DATABASE_URL: url, ENCRYPTION_KEY: OLD, NEW_ENCRYPTION_KEY: NEW } });
+    assert.equal(r.status, 0, r.stderr);
+    await allOpenWith(NEW);
+  });
+
+  test('files, with one trailing newline stripped', async () => {
+    const r = run(['--old-file', keyFile('old.key', `${OLD}\n`), '--new-file', keyFile('new.key', `${NEW}\r\n`), '--database-url', url]);
+    assert.equal(r.status, 0, r.stderr);
+    await allOpenWith(NEW);
+  });
+
+  test('a key file with extra whitespace is refused (exit 2), nothing changes', async () => {
+    const before_ = await values();
+    const r = run(['--old-file', keyFile('old2.key', `${OLD}\n\n`), '--new-file', keyFile('new2.key', NEW), '--database-url', url]);
+    assert.equal(r.status, 2);
+    assert.match(r.stderr, /ERR_KEY_INVALID.*whitespace/);
+    assert.deepStrictEqual(await values(), before_);
+  });
+
+  test('stdin: old then new, one per line', async () => {
+    const r = run(['--stdin', '--database-url', url], { input: `${OLD}\n${NEW}\n` });
+    assert.equal(r.status, 0, r.stderr);
+    await allOpenWith(NEW);
+  });
+
+  test('argv works, as the request shows it, with a warning', async () => {
+    const r = run(['--old', OLD, '--new', NEW], { env: { DATABASE_URL: url } });
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stderr, /warning: --old and --new put the key on the command line/);
+    await allOpenWith(NEW);
+  });
+
+  test('--database-url overrides DATABASE_URL', async () => {
+    const r = run(['--database-url', url], {
+      env: { DATABASE_URL: 'postgresql://nobody:pw@127.0.0.1:1/none', OLD_ENCRYPTION_KEY: OLD, NEW_ENCRYPTION_KEY: NEW },
+    });
+    assert.equal(r.status, 0, r.stderr);
+  });
+});
+
+describe('modes and output', () => {
+  beforeEach(() => reset());
+  const env = () => ({ DATABASE_URL: url, OLD_ENCRYPTION_KEY: OLD, NEW_ENCRYPTION_KEY: NEW });
+
+  test('--dry-run changes nothing and reports what would happen', async () => {
+    const before_ = await values();
+    const r = run(['--dry-run'], { env: env() });
+    assert.equal(r.status, 0, r.stderr);
+    assert.match(r.stdout, /Dry run \(nothing written\)/);
+    assert.deepStrictEqual(await values(), before_);
+  });
+
+  test('--json prints one JSON document on stdout and nothing else', async () => {
+    const r = run(['--json'], { env: env() });
+    assert.equal(r.status, 0, r.stderr);
+    const report = JSON.parse(r.stdout);
+    assert.equal(report.committed, true);
+    assert.equal(report.rowsReencrypted, fixture.rows.filter((x) => x.kind === 'sealed').length);
+    assert.equal(report.columns.length, 2);
+    // Everything is on NEW now, so only a pair that matches nothing fails.
+    const failed = run(['--json'], { env: { ...env(), OLD_ENCRYPTION_KEY: OTHER, NEW_ENCRYPTION_KEY: generateKey() } });
+    assert.equal(failed.status, 3);
+    const err = JSON.parse(failed.stdout);
+    assert.equal(err.ok, false);
+    assert.equal(err.error.code, 'ERR_OLD_KEY_MISMATCH');
+    assert.equal(err.error.details.column, 'auth_config');
+  });
+
+  test('verify: 0 with the key everything is under, 3 otherwise; --json report', async () => {
+    assert.equal(run(['--yes'], { env: env() }).status, 0);
+    const ok = run(['verify'], { env: { DATABASE_URL: url, ENCRYPTION_KEY: NEW } });
+    assert.equal(ok.status, 0, ok.stderr);
+    assert.match(ok.stdout, /OK$/m);
+    const bad = run(['verify', '--json', '--key-file', keyFile('verify.key', OLD)], { env: { DATABASE_URL: url } });
+    assert.equal(bad.status, 3);
+    const report = JSON.parse(bad.stdout);
+    assert.equal(report.ok, false);
+    assert.equal(report.failureCount, fixture.rows.filter((x) => x.kind === 'sealed').length);
+  });
+
+  test('off a TTY it never waits for input, even with stdin left open', async () => {
+    const child = spawn(process.execPath, [CLI], { env: { PATH: process.env.PATH, ...env() }, stdio: ['pipe', 'pipe', 'pipe'] });
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (d) => (out += d));
+    child.stderr.on('data', (d) => (err += d));
+    const code = await new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error('CLI waited for input')), 30_000);
+      child.on('exit', (c) => {
+        clearTimeout(timer);
+        resolve(c);
+      });
+    });
+    child.stdin.destroy();
+    outputs.push(out, err);
+    assert.equal(code, 0, err);
+    assert.doesNotMatch(err, /Proceed\?/);
+    await allOpenWith(NEW);
+  });
+
+  test('--help documents key sources, options, exit codes and an example', () => {
+    const r = run(['--help']);
+    assert.equal(r.status, 0);
+    for (const word of ['OLD_ENCRYPTION_KEY', '--old-file', '--stdin', '--dry-run', '--json', '--yes', '--lock-timeout', '--column', '--columns-file', 'verify', 'generate-key', 'Exit codes', 'Example']) {
+      assert.ok(r.stdout.includes(word), word);
+    }
+  });
+
+  test('generate-key prints a key the backend and the addon accept', () => {
+    const r = run(['generate-key']);
+    assert.equal(r.status, 0);
+    const key = r.stdout.trim();
+    assert.equal(key.length, 64);
+    assert.equal(run(['generate-key']).stdout.trim() === key, false);
+    const check = run(['--dry-run'], { env: { DATABASE_URL: 'postgresql://x:pw@127.0.0.1:1/none', OLD_ENCRYPTION_KEY: OLD, NEW_ENCRYPTION_KEY: key } });
+    assert.equal(check.status, 4, 'the key passes validation and the run gets as far as connecting');
+  });
+});
+
+describe('exit codes', () => {
+  before(() => reset());
+  const env = (extra = {}) => ({ DATABASE_URL: url, OLD_ENCRYPTION_KEY: OLD, NEW_ENCRYPTION_KEY: NEW, ...extra });
+
+  test('2: usage errors and invalid keys, without touching the database', async () => {
+    const before_ = await values();
+    for (const [args, extra, pattern] of [
+      [['--bogus'], {}, /ERR_USAGE/],
+      [['rotate', 'extra'], {}, /ERR_USAGE/],
+      [['--lock-timeout', 'soon'], {}, /ERR_USAGE/],
+      [[], { NEW_ENCRYPTION_KEY: 'too-short' }, /ERR_KEY_INVALID/],
+      [[], { NEW_ENCRYPTION_KEY: 'change-me-in-production-exactly-32' }, /ERR_KEY_INVALID.*placeholder/],
+      [[], { NEW_ENCRYPTION_KEY: OLD }, /ERR_KEY_UNCHANGED/],
+      [[], { OLD_ENCRYPTION_KEY: '' }, /ERR_KEY_INVALID.*missing/],
+      [[], { DATABASE_URL: '' }, /ERR_USAGE.*DATABASE_URL/],
+      [['--column', 'connectors.id.nope'], {}, /ERR_COLUMN_NOT_FOUND/],
+      [['--column', 'x.y'], {}, /ERR_INVALID_ARG/],
+    ]) {
+      const r = run(args, { env: env(extra) });
+      assert.equal(r.status, 2, `${args} ${JSON.stringify(Object.keys(extra))}: ${r.stderr}`);
+      assert.match(r.stderr, pattern);
+    }
+    assert.deepStrictEqual(await values(), before_);
+  });
+
+  test('3: wrong old key, and a value that opens with neither key', async () => {
+    const before_ = await values();
+    const wrong = run([], { env: env({ OLD_ENCRYPTION_KEY: OTHER }) });
+    assert.equal(wrong.status, 3);
+    assert.match(wrong.stderr, /ERR_OLD_KEY_MISMATCH.*old key does not match/);
+    assert.match(wrong.stderr, /Nothing was changed/);
+
+    const victim = fixture.rows.filter((r) => r.kind === 'sealed' && r.table === 'connectors').at(-1);
+    await client.query('UPDATE connectors SET auth_config = $1 WHERE id = $2', [encrypt('{"x":1}', OTHER), victim.id]);
+    const corrupt = run([], { env: env() });
+    assert.equal(corrupt.status, 3);
+    assert.match(corrupt.stderr, new RegExp(`ERR_UNDECRYPTABLE.*${victim.id}`));
+    const dry = run(['--dry-run'], { env: env() });
+    assert.equal(dry.status, 3, 'a dry run that finds failures says so');
+    assert.match(dry.stderr, new RegExp(`failed: public\\.connectors\\.auth_config \\(primary key ${victim.id}\\)`));
+    await client.query('UPDATE connectors SET auth_config = $1 WHERE id = $2', [victim.stored, victim.id]);
+    assert.deepStrictEqual(await values(), before_);
+  });
+
+  test('4: database unreachable, authentication failed, lock timeout', async () => {
+    const unreachable = run([], { env: env({ DATABASE_URL: 'postgresql://amcp:Hunter2Password@127.0.0.1:1/anythingmcp' }) });
+    assert.equal(unreachable.status, 4);
+    assert.match(unreachable.stderr, /ERR_DB_CONNECT.*127\.0\.0\.1:1\/anythingmcp/);
+    secrets.add('Hunter2Password');
+
+    const badAuth = new URL(url);
+    badAuth.password = 'definitely-wrong-password';
+    secrets.add('definitely-wrong-password');
+    const auth = run([], { env: env({ DATABASE_URL: badAuth.toString() }) });
+    assert.equal(auth.status, 4);
+    assert.match(auth.stderr, /ERR_DB_CONNECT/);
+
+    const holder = new pg.Client({ connectionString: url });
+    await holder.connect();
+    try {
+      await holder.query('BEGIN');
+      await holder.query("UPDATE connectors SET name = name WHERE id = 'nothing'");
+      await holder.query('LOCK TABLE connectors IN ROW EXCLUSIVE MODE');
+      const before_ = await values();
+      const locked = run(['--lock-timeout', '300ms'], { env: env() });
+      assert.equal(locked.status, 4, locked.stderr);
+      assert.match(locked.stderr, /ERR_LOCK_TIMEOUT/);
+      assert.deepStrictEqual(await values(), before_);
+    } finally {
+      await holder.query('ROLLBACK');
+      await holder.end();
+    }
+  });
+
+  test('1: other database errors (permission denied), nothing changed', async () => {
+    await client.query("DROP ROLE IF EXISTS readonly_amcp; CREATE ROLE readonly_amcp LOGIN PASSWORD 'ro-Pass-123'");
+    await client.query('GRANT USAGE ON SCHEMA public TO readonly_amcp; GRANT SELECT ON ALL TABLES IN SCHEMA public TO readonly_amcp');
+    secrets.add('ro-Pass-123');
+    const ro = new URL(url);
+    ro.username = 'readonly_amcp';
+    ro.password = 'ro-Pass-123';
+    const before_ = await values();
+    const r = run([], { env: env({ DATABASE_URL: ro.toString() }) });
+    assert.equal(r.status, 1, r.stderr);
+    assert.match(r.stderr, /ERR_DB.*42501/);
+    assert.deepStrictEqual(await values(), before_);
+  });
+
+  test('0 and then 0 again: a re-run finishes nothing twice', async () => {
+    assert.equal(run(['--yes'], { env: env() }).status, 0);
+    const again = run(['--yes'], { env: env() });
+    assert.equal(again.status, 0);
+    assert.match(again.stdout, /^0 rows re-encrypted across 2 tables/m);
+  });
+});
+
+test('no output stream ever contained a key, a plaintext or a password', () => {
+  assert.ok(outputs.length > 40);
+  const all = outputs.join('\n');
+  for (const s of secrets) assert.ok(!all.includes(s), `a secret of length ${s.length} leaked`);
+});
