@@ -3,6 +3,7 @@
 //! stable `code`, because napi-rs promises can only reject with its own
 //! status codes.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use keyrotate_core::columns::{self, ColumnRef};
@@ -172,7 +173,7 @@ pub async fn rotate(
             drop((old, new));
             let opts = rotate_options(&options)?;
             let target = ConnectionTarget::parse(&database_url)?;
-            rotation::rotate(&keys, &target, &opts, &sink).await
+            rotation::rotate(Arc::new(keys), &target, &opts, &sink).await
         }
         .await,
     )
@@ -195,7 +196,7 @@ pub async fn verify(
             drop(material);
             let opts = verify_options(&options)?;
             let target = ConnectionTarget::parse(&database_url)?;
-            rotation::verify(&key, warnings, &target, &opts, &sink).await
+            rotation::verify(Arc::new(key), warnings, &target, &opts, &sink).await
         }
         .await,
     )

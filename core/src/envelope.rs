@@ -68,7 +68,12 @@ pub fn decode_lenient(value: &str) -> Vec<u8> {
 /// Open a stored value with `key`. The plaintext comes back in a buffer that
 /// wipes itself.
 pub fn open(key: &Key, value: &str) -> Result<Zeroizing<Vec<u8>>, OpenError> {
-    let raw = decode_lenient(value);
+    // Nearly every stored value is canonical base64, which the strict (and
+    // much faster) decoder reads exactly as Node would; only the rest needs
+    // the byte-by-byte lenient path.
+    let raw = base64::engine::general_purpose::STANDARD
+        .decode(value)
+        .unwrap_or_else(|_| decode_lenient(value));
     if raw.len() < IV_LEN + TAG_LEN {
         return Err(OpenError::TooShort);
     }

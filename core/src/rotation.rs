@@ -7,10 +7,12 @@
 //! Any error — or the process dying — leaves the transaction uncommitted, and
 //! PostgreSQL rolls it back.
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tokio_postgres::error::SqlState;
-use tokio_postgres::{IsolationLevel, Transaction};
+use tokio::sync::mpsc;
+use tokio_postgres::{IsolationLevel, Row, Transaction};
 
 use crate::columns::{self, quote_ident, ColumnRef, Origin, RegisteredColumn};
 use crate::connection::ConnectionTarget;
@@ -91,13 +93,14 @@ pub struct Progress {
 
 pub type ProgressFn<'a> = &'a (dyn Fn(&Progress) + Sync);
 
-/// What a scan does with each value.
-enum Mode<'a> {
-    Rotate { keys: &'a KeyPair, write: bool },
-    Verify { key: &'a Key },
+/// What a scan does with each value. Shared with the crypto worker thread.
+#[derive(Clone)]
+enum Mode {
+    Rotate { keys: Arc<KeyPair>, write: bool },
+    Verify { key: Arc<Key> },
 }
 
-impl Mode<'_> {
+impl Mode {
     /// Rotations stop at the first bad value; dry runs and verifies list them all.
     fn collects_failures(&self) -> bool {
         !matches!(self, Mode::Rotate { write: true, .. })
@@ -137,7 +140,7 @@ impl Resolved {
 
 /// Re-encrypt every registry value from `keys.old` to `keys.new`.
 pub async fn rotate(
-    keys: &KeyPair,
+    keys: Arc<KeyPair>,
     target: &ConnectionTarget,
     options: &RotateOptions,
     progress: ProgressFn<'_>,
@@ -170,7 +173,7 @@ pub async fn rotate(
     };
     note_absent(&columns, &mut findings);
     let mode = Mode::Rotate {
-        keys,
+        keys: Arc::clone(&keys),
         write: !options.dry_run,
     };
     let mut scan = Scan {
@@ -226,7 +229,7 @@ pub async fn rotate(
 /// Check that every registry value opens with `key`, in one read-only
 /// snapshot, without blocking anyone.
 pub async fn verify(
-    key: &Key,
+    key: Arc<Key>,
     warnings: Vec<Warning>,
     target: &ConnectionTarget,
     options: &VerifyOptions,
@@ -252,7 +255,9 @@ pub async fn verify(
     };
     note_absent(&columns, &mut findings);
     let mut scan = Scan {
-        mode: Mode::Verify { key },
+        mode: Mode::Verify {
+            key: Arc::clone(&key),
+        },
         batch_size,
         progress,
         first_value_seen: false,
@@ -261,7 +266,7 @@ pub async fn verify(
         columns.push(scan.column(&tx, column, &mut findings).await?);
     }
     if options.discover {
-        findings.discovered = discover(&tx, key, &registry, target.schema()).await?;
+        findings.discovered = discover(&tx, &key, &registry, target.schema()).await?;
     }
     tx.rollback().await.map_err(db_error)?;
 
@@ -410,24 +415,38 @@ async fn lock_tables(client: &Transaction<'_>, present: &[Resolved]) -> Result<(
 }
 
 struct Scan<'a> {
-    mode: Mode<'a>,
+    mode: Mode,
     batch_size: i32,
     progress: ProgressFn<'a>,
     /// The early-fail rule looks only at the very first non-empty value.
     first_value_seen: bool,
 }
 
-/// What became of one value.
-enum Outcome {
-    Reencrypted(String),
-    AlreadyOnNewKey,
-    Failed(OpenError),
+/// Batches in flight between the reader, the crypto worker and the writer.
+/// Two each way keeps PostgreSQL and the crypto busy at the same time while
+/// memory stays bounded by a handful of batches, whatever the table size.
+const PIPELINE_DEPTH: usize = 2;
+
+/// What the crypto worker made of one batch.
+#[derive(Default)]
+struct Examined {
+    rows: usize,
+    /// ctids and new ciphertexts to write, in step.
+    ids: Vec<String>,
+    sealed: Vec<String>,
+    already_on_new_key: u64,
+    /// (index in batch, primary key, why) of values that did not open.
+    failures: Vec<(usize, String, OpenError)>,
 }
 
 impl Scan<'_> {
+    /// Stream one column through a pipeline: the reader fetches batches from
+    /// a portal, a blocking worker decrypts and re-seals them, and the writer
+    /// sends batched UPDATEs, so the server is rarely idle waiting for the
+    /// crypto and the crypto rarely waits for the server.
     async fn column(
         &mut self,
-        client: &Transaction<'_>,
+        tx: &Transaction<'_>,
         col: &Resolved,
         findings: &mut Findings,
     ) -> Result<ColumnReport> {
@@ -436,7 +455,7 @@ impl Scan<'_> {
         let pk = quote_ident(&col.column.primary_key);
         let mut report = col.report();
 
-        let counts = client
+        let counts = tx
             .query_one(
                 &format!(
                     "SELECT count(*), count(*) FILTER (WHERE {value} IS NULL OR {value} = '') FROM {table}"
@@ -447,13 +466,12 @@ impl Scan<'_> {
             .map_err(db_error)?;
         report.rows = counts.get::<_, i64>(0) as u64;
         report.empty = counts.get::<_, i64>(1) as u64;
-        let total = report.rows - report.empty;
+        let mut tick = Ticker::new(self.progress, col, report.rows - report.empty);
 
-        let mut tick = Ticker::new(self.progress, col, total);
-        // A portal keeps memory flat: only one batch is ever held. Rows are
-        // addressed by ctid for the write-back, which is stable here because
-        // our EXCLUSIVE lock keeps every other writer out.
-        let portal = client
+        // Rows are addressed by ctid for the write-back: stable here because
+        // our EXCLUSIVE lock keeps every other writer out, and the portal's
+        // snapshot never sees the row versions our own UPDATEs create.
+        let portal = tx
             .bind(
                 &format!(
                     "SELECT ctid::text, {pk}::text, {value} FROM {table} \
@@ -463,78 +481,121 @@ impl Scan<'_> {
             )
             .await
             .map_err(db_error)?;
-        let update = format!(
-            "UPDATE {table} AS t SET {value} = v.val \
-             FROM unnest($1::text[]::tid[], $2::text[]) AS v(id, val) WHERE t.ctid = v.id"
-        );
-        let mut done = 0u64;
-        loop {
-            let rows = client
-                .query_portal(&portal, self.batch_size)
+        let update = match self.mode {
+            Mode::Rotate { write: true, .. } => Some(
+                tx.prepare(&format!(
+                    "UPDATE {table} AS t SET {value} = v.val \
+                     FROM unnest($1::text[]::tid[], $2::text[]) AS v(id, val) WHERE t.ctid = v.id"
+                ))
                 .await
-                .map_err(db_error)?;
-            if rows.is_empty() {
-                break;
-            }
-            let mut ids: Vec<&str> = Vec::new();
-            let mut sealed: Vec<String> = Vec::new();
-            for row in &rows {
-                let ctid: &str = row.get(0);
-                let primary_key: Option<&str> = row.get(1);
-                let stored: &str = row.get(2);
-                let outcome = self.examine(stored)?;
-                let first = !std::mem::replace(&mut self.first_value_seen, true);
-                match outcome {
-                    Outcome::Reencrypted(new_value) => {
-                        report.reencrypted += 1;
-                        ids.push(ctid);
-                        sealed.push(new_value);
-                    }
-                    Outcome::AlreadyOnNewKey => report.already_on_new_key += 1,
-                    Outcome::Failed(why) => {
-                        let location = col.location(primary_key.unwrap_or("NULL"));
-                        if first
-                            && matches!(self.mode, Mode::Rotate { .. })
-                            && why != OpenError::NotUtf8
-                        {
-                            return Err(Error::OldKeyMismatch { location });
-                        }
-                        report.failed += 1;
-                        if !self.mode.collects_failures() {
-                            return Err(Error::Undecryptable {
-                                location,
-                                reason: why.describe().to_owned(),
-                            });
-                        }
-                        findings.record_failure(Failure {
-                            location,
-                            reason: why.describe().to_owned(),
-                        });
-                    }
+                .map_err(db_error)?,
+            ),
+            _ => None,
+        };
+
+        let (raw_tx, mut raw_rx) = mpsc::channel::<Vec<Row>>(PIPELINE_DEPTH);
+        let (out_tx, mut out_rx) = mpsc::channel::<Result<Examined>>(PIPELINE_DEPTH);
+        let mode = self.mode.clone();
+        let worker = tokio::task::spawn_blocking(move || {
+            while let Some(rows) = raw_rx.blocking_recv() {
+                let examined = examine_batch(&mode, &rows);
+                let stop = examined.is_err();
+                if out_tx.blocking_send(examined).is_err() || stop {
+                    break;
                 }
             }
-            if matches!(self.mode, Mode::Rotate { write: true, .. }) && !ids.is_empty() {
-                let updated = client
-                    .execute(&update, &[&ids, &sealed])
+        });
+
+        let batch_size = self.batch_size;
+        let read = async move {
+            loop {
+                let rows = tx
+                    .query_portal(&portal, batch_size)
                     .await
                     .map_err(db_error)?;
-                if updated != ids.len() as u64 {
-                    return Err(Error::internal(format!(
-                        "wrote {updated} rows of a batch of {} in {}; rolled back",
-                        ids.len(),
-                        table
-                    )));
+                // A closed channel means the writer stopped on an error,
+                // which it reports itself.
+                if rows.is_empty() || raw_tx.send(rows).await.is_err() {
+                    return Ok::<_, Error>(());
                 }
             }
-            done += rows.len() as u64;
-            tick.advance(done);
-        }
+        };
+        let write = async {
+            let mut done = 0u64;
+            while let Some(batch) = out_rx.recv().await {
+                let batch = batch?;
+                self.settle(col, &batch, &mut report, findings)?;
+                if let (Some(stmt), false) = (&update, batch.ids.is_empty()) {
+                    let updated = tx
+                        .execute(stmt, &[&batch.ids, &batch.sealed])
+                        .await
+                        .map_err(db_error)?;
+                    if updated != batch.ids.len() as u64 {
+                        return Err(Error::internal(format!(
+                            "wrote {updated} rows of a batch of {} in {table}; rolled back",
+                            batch.ids.len()
+                        )));
+                    }
+                }
+                done += batch.rows as u64;
+                tick.advance(done);
+            }
+            Ok(done)
+        };
+        let outcome = tokio::try_join!(read, write);
+        // Whatever happened, the worker sees its channels close and ends.
+        worker
+            .await
+            .map_err(|_| Error::internal("the crypto worker panicked; rolled back"))?;
+        let ((), done) = outcome?;
         tick.finish(done);
         Ok(report)
     }
 
-    fn examine(&self, stored: &str) -> Result<Outcome> {
-        Ok(match self.mode {
+    /// Apply one examined batch to the counts, enforcing the early-fail rule
+    /// and, for a real rotation, stopping at the first bad value.
+    fn settle(
+        &mut self,
+        col: &Resolved,
+        batch: &Examined,
+        report: &mut ColumnReport,
+        findings: &mut Findings,
+    ) -> Result<()> {
+        for (index, primary_key, why) in &batch.failures {
+            let location = col.location(primary_key);
+            let first = !self.first_value_seen && *index == 0;
+            if first && matches!(self.mode, Mode::Rotate { .. }) && *why != OpenError::NotUtf8 {
+                return Err(Error::OldKeyMismatch { location });
+            }
+            report.failed += 1;
+            if !self.mode.collects_failures() {
+                return Err(Error::Undecryptable {
+                    location,
+                    reason: why.describe().to_owned(),
+                });
+            }
+            findings.record_failure(Failure {
+                location,
+                reason: why.describe().to_owned(),
+            });
+        }
+        self.first_value_seen |= batch.rows > 0;
+        report.reencrypted += batch.ids.len() as u64;
+        report.already_on_new_key += batch.already_on_new_key;
+        Ok(())
+    }
+}
+
+/// The crypto for one batch: runs on a blocking thread, never on the async
+/// runtime, so the connection keeps moving while it works.
+fn examine_batch(mode: &Mode, rows: &[Row]) -> Result<Examined> {
+    let mut out = Examined {
+        rows: rows.len(),
+        ..Examined::default()
+    };
+    for (index, row) in rows.iter().enumerate() {
+        let stored: &str = row.get(2);
+        let outcome = match mode {
             Mode::Verify { key } => match envelope::open(key, stored) {
                 Ok(_) => Outcome::AlreadyOnNewKey,
                 Err(e) => Outcome::Failed(e),
@@ -549,8 +610,28 @@ impl Scan<'_> {
                     Err(_) => Outcome::Failed(old_err),
                 },
             },
-        })
+        };
+        match outcome {
+            Outcome::Reencrypted(sealed) => {
+                out.ids.push(row.get::<_, &str>(0).to_owned());
+                out.sealed.push(sealed);
+            }
+            Outcome::AlreadyOnNewKey => out.already_on_new_key += 1,
+            Outcome::Failed(why) => {
+                let primary_key: Option<&str> = row.get(1);
+                out.failures
+                    .push((index, primary_key.unwrap_or("NULL").to_owned(), why));
+            }
+        }
     }
+    Ok(out)
+}
+
+/// What became of one value.
+enum Outcome {
+    Reencrypted(String),
+    AlreadyOnNewKey,
+    Failed(OpenError),
 }
 
 /// Seal under the new key and prove the result opens to the same bytes
