@@ -12,7 +12,7 @@ import { after, before, beforeEach, describe, test } from 'node:test';
 import pg from 'pg';
 
 import { decrypt, encrypt, generateKey } from './helpers/backend-crypto.mjs';
-import { seedAcceptanceFixture } from './helpers/fixture.mjs';
+import { seedAcceptanceFixture, seedBulk } from './helpers/fixture.mjs';
 import { getServer } from './helpers/pg.mjs';
 import { createAnythingMcpSchema } from './helpers/schema.mjs';
 
@@ -306,6 +306,48 @@ describe('exit codes', () => {
     const again = run(['--yes'], { env: env() });
     assert.equal(again.status, 0);
     assert.match(again.stdout, /^0 rows re-encrypted across 2 tables/m);
+  });
+});
+
+describe('on a terminal', () => {
+  beforeEach(() => reset());
+
+  // `script` gives the CLI a pseudo-terminal; what we pipe in is typed at it.
+  function runTty(args, env, typed) {
+    const cmd = [process.execPath, CLI, ...args].map((a) => `'${a.replace(/'/g, `'\\''`)}'`).join(' ');
+    const r = spawnSync('script', ['-qfec', cmd, '/dev/null'], {
+      env: { PATH: process.env.PATH, TERM: 'dumb', ...env },
+      input: typed,
+      encoding: 'utf8',
+      timeout: 60_000,
+    });
+    outputs.push(r.stdout, r.stderr);
+    return r;
+  }
+
+  test('asks for confirmation naming database, tables and fingerprints; "n" aborts and changes nothing', async () => {
+    const before_ = await values();
+    const r = runTty([], { DATABASE_URL: url, OLD_ENCRYPTION_KEY: OLD, NEW_ENCRYPTION_KEY: NEW }, 'n\n');
+    assert.equal(r.status, 2);
+    const dbName = new URL(url).pathname.slice(1);
+    assert.match(r.stdout, new RegExp(`Rotate ENCRYPTION_KEY in database ${dbName} on 127\\.0\\.0\\.1`));
+    assert.match(r.stdout, /connectors\.auth_config, mcp_server_configs\.auth_config/);
+    const { keyFingerprint } = await import('../index.js').then((m) => m.default);
+    assert.ok(r.stdout.includes(`Old key ${keyFingerprint(OLD)} -> new key ${keyFingerprint(NEW)}`));
+    assert.match(r.stdout, /Aborted; nothing was changed/);
+    assert.deepStrictEqual(await values(), before_);
+  });
+
+  test('"y" rotates, with a live progress line on a long run; --yes never asks', async () => {
+    await seedBulk(client, OLD, 100_000);
+    const r = runTty([], { DATABASE_URL: url, OLD_ENCRYPTION_KEY: OLD, NEW_ENCRYPTION_KEY: NEW }, 'y\n');
+    assert.equal(r.status, 0, r.stdout);
+    assert.match(r.stdout, /connectors\.auth_config: [\d,]+\/100,01\d \(\d+%\)/);
+    assert.match(r.stdout, /^100\d{3} rows re-encrypted across 2 tables/m);
+    await allOpenWith(NEW);
+    const again = runTty(['--yes'], { DATABASE_URL: url, OLD_ENCRYPTION_KEY: OLD, NEW_ENCRYPTION_KEY: NEW }, '');
+    assert.equal(again.status, 0);
+    assert.doesNotMatch(again.stdout, /Proceed\?/);
   });
 });
 

@@ -100,7 +100,7 @@ Options:
 Exit codes:
   0  success (verify: every value opens with the key)
   1  internal or unexpected database error (nothing was changed)
-  2  usage error or invalid key (nothing was touched)
+  2  usage error, invalid key, or confirmation declined (nothing was touched)
   3  old key does not match, or a value opens with neither key (dry run and
      verify: some values would fail)
   4  database unreachable, authentication failed, or lock timeout
