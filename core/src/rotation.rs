@@ -10,8 +10,10 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use tokio_postgres::error::SqlState;
+use bytes::{BufMut, BytesMut};
 use tokio::sync::mpsc;
+use tokio_postgres::error::SqlState;
+use tokio_postgres::types::{to_sql_checked, FromSql, IsNull, ToSql, Type};
 use tokio_postgres::{IsolationLevel, Row, Transaction};
 
 use crate::columns::{self, quote_ident, ColumnRef, Origin, RegisteredColumn};
@@ -432,7 +434,7 @@ const PIPELINE_DEPTH: usize = 2;
 struct Examined {
     rows: usize,
     /// ctids and new ciphertexts to write, in step.
-    ids: Vec<String>,
+    ids: Vec<Tid>,
     sealed: Vec<String>,
     already_on_new_key: u64,
     /// (index in batch, primary key, why) of values that did not open.
@@ -474,7 +476,7 @@ impl Scan<'_> {
         let portal = tx
             .bind(
                 &format!(
-                    "SELECT ctid::text, {pk}::text, {value} FROM {table} \
+                    "SELECT ctid, {pk}::text, {value} FROM {table} \
                      WHERE {value} IS NOT NULL AND {value} <> ''"
                 ),
                 &[],
@@ -485,7 +487,7 @@ impl Scan<'_> {
             Mode::Rotate { write: true, .. } => Some(
                 tx.prepare(&format!(
                     "UPDATE {table} AS t SET {value} = v.val \
-                     FROM unnest($1::text[]::tid[], $2::text[]) AS v(id, val) WHERE t.ctid = v.id"
+                     FROM unnest($1::tid[], $2::text[]) AS v(id, val) WHERE t.ctid = v.id"
                 ))
                 .await
                 .map_err(db_error)?,
@@ -613,7 +615,7 @@ fn examine_batch(mode: &Mode, rows: &[Row]) -> Result<Examined> {
         };
         match outcome {
             Outcome::Reencrypted(sealed) => {
-                out.ids.push(row.get::<_, &str>(0).to_owned());
+                out.ids.push(row.get::<_, Tid>(0));
                 out.sealed.push(sealed);
             }
             Outcome::AlreadyOnNewKey => out.already_on_new_key += 1,
@@ -625,6 +627,52 @@ fn examine_batch(mode: &Mode, rows: &[Row]) -> Result<Examined> {
         }
     }
     Ok(out)
+}
+
+/// A row's physical address (`ctid`), exchanged in PostgreSQL's binary form
+/// (block number, then line pointer) so neither side formats or parses text
+/// for every row.
+#[derive(Clone, Copy, Debug)]
+struct Tid {
+    block: u32,
+    offset: u16,
+}
+
+impl<'a> FromSql<'a> for Tid {
+    fn from_sql(
+        _: &Type,
+        raw: &'a [u8],
+    ) -> std::result::Result<Self, Box<dyn std::error::Error + Sync + Send>> {
+        match raw {
+            [b0, b1, b2, b3, o0, o1] => Ok(Tid {
+                block: u32::from_be_bytes([*b0, *b1, *b2, *b3]),
+                offset: u16::from_be_bytes([*o0, *o1]),
+            }),
+            _ => Err("a tid is 6 bytes".into()),
+        }
+    }
+
+    fn accepts(ty: &Type) -> bool {
+        *ty == Type::TID
+    }
+}
+
+impl ToSql for Tid {
+    fn to_sql(
+        &self,
+        _: &Type,
+        out: &mut BytesMut,
+    ) -> std::result::Result<IsNull, Box<dyn std::error::Error + Sync + Send>> {
+        out.put_u32(self.block);
+        out.put_u16(self.offset);
+        Ok(IsNull::No)
+    }
+
+    fn accepts(ty: &Type) -> bool {
+        *ty == Type::TID
+    }
+
+    to_sql_checked!();
 }
 
 /// What became of one value.
