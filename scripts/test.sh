@@ -12,6 +12,23 @@ if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
   fi
 fi
 
+# Packaging (docs/packaging.md): the Dockerfile's musl build, run outside
+# Docker and loaded in a musl Node. When the prerequisites install, the check
+# is required; otherwise it is skipped and says why.
+musl_ready=1
+rustup target add x86_64-unknown-linux-musl >/dev/null 2>&1 || {
+  musl_ready=0
+  echo "warning: no x86_64-unknown-linux-musl Rust target; the musl packaging check will be skipped" >&2
+}
+if ! command -v musl-gcc >/dev/null && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq musl-tools >/dev/null) || {
+    musl_ready=0
+    echo "warning: could not install musl-tools; the musl packaging check will be skipped" >&2
+  }
+fi
+export KEYROTATE_FETCH_MUSL_NODE=1
+if [ "$musl_ready" = 1 ]; then export KEYROTATE_REQUIRE_MUSL=1; fi
+
 bash scripts/setup.sh
 
 echo "== cargo fmt / clippy"
@@ -23,3 +40,6 @@ cargo test --workspace
 
 echo "== node --test"
 node __test__/helpers/with-postgres.mjs node --test --test-concurrency=1 __test__/
+
+echo "== node --test (PostgreSQL 15)"
+bash scripts/test-pg15.sh
