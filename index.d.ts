@@ -106,7 +106,7 @@ export interface DiscoveredColumn {
   schema: string
   table: string
   column: string
-  /** Sampled values that opened with the key. */
+  /** Values that opened with the key in the sample where the first one did (at least 1). */
   matches: number
 }
 

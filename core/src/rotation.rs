@@ -36,8 +36,12 @@ pub const DEFAULT_BATCH_SIZE: usize = 2000;
 /// How often, at most, progress is reported.
 const PROGRESS_INTERVAL: Duration = Duration::from_millis(200);
 
-/// Discovery tries at most this many candidate values per unregistered column.
-const DISCOVERY_SAMPLE: i64 = 50;
+/// Discovery tries at most this many candidate values per unregistered
+/// column, in batches, stopping at the first that opens: enough to see past
+/// a settings table full of random base64 tokens, cheap (an attempt costs
+/// well under a microsecond) and bounded on a huge log table.
+const DISCOVERY_CANDIDATES: usize = 20_000;
+const DISCOVERY_BATCH: i32 = 500;
 
 #[derive(Clone, Debug)]
 pub struct RotateOptions {
@@ -545,7 +549,10 @@ impl Scan<'_> {
             Ok(done)
         };
         let outcome = tokio::try_join!(read, write);
-        // Whatever happened, the worker sees its channels close and ends.
+        // Whatever happened, the worker must see its channels close and end:
+        // `write` only borrowed the receiver, and a worker blocked on a full
+        // channel after an error would otherwise wait for it forever.
+        drop(out_rx);
         worker
             .await
             .map_err(|_| Error::internal("the crypto worker panicked; rolled back"))?;
@@ -776,22 +783,34 @@ async fn discover(
         let col = quote_ident(&column);
         // 44 characters is the shortest envelope: IV and tag around an empty
         // plaintext.
-        let values = client
-            .query(
+        let candidates = client
+            .bind(
                 &format!(
                     "SELECT {col}::text FROM {}.{} \
-                     WHERE length({col}) >= 44 AND {col} ~ '^[A-Za-z0-9+/=_[:space:]-]+$' LIMIT $1",
+                     WHERE length({col}) >= 44 AND {col} ~ '^[A-Za-z0-9+/=_[:space:]-]+$'",
                     quote_ident(&schema),
                     quote_ident(&table)
                 ),
-                &[&DISCOVERY_SAMPLE],
+                &[],
             )
             .await
             .map_err(db_error)?;
-        let matches = values
-            .iter()
-            .filter(|v| envelope::open(key, v.get::<_, &str>(0)).is_ok())
-            .count() as u64;
+        let mut tried = 0;
+        let mut matches = 0u64;
+        while matches == 0 && tried < DISCOVERY_CANDIDATES {
+            let values = client
+                .query_portal(&candidates, DISCOVERY_BATCH)
+                .await
+                .map_err(db_error)?;
+            if values.is_empty() {
+                break;
+            }
+            tried += values.len();
+            matches = values
+                .iter()
+                .filter(|v| envelope::open(key, v.get::<_, &str>(0)).is_ok())
+                .count() as u64;
+        }
         if matches > 0 {
             found.push(DiscoveredColumn {
                 schema,
