@@ -220,7 +220,9 @@ describe('exit codes', () => {
   test('2: usage errors and invalid keys, without touching the database', async () => {
     const before_ = await values();
     for (const [args, extra, pattern] of [
-      [['--bogus'], {}, /ERR_USAGE/],
+      [['--bogus'], {}, /ERR_USAGE.*unknown option --bogus/],
+      [[`--olf=${OLD}`], {}, /ERR_USAGE.*unknown option --olf$/m],
+      [['--old', `-${NEW}`], {}, /ERR_USAGE.*without its value/],
       [['rotate', 'extra'], {}, /ERR_USAGE/],
       [['--lock-timeout', 'soon'], {}, /ERR_USAGE/],
       [[], { NEW_ENCRYPTION_KEY: 'too-short' }, /ERR_KEY_INVALID/],

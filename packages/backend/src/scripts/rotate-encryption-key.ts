@@ -142,6 +142,30 @@ type Values = {
   help?: boolean
 }
 
+const OPTIONS = {
+  old: { type: 'string' },
+  new: { type: 'string' },
+  key: { type: 'string' },
+  'old-file': { type: 'string' },
+  'new-file': { type: 'string' },
+  'key-file': { type: 'string' },
+  stdin: { type: 'boolean' },
+  'allow-whitespace': { type: 'boolean' },
+  'database-url': { type: 'string' },
+  'dry-run': { type: 'boolean' },
+  yes: { type: 'boolean', short: 'y' },
+  json: { type: 'boolean' },
+  'lock-timeout': { type: 'string' },
+  column: { type: 'string', multiple: true },
+  'columns-file': { type: 'string' },
+  'no-discover': { type: 'boolean' },
+  help: { type: 'boolean', short: 'h' },
+} as const
+
+const KNOWN_OPTIONS = new Set(
+  Object.entries(OPTIONS).flatMap(([name, o]) => ['--' + name, ...('short' in o ? ['-' + o.short] : [])]),
+)
+
 function parse(argv: string[]): { command: string; values: Values } {
   let parsed
   try {
@@ -149,31 +173,18 @@ function parse(argv: string[]): { command: string; values: Values } {
       args: argv,
       allowPositionals: true,
       strict: true,
-      options: {
-        old: { type: 'string' },
-        new: { type: 'string' },
-        key: { type: 'string' },
-        'old-file': { type: 'string' },
-        'new-file': { type: 'string' },
-        'key-file': { type: 'string' },
-        stdin: { type: 'boolean' },
-        'allow-whitespace': { type: 'boolean' },
-        'database-url': { type: 'string' },
-        'dry-run': { type: 'boolean' },
-        yes: { type: 'boolean', short: 'y' },
-        json: { type: 'boolean' },
-        'lock-timeout': { type: 'string' },
-        column: { type: 'string', multiple: true },
-        'columns-file': { type: 'string' },
-        'no-discover': { type: 'boolean' },
-        help: { type: 'boolean', short: 'h' },
-      },
+      options: OPTIONS,
     })
   } catch (e) {
     // parseArgs quotes the offending argument, which may be a key passed to
-    // a misspelt option: never echo it.
-    const code = (e as { code?: string }).code
-    throw new CliError('ERR_USAGE', `invalid arguments (${code ?? 'parse error'})`)
+    // a misspelt option (`--olf=KEY`): name the option only, never a value.
+    // Only something shaped like an option name is named: a key is longer,
+    // and has capitals or digits.
+    const unknown = argv
+      .map((a) => a.split('=')[0])
+      .find((name) => /^--?[a-z][a-z-]{0,22}$/.test(name) && !KNOWN_OPTIONS.has(name))
+    const what = unknown ? `unknown option ${unknown}` : 'an unknown option, or an option without its value'
+    throw new CliError('ERR_USAGE', `invalid arguments: ${what}`)
   }
   const [command = 'rotate', ...extra] = parsed.positionals
   if (extra.length > 0 || !['rotate', 'verify', 'generate-key'].includes(command)) {
@@ -402,9 +413,10 @@ async function runVerify(v: Values, keys: KeySources): Promise<number> {
 function fail(e: unknown, json: boolean): number {
   const err = e as { code?: string; message?: string; details?: unknown }
   const code = typeof err.code === 'string' && err.code.startsWith('ERR_') ? err.code : 'ERR_INTERNAL'
-  // Errors from our own code never hold secrets; anything else is reduced to
-  // a generic message in case it echoes an argument.
-  const message = code === 'ERR_INTERNAL' && !(e instanceof CliError) ? 'unexpected failure' : (err.message ?? code)
+  // Our own errors never hold secrets; anything else is reduced to a
+  // generic message in case it echoes an argument.
+  const ours = e instanceof CliError || (e as Error)?.name === 'KeyrotateError'
+  const message = ours ? (err.message ?? code) : 'unexpected failure'
   if (json) {
     process.stdout.write(JSON.stringify({ ok: false, error: { code, message, details: err.details ?? null } }, null, 2) + '\n')
   } else {
