@@ -109,18 +109,16 @@ fn rotate_options(
     Ok(out)
 }
 
+/// Verify takes the options a rotation shares with it; the rest do not apply.
 fn verify_options(
     options: &Option<NativeOptions>,
 ) -> keyrotate_core::Result<rotation::VerifyOptions> {
-    let mut out = rotation::VerifyOptions::default();
-    if let Some(o) = options {
-        out.columns = extra_columns(o)?;
-        out.discover = o.discover.unwrap_or(true);
-        if let Some(b) = o.batch_size {
-            out.batch_size = b as usize;
-        }
-    }
-    Ok(out)
+    let shared = rotate_options(options)?;
+    Ok(rotation::VerifyOptions {
+        columns: shared.columns,
+        discover: shared.discover,
+        batch_size: shared.batch_size,
+    })
 }
 
 fn progress_sink(callback: Option<ProgressCallback>) -> impl Fn(&Progress) + Sync {

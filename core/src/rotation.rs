@@ -168,40 +168,36 @@ pub async fn rotate(
         .await
         .map_err(|e| lock_error(e, "another keyrotate run holds the rotation lock"))?;
 
-    let registry = columns::registry(options.columns.clone(), target.schema());
-    let (present, mut columns) = resolve(&tx, &registry, target.schema()).await?;
-    lock_tables(&tx, &present).await?;
-
     let mut findings = Findings {
         warnings: keys.warnings.clone(),
-        notices: target.notices().to_vec(),
         ..Findings::default()
     };
-    note_absent(&columns, &mut findings);
-    let mode = Mode::Rotate {
-        keys: Arc::clone(&keys),
-        write: !options.dry_run,
-    };
     let mut scan = Scan {
-        mode,
+        mode: Mode::Rotate {
+            keys: Arc::clone(&keys),
+            write: !options.dry_run,
+        },
         batch_size,
         progress,
         first_value_seen: false,
     };
-    for column in &present {
-        columns.push(scan.column(&tx, column, &mut findings).await?);
-    }
-    if options.discover {
-        findings.discovered = discover(&tx, &keys.old, &registry, target.schema()).await?;
-        for d in &findings.discovered {
-            findings.warnings.push(Warning {
-                code: "WARN_UNREGISTERED_CIPHERTEXT",
-                message: format!(
-                    "{}.{}.{} is not in the registry but holds values that open with the old key; they were NOT rotated. Add it with --column {}.{}.<primaryKey>.{} and run again",
-                    d.schema, d.table, d.column, d.schema, d.table, d.column
-                ),
-            });
-        }
+    let columns = scan
+        .registry(
+            &tx,
+            target,
+            &options.columns,
+            options.discover,
+            &mut findings,
+        )
+        .await?;
+    for d in &findings.discovered {
+        findings.warnings.push(Warning {
+            code: "WARN_UNREGISTERED_CIPHERTEXT",
+            message: format!(
+                "{}.{}.{} is not in the registry but holds values that open with the old key; they were NOT rotated. Add it with --column {}.{}.<primaryKey>.{} and run again",
+                d.schema, d.table, d.column, d.schema, d.table, d.column
+            ),
+        });
     }
 
     let committed = if options.dry_run {
@@ -212,7 +208,6 @@ pub async fn rotate(
         true
     };
 
-    columns.sort_by(|a, b| (&a.schema, &a.table, &a.column).cmp(&(&b.schema, &b.table, &b.column)));
     let rows_reencrypted = columns.iter().map(|c| c.reencrypted).sum();
     let tables = report::table_count(&columns);
     Ok(RotationReport {
@@ -252,14 +247,10 @@ pub async fn verify(
         .await
         .map_err(db_error)?;
 
-    let registry = columns::registry(options.columns.clone(), target.schema());
-    let (present, mut columns) = resolve(&tx, &registry, target.schema()).await?;
     let mut findings = Findings {
         warnings,
-        notices: target.notices().to_vec(),
         ..Findings::default()
     };
-    note_absent(&columns, &mut findings);
     let mut scan = Scan {
         mode: Mode::Verify {
             key: Arc::clone(&key),
@@ -268,15 +259,17 @@ pub async fn verify(
         progress,
         first_value_seen: false,
     };
-    for column in &present {
-        columns.push(scan.column(&tx, column, &mut findings).await?);
-    }
-    if options.discover {
-        findings.discovered = discover(&tx, &key, &registry, target.schema()).await?;
-    }
+    let columns = scan
+        .registry(
+            &tx,
+            target,
+            &options.columns,
+            options.discover,
+            &mut findings,
+        )
+        .await?;
     tx.rollback().await.map_err(db_error)?;
 
-    columns.sort_by(|a, b| (&a.schema, &a.table, &a.column).cmp(&(&b.schema, &b.table, &b.column)));
     let values_verified = columns.iter().map(|c| c.already_on_new_key).sum();
     let tables = report::table_count(&columns);
     Ok(VerifyReport {
@@ -446,6 +439,41 @@ struct Examined {
 }
 
 impl Scan<'_> {
+    /// The part rotate and verify share, inside their transaction: resolve
+    /// the registry, lock its tables (rotations only), scan every column,
+    /// and look outside the registry for ciphertext under the key being
+    /// rotated away from (or verified).
+    async fn registry(
+        &mut self,
+        tx: &Transaction<'_>,
+        target: &ConnectionTarget,
+        extra: &[ColumnRef],
+        discover_outside: bool,
+        findings: &mut Findings,
+    ) -> Result<Vec<ColumnReport>> {
+        let registry = columns::registry(extra.to_vec(), target.schema());
+        let (present, mut columns) = resolve(tx, &registry, target.schema()).await?;
+        if matches!(self.mode, Mode::Rotate { .. }) {
+            lock_tables(tx, &present).await?;
+        }
+        findings.notices.extend_from_slice(target.notices());
+        note_absent(&columns, findings);
+        for column in &present {
+            columns.push(self.column(tx, column, findings).await?);
+        }
+        if discover_outside {
+            let key = match &self.mode {
+                Mode::Rotate { keys, .. } => &keys.old,
+                Mode::Verify { key } => key,
+            };
+            findings.discovered = discover(tx, key, &registry, target.schema()).await?;
+        }
+        columns.sort_by(|a, b| {
+            (&a.schema, &a.table, &a.column).cmp(&(&b.schema, &b.table, &b.column))
+        });
+        Ok(columns)
+    }
+
     /// Stream one column through a pipeline: the reader fetches batches from
     /// a portal, a blocking worker decrypts and re-seals them, and the writer
     /// sends batched UPDATEs, so the server is rarely idle waiting for the
