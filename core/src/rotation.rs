@@ -158,9 +158,11 @@ pub async fn rotate(
     let tx = client.transaction().await.map_err(db_error)?;
 
     // SET LOCAL keeps these to this transaction; the values are our own
-    // integers, never operator text.
+    // integers, never operator text. JIT off: measured (docs/benchmarks.md),
+    // it only adds compile time to these plain scans; work_mem made no
+    // difference to the batched UPDATE, so it is left alone.
     tx.batch_execute(&format!(
-        "SET LOCAL lock_timeout = {lock_ms}; SET LOCAL statement_timeout = 0"
+        "SET LOCAL lock_timeout = {lock_ms}; SET LOCAL statement_timeout = 0; SET LOCAL jit = off"
     ))
     .await
     .map_err(db_error)?;
@@ -453,6 +455,16 @@ impl Scan<'_> {
     ) -> Result<Vec<ColumnReport>> {
         let registry = columns::registry(extra.to_vec(), target.schema());
         let (present, mut columns) = resolve(tx, &registry, target.schema()).await?;
+        // Discovery reads other tables only, so it runs before the locks
+        // are taken: on a large schema it must not lengthen the time
+        // writers wait.
+        if discover_outside {
+            let key = match &self.mode {
+                Mode::Rotate { keys, .. } => &keys.old,
+                Mode::Verify { key } => key,
+            };
+            findings.discovered = discover(tx, key, &registry, target.schema()).await?;
+        }
         if matches!(self.mode, Mode::Rotate { .. }) {
             lock_tables(tx, &present).await?;
         }
@@ -460,13 +472,6 @@ impl Scan<'_> {
         note_absent(&columns, findings);
         for column in &present {
             columns.push(self.column(tx, column, findings).await?);
-        }
-        if discover_outside {
-            let key = match &self.mode {
-                Mode::Rotate { keys, .. } => &keys.old,
-                Mode::Verify { key } => key,
-            };
-            findings.discovered = discover(tx, key, &registry, target.schema()).await?;
         }
         columns.sort_by(|a, b| {
             (&a.schema, &a.table, &a.column).cmp(&(&b.schema, &b.table, &b.column))
