@@ -20,7 +20,7 @@ import pg from 'pg';
 import { decrypt, encrypt, generateKey } from './helpers/backend-crypto.mjs';
 import { seedAcceptanceFixture, snapshotTable } from './helpers/fixture.mjs';
 import { createObserver, keyrotateLocks, keyrotateSessions, opens, waitFor, within } from './helpers/hygiene.mjs';
-import { getServer } from './helpers/pg.mjs';
+import { getServer, withParams } from './helpers/pg.mjs';
 import { createAnythingMcpSchema } from './helpers/schema.mjs';
 
 const require = createRequire(import.meta.url);
@@ -48,12 +48,6 @@ async function connect(url) {
   await c.connect();
   clients.push(c);
   return c;
-}
-
-function withParams(url, params) {
-  const u = new URL(url);
-  for (const [k, v] of Object.entries(params)) u.searchParams.set(k, v);
-  return u.toString();
 }
 
 async function freshInstall(prefix) {

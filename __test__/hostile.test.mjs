@@ -19,7 +19,7 @@ import pg from 'pg';
 import { decrypt, encrypt, generateKey } from './helpers/backend-crypto.mjs';
 import { seedAcceptanceFixture, seedBulk, snapshotTable } from './helpers/fixture.mjs';
 import { assertAllOpenWith, createObserver, opens, within } from './helpers/hygiene.mjs';
-import { getServer } from './helpers/pg.mjs';
+import { getServer, withParams } from './helpers/pg.mjs';
 import { createAnythingMcpSchema, quoteIdent } from './helpers/schema.mjs';
 
 const require = createRequire(import.meta.url);
@@ -61,12 +61,6 @@ async function connect(url) {
   await c.connect();
   clients.push(c);
   return c;
-}
-
-function withParams(url, params) {
-  const u = new URL(url);
-  for (const [k, v] of Object.entries(params)) u.searchParams.set(k, v);
-  return u.toString();
 }
 
 /** A fresh AnythingMCP database seeded under `key`, plus hostile_values(id, v) with two good rows. */

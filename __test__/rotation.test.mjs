@@ -12,7 +12,8 @@ import pg from 'pg';
 
 import { decrypt, encrypt, generateKey } from './helpers/backend-crypto.mjs';
 import { seedAcceptanceFixture, seedBulk, snapshotTable } from './helpers/fixture.mjs';
-import { getServer } from './helpers/pg.mjs';
+import { createObserver, opens } from './helpers/hygiene.mjs';
+import { getServer, withParams } from './helpers/pg.mjs';
 import { createAnythingMcpSchema, quoteIdent } from './helpers/schema.mjs';
 
 const require = createRequire(import.meta.url);
@@ -23,12 +24,9 @@ const NEW = generateKey();
 const OTHER = generateKey();
 
 // Everything secret a test used; no output, error or report may contain one.
-const secrets = new Set([OLD, NEW, OTHER, OLD.slice(0, 32), NEW.slice(0, 32)]);
-const observed = [];
-const observe = (x) => {
-  observed.push(x instanceof Error ? `${x.code} ${x.message} ${JSON.stringify(x.details)} ${x.stack}` : JSON.stringify(x));
-  return x;
-};
+const obs = createObserver();
+const { observe, rejection } = obs;
+for (const k of [OLD, NEW, OTHER, OLD.slice(0, 32), NEW.slice(0, 32)]) obs.secret(k);
 
 const TABLES = ['organizations', 'users', 'connectors', 'mcp_server_configs', 'mcp_api_keys'];
 
@@ -39,15 +37,9 @@ async function freshInstall({ schema = 'public', legacy = true } = {}) {
   await client.connect();
   await createAnythingMcpSchema(client, schema, { legacy });
   const fixture = await seedAcceptanceFixture(client, OLD, { schema, legacy });
-  for (const r of fixture.rows) if (r.plaintext) secrets.add(r.plaintext);
+  for (const r of fixture.rows) if (r.plaintext) obs.secret(r.plaintext);
   const dbUrl = schema === 'public' ? url : withParams(url, { schema });
   return { url: dbUrl, client, fixture, schema };
-}
-
-function withParams(url, params) {
-  const u = new URL(url);
-  for (const [k, v] of Object.entries(params)) u.searchParams.set(k, v);
-  return u.toString();
 }
 
 async function snapshotAll(client, schema, opts) {
@@ -62,25 +54,6 @@ async function snapshotAll(client, schema, opts) {
 async function stored(client, schema, table, id) {
   const { rows } = await client.query(`SELECT auth_config FROM ${quoteIdent(schema)}.${quoteIdent(table)} WHERE id = $1`, [id]);
   return rows[0].auth_config;
-}
-
-const opens = (value, key) => {
-  try {
-    decrypt(value, key);
-    return true;
-  } catch {
-    return false;
-  }
-};
-
-async function rejection(promise) {
-  try {
-    observe(await promise);
-  } catch (e) {
-    observe(e);
-    return e;
-  }
-  assert.fail('expected a rejection');
 }
 
 const clients = [];
@@ -162,7 +135,7 @@ describe('acceptance fixture', () => {
   test('mixed state: a value re-sealed under the old key (token refresh) is finished by a re-run', async () => {
     const row = env.fixture.rows.find((r) => r.kind === 'sealed' && r.authType === 'OAUTH2');
     const refreshed = JSON.stringify({ ...JSON.parse(row.plaintext), accessToken: 'refreshed-token-xyz' });
-    secrets.add(refreshed);
+    obs.secret(refreshed);
     await env.client.query('UPDATE connectors SET auth_config = $1 WHERE id = $2', [encrypt(refreshed, OLD), row.id]);
     const again = observe(await keyrotate.rotateEncryptionKey(OLD, NEW, env.url));
     assert.equal(again.rowsReencrypted, 1);
@@ -358,7 +331,7 @@ describe('where the data lives', () => {
     assert.equal(e.code, 'ERR_DB_CONNECT');
     assert.match(e.message, /127\.0\.0\.1:1\/anythingmcp/);
     assert.ok(!e.message.includes('Sup3rS3cretPw'));
-    secrets.add('Sup3rS3cretPw');
+    obs.secret('Sup3rS3cretPw');
   });
 });
 
@@ -415,9 +388,5 @@ describe('the JS API', () => {
 });
 
 test('no key or plaintext appears in any report, error or message seen', () => {
-  assert.ok(observed.length > 20);
-  const all = observed.join('\n');
-  for (const s of secrets) {
-    assert.ok(!all.includes(s), `a secret of length ${s.length} leaked`);
-  }
+  obs.assertNoLeaks(20);
 });

@@ -11,6 +11,7 @@ import pg from 'pg';
 
 import { decrypt, generateKey } from '../__test__/helpers/backend-crypto.mjs';
 import { seedAcceptanceFixture } from '../__test__/helpers/fixture.mjs';
+import { opens } from '../__test__/helpers/hygiene.mjs';
 import { startServer } from '../__test__/helpers/pg.mjs';
 import { createAnythingMcpSchema } from '../__test__/helpers/schema.mjs';
 
@@ -18,15 +19,6 @@ const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const cli = path.join(root, 'packages/backend/dist/scripts/rotate-encryption-key.js');
 
 const say = (text = '') => process.stdout.write(`${text}\n`);
-const opens = (value, key) => {
-  try {
-    decrypt(value, key);
-    return true;
-  } catch {
-    return false;
-  }
-};
-
 function runCli(args, env) {
   say(`$ node packages/backend/dist/scripts/rotate-encryption-key.js ${args.join(' ')}`);
   const result = spawnSync(process.execPath, [cli, ...args], {

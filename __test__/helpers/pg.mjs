@@ -563,3 +563,10 @@ const sleepCell = new Int32Array(new SharedArrayBuffer(4));
 function sleepSync(ms) {
   Atomics.wait(sleepCell, 0, 0, ms);
 }
+
+/** `url` with query parameters set (e.g. `schema`, `application_name`). */
+export function withParams(url, params) {
+  const u = new URL(url);
+  for (const [k, v] of Object.entries(params)) u.searchParams.set(k, v);
+  return u.toString();
+}

@@ -292,11 +292,14 @@ impl ConnectionTarget {
         let config = match self.check() {
             Check::Nothing => builder
                 .dangerous()
-                .with_custom_certificate_verifier(Arc::new(AnyCertificate { algorithms })),
+                .with_custom_certificate_verifier(Arc::new(WithoutHostname {
+                    roots: None,
+                    algorithms,
+                })),
             Check::Chain => builder
                 .dangerous()
-                .with_custom_certificate_verifier(Arc::new(ChainOnly {
-                    roots: Arc::new(self.roots()?),
+                .with_custom_certificate_verifier(Arc::new(WithoutHostname {
+                    roots: Some(Arc::new(self.roots()?)),
                     algorithms,
                 })),
             Check::ChainAndName => {
@@ -784,60 +787,21 @@ fn render_pg_error(error: &tokio_postgres::Error) -> String {
     text
 }
 
-/// `sslmode=prefer|require` without a root certificate: the server is not
-/// authenticated, but the handshake's signatures are still checked so the
+/// The two libpq modes that do not check the host name. Without `roots`
+/// (`sslmode=prefer|require` and no root certificate) the server is not
+/// authenticated; with them (`verify-ca`) the chain must lead to a trusted
+/// root, but the certificate need not name the host (servers reached by IP
+/// or through a tunnel). The chain check is rustls's own, rather than a name
+/// error filtered out of the full verifier, so nothing else can be filtered
+/// by mistake; the handshake's signatures are checked either way, so the
 /// TLS session itself is sound.
 #[derive(Debug)]
-struct AnyCertificate {
+struct WithoutHostname {
+    roots: Option<Arc<RootCertStore>>,
     algorithms: WebPkiSupportedAlgorithms,
 }
 
-impl ServerCertVerifier for AnyCertificate {
-    fn verify_server_cert(
-        &self,
-        _end_entity: &CertificateDer<'_>,
-        _intermediates: &[CertificateDer<'_>],
-        _server_name: &ServerName<'_>,
-        _ocsp_response: &[u8],
-        _now: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        Ok(ServerCertVerified::assertion())
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.algorithms)
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.algorithms)
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.algorithms.supported_schemes()
-    }
-}
-
-/// `sslmode=verify-ca`: the chain must lead to a trusted root, but the
-/// certificate need not name the host (servers reached by IP or through a
-/// tunnel). Uses rustls's chain check directly rather than filtering a name
-/// error out of the full verifier, so nothing else can be filtered by mistake.
-#[derive(Debug)]
-struct ChainOnly {
-    roots: Arc<RootCertStore>,
-    algorithms: WebPkiSupportedAlgorithms,
-}
-
-impl ServerCertVerifier for ChainOnly {
+impl ServerCertVerifier for WithoutHostname {
     fn verify_server_cert(
         &self,
         end_entity: &CertificateDer<'_>,
@@ -846,14 +810,16 @@ impl ServerCertVerifier for ChainOnly {
         _ocsp_response: &[u8],
         now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
-        let cert = ParsedCertificate::try_from(end_entity)?;
-        rustls::client::verify_server_cert_signed_by_trust_anchor(
-            &cert,
-            &self.roots,
-            intermediates,
-            now,
-            self.algorithms.all,
-        )?;
+        if let Some(roots) = &self.roots {
+            let cert = ParsedCertificate::try_from(end_entity)?;
+            rustls::client::verify_server_cert_signed_by_trust_anchor(
+                &cert,
+                roots,
+                intermediates,
+                now,
+                self.algorithms.all,
+            )?;
+        }
         Ok(ServerCertVerified::assertion())
     }
 

@@ -174,16 +174,11 @@ pub async fn rotate(
         warnings: keys.warnings.clone(),
         ..Findings::default()
     };
-    let mut scan = Scan {
-        mode: Mode::Rotate {
-            keys: Arc::clone(&keys),
-            write: !options.dry_run,
-        },
-        batch_size,
-        progress,
-        first_value_seen: false,
+    let mode = Mode::Rotate {
+        keys: Arc::clone(&keys),
+        write: !options.dry_run,
     };
-    let columns = scan
+    let columns = Scan::new(mode, batch_size, progress)
         .registry(
             &tx,
             target,
@@ -253,15 +248,10 @@ pub async fn verify(
         warnings,
         ..Findings::default()
     };
-    let mut scan = Scan {
-        mode: Mode::Verify {
-            key: Arc::clone(&key),
-        },
-        batch_size,
-        progress,
-        first_value_seen: false,
+    let mode = Mode::Verify {
+        key: Arc::clone(&key),
     };
-    let columns = scan
+    let columns = Scan::new(mode, batch_size, progress)
         .registry(
             &tx,
             target,
@@ -440,7 +430,16 @@ struct Examined {
     failures: Vec<(usize, String, OpenError)>,
 }
 
-impl Scan<'_> {
+impl<'a> Scan<'a> {
+    fn new(mode: Mode, batch_size: i32, progress: ProgressFn<'a>) -> Self {
+        Scan {
+            mode,
+            batch_size,
+            progress,
+            first_value_seen: false,
+        }
+    }
+
     /// The part rotate and verify share, inside their transaction: resolve
     /// the registry, lock its tables (rotations only), scan every column,
     /// and look outside the registry for ciphertext under the key being
