@@ -15,6 +15,7 @@ export type ErrorCode =
   | 'ERR_DB_CONNECT'
   | 'ERR_LOCK_TIMEOUT'
   | 'ERR_DB'
+  | 'ERR_COMMIT_UNKNOWN'
   | 'ERR_INTERNAL'
 
 /** Where a value lives: never the value itself. */

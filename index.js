@@ -36,10 +36,23 @@ function progressCallback(options) {
   }
 }
 
-function nativeOptions(options) {
+const OPTION_NAMES = {
+  rotate: new Set(['dryRun', 'columns', 'columnsFile', 'lockTimeoutMs', 'discover', 'allowWhitespace', 'batchSize', 'onProgress']),
+  verify: new Set(['columns', 'columnsFile', 'discover', 'allowWhitespace', 'batchSize', 'onProgress']),
+}
+
+// A misspelt option (`dryrun`, `lockTimeout`) must not silently become a
+// real rotation with defaults.
+function nativeOptions(options, kind) {
   if (options === undefined || options === null) return undefined
   if (typeof options !== 'object') {
     throw new KeyrotateError('ERR_INVALID_ARG', 'invalid argument: options must be an object')
+  }
+  for (const name of Object.keys(options)) {
+    if (!OPTION_NAMES[kind].has(name)) {
+      const shown = /^[A-Za-z]{1,24}$/.test(name) ? ` ${name}` : ''
+      throw new KeyrotateError('ERR_INVALID_ARG', `invalid argument: unknown option${shown} (see index.d.ts)`)
+    }
   }
   const { onProgress, ...rest } = options
   return rest
@@ -88,7 +101,7 @@ async function rotateEncryptionKey(oldKey, newKey, databaseUrl, options) {
   checkKeyArg('old key', oldKey)
   checkKeyArg('new key', newKey)
   checkUrl(databaseUrl)
-  const options_ = nativeOptions(options)
+  const options_ = nativeOptions(options, 'rotate')
   const onProgress = progressCallback(options)
   return unwrap(await callNative(() => native.rotate(oldKey, newKey, databaseUrl, options_, onProgress)))
 }
@@ -96,7 +109,7 @@ async function rotateEncryptionKey(oldKey, newKey, databaseUrl, options) {
 async function verifyEncryptionKey(key, databaseUrl, options) {
   checkKeyArg('key', key)
   checkUrl(databaseUrl)
-  const options_ = nativeOptions(options)
+  const options_ = nativeOptions(options, 'verify')
   const onProgress = progressCallback(options)
   return unwrap(await callNative(() => native.verify(key, databaseUrl, options_, onProgress)))
 }

@@ -232,6 +232,7 @@ describe('exit codes', () => {
       [[], { DATABASE_URL: '' }, /ERR_USAGE.*DATABASE_URL/],
       [['--column', 'connectors.id.nope'], {}, /ERR_COLUMN_NOT_FOUND/],
       [['--column', 'x.y'], {}, /ERR_INVALID_ARG/],
+      [['--column', NEW], {}, /ERR_INVALID_ARG.*column spec/],
     ]) {
       const r = run(args, { env: env(extra) });
       assert.equal(r.status, 2, `${args} ${JSON.stringify(Object.keys(extra))}: ${r.stderr}`);
@@ -337,6 +338,14 @@ describe('on a terminal', () => {
     const { keyFingerprint } = await import('../index.js').then((m) => m.default);
     assert.ok(r.stdout.includes(`Old key ${keyFingerprint(OLD)} -> new key ${keyFingerprint(NEW)}`));
     assert.match(r.stdout, /Aborted; nothing was changed/);
+    assert.deepStrictEqual(await values(), before_);
+  });
+
+  test('--stdin on a terminal is refused before anything is typed: the keys would be echoed', async () => {
+    const before_ = await values();
+    const r = runTty(['--stdin', '--yes'], { DATABASE_URL: url }, '');
+    assert.equal(r.status, 2, r.stdout);
+    assert.match(r.stdout, /--stdin reads keys from a pipe or a file/);
     assert.deepStrictEqual(await values(), before_);
   });
 

@@ -305,6 +305,86 @@ describe('where the data lives', () => {
     assert.equal(decrypt(odd, NEW), 'odd');
   });
 
+  test('tables it cannot rotate safely are refused, nothing changed: partitioned, with child tables, or the wrong database', async () => {
+    const env = await freshInstall({ legacy: false });
+    clients.push(env.client);
+    await env.client.query('CREATE TABLE parted (id text, v text) PARTITION BY LIST (id)');
+    await env.client.query("CREATE TABLE parted_a PARTITION OF parted FOR VALUES IN ('a1', 'a2')");
+    await env.client.query("CREATE TABLE parted_b PARTITION OF parted FOR VALUES IN ('b1', 'b2')");
+    await env.client.query('CREATE TABLE parent (id text PRIMARY KEY, v text)');
+    await env.client.query('CREATE TABLE child () INHERITS (parent)');
+    for (const [t, id] of [['parted', 'a1'], ['parted', 'a2'], ['parted', 'b1'], ['parted', 'b2'], ['parent', 'p1'], ['child', 'c1']]) {
+      await env.client.query(`INSERT INTO ${t} VALUES ($1, $2)`, [id, encrypt(`secret of ${id}`, OLD)]);
+    }
+    const snap = await snapshotAll(env.client, 'public');
+    for (const column of ['parted.id.v', 'parent.id.v']) {
+      const e = await rejection(keyrotate.rotateEncryptionKey(OLD, NEW, env.url, { columns: [column] }));
+      assert.equal(e.code, 'ERR_COLUMN_NOT_FOUND', column);
+      assert.match(e.message, /partitioned or has child tables/);
+    }
+    // Each partition on its own is a plain table, and rotates correctly.
+    const report = observe(await keyrotate.rotateEncryptionKey(OLD, NEW, env.url, { columns: ['parted_a.id.v', 'parted_b.id.v', 'child.id.v'], dryRun: true }));
+    assert.equal(report.failureCount, 0);
+    assert.deepStrictEqual(await snapshotAll(env.client, 'public'), snap);
+
+    const server = await getServer();
+    const empty = await server.createDatabase('not_amcp');
+    const wrong = await rejection(keyrotate.rotateEncryptionKey(OLD, NEW, empty));
+    assert.equal(wrong.code, 'ERR_COLUMN_NOT_FOUND');
+    assert.match(wrong.message, /not an AnythingMCP database/);
+    const wrongSchema = await rejection(keyrotate.verifyEncryptionKey(NEW, withParams(env.url, { schema: 'tenant_missing' })));
+    assert.ok(['ERR_COLUMN_NOT_FOUND', 'ERR_DB_CONNECT'].includes(wrongSchema.code), wrongSchema.code);
+  });
+
+  test('row-level security cannot hide rows from a rotation: it fails instead of committing a subset', async () => {
+    const env = await freshInstall({ legacy: false });
+    clients.push(env.client);
+    const role = `rls_owner_${Date.now()}`;
+    const password = 'Rls-Owner-Pw-1';
+    obs.secret(password);
+    await env.client.query(`CREATE ROLE ${role} LOGIN PASSWORD '${password}'`);
+    await env.client.query(`ALTER TABLE connectors OWNER TO ${role}`);
+    await env.client.query(`GRANT USAGE ON SCHEMA public TO ${role}`);
+    await env.client.query('ALTER TABLE connectors ENABLE ROW LEVEL SECURITY');
+    await env.client.query('ALTER TABLE connectors FORCE ROW LEVEL SECURITY');
+    await env.client.query('CREATE POLICY hide_all ON connectors USING (false)');
+    const u = new URL(env.url);
+    u.username = role;
+    u.password = password;
+    const snap = await snapshotAll(env.client, 'public');
+    const e = await rejection(keyrotate.rotateEncryptionKey(OLD, NEW, u.toString(), { discover: false }));
+    assert.equal(e.code, 'ERR_DB');
+    assert.match(e.message, /row-level security/);
+    assert.deepStrictEqual(await snapshotAll(env.client, 'public'), snap);
+  });
+
+  test('a dry run takes no write locks: it finishes while a writer holds its transaction open', async () => {
+    const env = await freshInstall({ legacy: false });
+    clients.push(env.client);
+    const writer = new pg.Client({ connectionString: env.url });
+    await writer.connect();
+    try {
+      await writer.query('BEGIN');
+      await writer.query("UPDATE connectors SET name = name WHERE type = 'REST'");
+      const dry = observe(await keyrotate.rotateEncryptionKey(OLD, NEW, env.url, { dryRun: true, lockTimeoutMs: 200 }));
+      assert.equal(dry.rowsReencrypted, env.fixture.rows.filter((r) => r.kind === 'sealed').length);
+      const real = await rejection(keyrotate.rotateEncryptionKey(OLD, NEW, env.url, { lockTimeoutMs: 200 }));
+      assert.equal(real.code, 'ERR_LOCK_TIMEOUT');
+    } finally {
+      await writer.query('ROLLBACK');
+      await writer.end();
+    }
+  });
+
+  test('user triggers on a rotated table are warned about', async () => {
+    const env = await freshInstall({ legacy: false });
+    clients.push(env.client);
+    await env.client.query("CREATE FUNCTION touch() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN NEW.updated_at := now(); RETURN NEW; END $$");
+    await env.client.query('CREATE TRIGGER touch BEFORE UPDATE ON connectors FOR EACH ROW EXECUTE FUNCTION touch()');
+    const dry = observe(await keyrotate.rotateEncryptionKey(OLD, NEW, env.url, { dryRun: true }));
+    assert.ok(dry.warnings.some((w) => w.code === 'WARN_TABLE_TRIGGERS' && w.message.includes('connectors')));
+  });
+
   test('values as leniently encoded as Node accepts (whitespace, URL-safe, unpadded) and empty plaintexts rotate', async () => {
     const env = await freshInstall({ legacy: false });
     clients.push(env.client);
@@ -374,6 +454,16 @@ describe('the JS API', () => {
     assert.equal(keyrotate.keyFingerprint(OLD.slice(0, 32) + 'tail-is-ignored'), a);
     assert.notEqual(keyrotate.keyFingerprint(NEW), a);
     assert.equal(keyrotate.generateKey().length, 64);
+  });
+
+  test('misspelt options are refused, not ignored', async () => {
+    for (const options of [{ dryrun: true }, { lockTimeout: 5000 }]) {
+      const e = await rejection(keyrotate.rotateEncryptionKey(OLD, NEW, 'postgresql://x@127.0.0.1:1/z', options));
+      assert.equal(e.code, 'ERR_INVALID_ARG');
+      assert.match(e.message, /unknown option/);
+    }
+    const v = await rejection(keyrotate.verifyEncryptionKey(NEW, 'postgresql://x@127.0.0.1:1/z', { dryRun: true }));
+    assert.equal(v.code, 'ERR_INVALID_ARG');
   });
 
   test('argument errors are coded Errors', async () => {

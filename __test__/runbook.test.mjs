@@ -1,11 +1,15 @@
 // SECURITY.md's runbook, run as written: every ```sh block of the rotation
-// runbook is executed by /bin/sh in order against a real PostgreSQL, with
-// only `/run/` pointed at a temporary directory and `$CLI` set as the
-// runbook defines it.
+// runbook is executed by /bin/sh in order against a real PostgreSQL. No
+// Docker engine runs here, so `docker` on the PATH is a shim that runs
+// `docker compose exec -T app CMD` as CMD in the repository (the app's
+// working directory, with DATABASE_URL and ENCRYPTION_KEY as the container
+// has them) and `docker compose exec -T postgres pg_dump ...` against the
+// test server. The first block (it sets $CLI and the working directory) is
+// run before each later one, as the operator's shell would keep it.
 
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, statSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -18,13 +22,22 @@ import { getServer } from './helpers/pg.mjs';
 import { createAnythingMcpSchema } from './helpers/schema.mjs';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const CLI = `node ${path.join(root, 'packages/backend/dist/scripts/rotate-encryption-key.js')}`;
 
 function runbookBlocks() {
   const text = readFileSync(path.join(root, 'SECURITY.md'), 'utf8');
   const section = text.slice(text.indexOf('### Runbook'), text.indexOf('### Why keys should not'));
-  return [...section.matchAll(/```sh\n([\s\S]*?)```/g)].map((m) => m[1]);
+  return [...section.matchAll(/```sh\n([\s\S]*?)```/g)].map((m) => m[1].replace(/^ {3}/gm, ''));
 }
+
+const DOCKER_SHIM = `#!/bin/sh
+[ "$1" = compose ] && [ "$2" = exec ] && [ "$3" = -T ] || { echo "docker shim: unsupported: $*" >&2; exit 99; }
+service=$4; shift 4
+case "$service" in
+  app) cd "$SHIM_APP_DIR" && exec env DATABASE_URL="$SHIM_DATABASE_URL" ENCRYPTION_KEY="$SHIM_ENCRYPTION_KEY" "$@" ;;
+  postgres) exec env PGHOST="$SHIM_PGHOST" PGPORT="$SHIM_PGPORT" PGPASSWORD="$SHIM_PGPASSWORD" "$@" ;;
+  *) echo "docker shim: unknown service $service" >&2; exit 98 ;;
+esac
+`;
 
 // pg_dump refuses servers newer than itself; the backup step runs whenever
 // the installed client can dump the test server (it does against PG 15).
@@ -50,30 +63,45 @@ test('the SECURITY.md rotation runbook works as written', async () => {
     const serverMajor = Number((await client.query('SHOW server_version_num')).rows[0].server_version_num.slice(0, -4));
 
     const dir = mkdtempSync(path.join(os.tmpdir(), 'keyrotate-runbook-'));
-    const blocks = runbookBlocks();
+    const bin = path.join(dir, 'bin');
+    mkdirSync(bin);
+    writeFileSync(path.join(bin, 'docker'), DOCKER_SHIM, { mode: 0o755 });
+    const u = new URL(url);
+    const env = {
+      PATH: `${bin}:${process.env.PATH}`,
+      SHIM_APP_DIR: root,
+      SHIM_DATABASE_URL: url,
+      SHIM_ENCRYPTION_KEY: oldKey,
+      SHIM_PGHOST: u.hostname,
+      SHIM_PGPORT: u.port,
+      SHIM_PGPASSWORD: decodeURIComponent(u.password),
+      POSTGRES_USER: decodeURIComponent(u.username),
+      POSTGRES_DB: u.pathname.slice(1),
+    };
+
+    const [preamble, ...blocks] = runbookBlocks();
+    assert.match(preamble, /^CLI=/, 'the runbook starts by defining $CLI');
     assert.ok(blocks.length >= 6, 'backup, keys, dry run, rotate, verify, rollback');
-    const env = { PATH: process.env.PATH, DATABASE_URL: url, ENCRYPTION_KEY: oldKey, CLI };
     const outputs = [];
-    const ran = [];
+    let ran = 0;
     for (const block of blocks) {
       if (block.includes('pg_dump') && !pgDumpCanDump(serverMajor)) continue;
-      const script = block.replaceAll('/run/', `${dir}/`);
-      const r = spawnSync('/bin/sh', ['-ec', script], { env, encoding: 'utf8', timeout: 60_000 });
+      const r = spawnSync('/bin/sh', ['-ec', `${preamble}\n${block}`], { cwd: dir, env, encoding: 'utf8', timeout: 60_000 });
       outputs.push(r.stdout, r.stderr);
       assert.equal(r.status, 0, `block failed:\n${block}\n${r.stderr}`);
-      ran.push(block);
-
+      ran++;
+      if (block.includes('pg_dump')) assert.ok(statSync(path.join(dir, 'rotation', 'before-rotation.dump')).size > 1000);
       if (block.includes('generate-key')) {
-        for (const f of ['old.key', 'new.key']) assert.equal(statSync(path.join(dir, f)).mode & 0o777, 0o600, f);
+        for (const f of ['old.key', 'new.key']) assert.equal(statSync(path.join(dir, 'rotation', f)).mode & 0o777, 0o600, f);
       }
       if (block.includes('--dry-run')) assert.match(r.stdout, /Dry run \(nothing written\)/);
       if (block.includes('verify')) assert.match(r.stdout, /OK$/m);
     }
-    assert.ok(ran.length >= blocks.length - 1);
+    assert.ok(ran >= blocks.length - 1);
 
     // After the whole runbook, including its rollback, the data is back on
     // the old key; the key generated along the way was never printed.
-    const newKey = readFileSync(path.join(dir, 'new.key'), 'utf8').trim();
+    const newKey = readFileSync(path.join(dir, 'rotation', 'new.key'), 'utf8').trim();
     for (const row of sealed) {
       const { rows } = await client.query(`SELECT auth_config FROM ${row.table} WHERE id = $1`, [row.id]);
       assert.equal(decrypt(rows[0].auth_config, oldKey), row.plaintext);

@@ -25,12 +25,17 @@ pub struct ColumnRef {
     pub column: String,
 }
 
-/// Whether a missing column is worth an error: defaults are allowed to be
-/// absent (legacy tables come and go with migrations), a column the operator
-/// named explicitly is not, because absence there is almost always a typo.
+/// Whether a missing column is worth an error.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Origin {
-    Default,
+    /// `connectors.auth_config`: every AnythingMCP database has it, so its
+    /// absence means the wrong database or schema, and "0 rows re-encrypted"
+    /// followed by a key switch would brick every credential.
+    Core,
+    /// A default that migrations drop (the legacy `mcp_server_configs`):
+    /// reported as absent.
+    Legacy,
+    /// Named by the operator: absence is almost always a typo.
     Explicit,
 }
 
@@ -68,8 +73,12 @@ impl ColumnRef {
         match parts.as_slice() {
             [t, pk, c] => ColumnRef::new(None, t, pk, c),
             [s, t, pk, c] => ColumnRef::new(Some(s), t, pk, c),
+            // Not quoted back: a key pasted into the wrong option must not
+            // end up on the screen.
             _ => Err(Error::invalid_argument(format!(
-                "column spec {spec:?} must be [schema.]table.primaryKey.column"
+                "a column spec ({} characters, {} dot-separated parts) must be [schema.]table.primaryKey.column",
+                spec.chars().count(),
+                parts.len()
             ))),
         }
     }
@@ -94,12 +103,13 @@ fn check_ident(what: &str, name: &str) -> Result<()> {
     }
     if name.len() > MAX_IDENT_BYTES {
         return Err(Error::invalid_argument(format!(
-            "{what} name {name:?} is longer than PostgreSQL's {MAX_IDENT_BYTES}-byte identifier limit"
+            "a {what} name is {} bytes, longer than PostgreSQL's {MAX_IDENT_BYTES}-byte identifier limit",
+            name.len()
         )));
     }
     if name.chars().any(char::is_control) {
         return Err(Error::invalid_argument(format!(
-            "{what} name {name:?} contains a control character"
+            "a {what} name contains a control character"
         )));
     }
     Ok(())
@@ -112,17 +122,20 @@ pub fn quote_ident(name: &str) -> String {
 }
 
 /// The columns AnythingMCP encrypts (SPEC section 1).
-pub fn defaults() -> Vec<ColumnRef> {
+pub fn defaults() -> Vec<RegisteredColumn> {
     [
-        ("connectors", "id", "auth_config"),
-        ("mcp_server_configs", "id", "auth_config"),
+        ("connectors", Origin::Core),
+        ("mcp_server_configs", Origin::Legacy),
     ]
     .into_iter()
-    .map(|(table, pk, column)| ColumnRef {
-        schema: None,
-        table: table.into(),
-        primary_key: pk.into(),
-        column: column.into(),
+    .map(|(table, origin)| RegisteredColumn {
+        column: ColumnRef {
+            schema: None,
+            table: table.into(),
+            primary_key: "id".into(),
+            column: "auth_config".into(),
+        },
+        origin,
     })
     .collect()
 }
@@ -150,13 +163,7 @@ pub fn parse_json(text: &str) -> Result<Vec<ColumnRef>> {
 /// The defaults plus the operator's extras, without duplicates (an extra that
 /// names a default keeps the stricter explicit origin).
 pub fn registry(extra: Vec<ColumnRef>, default_schema: &str) -> Vec<RegisteredColumn> {
-    let mut out: Vec<RegisteredColumn> = defaults()
-        .into_iter()
-        .map(|column| RegisteredColumn {
-            column,
-            origin: Origin::Default,
-        })
-        .collect();
+    let mut out = defaults();
     let same = |a: &ColumnRef, b: &ColumnRef| {
         a.schema_or(default_schema) == b.schema_or(default_schema)
             && a.table == b.table
@@ -241,7 +248,7 @@ mod tests {
         let r = registry(extra, "public");
         assert_eq!(r.len(), 3);
         assert_eq!(r[0].origin, Origin::Explicit);
-        assert_eq!(r[1].origin, Origin::Default);
+        assert_eq!(r[1].origin, Origin::Legacy);
         assert_eq!(r[2].column.table, "webhooks");
     }
 }

@@ -80,6 +80,10 @@ pub enum Error {
         reason: String,
         sqlstate: Option<String>,
     },
+    /// `ERR_COMMIT_UNKNOWN`: the connection failed while COMMIT was in
+    /// flight, so whether the rotation committed cannot be known from here.
+    /// Re-running the same rotation is safe either way.
+    CommitUnknown { reason: String },
     /// `ERR_INTERNAL`: a bug or an invariant violation (for example a freshly
     /// sealed value that does not re-open). Nothing was committed.
     Internal { reason: String },
@@ -98,6 +102,7 @@ impl Error {
             Error::DbConnect { .. } => "ERR_DB_CONNECT",
             Error::LockTimeout { .. } => "ERR_LOCK_TIMEOUT",
             Error::Db { .. } => "ERR_DB",
+            Error::CommitUnknown { .. } => "ERR_COMMIT_UNKNOWN",
             Error::Internal { .. } => "ERR_INTERNAL",
         }
     }
@@ -156,6 +161,10 @@ impl fmt::Display for Error {
                 ),
                 None => write!(f, "database error: {reason}; the transaction was rolled back"),
             },
+            Error::CommitUnknown { reason } => write!(
+                f,
+                "the connection failed during COMMIT ({reason}); the rotation may or may not have committed. Run the same rotation again (values already on the new key are left alone) or verify with each key before switching"
+            ),
             Error::Internal { reason } => write!(f, "internal error: {reason}"),
         }
     }

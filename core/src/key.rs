@@ -147,10 +147,6 @@ impl Key {
         &self.fingerprint
     }
 
-    pub fn role(&self) -> KeyRole {
-        self.role
-    }
-
     pub(crate) fn cipher(&self) -> &Cipher {
         &self.cipher
     }

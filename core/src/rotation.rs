@@ -38,8 +38,9 @@ const PROGRESS_INTERVAL: Duration = Duration::from_millis(200);
 
 /// Discovery tries at most this many candidate values per unregistered
 /// column, in batches, stopping at the first that opens: enough to see past
-/// a settings table full of random base64 tokens, cheap (an attempt costs
-/// well under a microsecond) and bounded on a huge log table.
+/// a settings table full of random base64 tokens, and cheap (an attempt
+/// costs well under a microsecond). The server still filters the whole
+/// column to find candidates, which is why discovery runs before the locks.
 const DISCOVERY_CANDIDATES: usize = 20_000;
 const DISCOVERY_BATCH: i32 = 500;
 
@@ -87,8 +88,7 @@ impl Default for VerifyOptions {
 }
 
 /// Rows done out of rows to examine in one column.
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "camelCase")]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Progress {
     pub schema: String,
     pub table: String,
@@ -157,15 +157,9 @@ pub async fn rotate(
     let mut client = target.connect().await?;
     let tx = client.transaction().await.map_err(db_error)?;
 
-    // SET LOCAL keeps these to this transaction; the values are our own
-    // integers, never operator text. JIT off: measured (docs/benchmarks.md),
-    // it only adds compile time to these plain scans; work_mem made no
-    // difference to the batched UPDATE, so it is left alone.
-    tx.batch_execute(&format!(
-        "SET LOCAL lock_timeout = {lock_ms}; SET LOCAL statement_timeout = 0; SET LOCAL jit = off"
-    ))
-    .await
-    .map_err(db_error)?;
+    tx.batch_execute(&session_settings(lock_ms, true))
+        .await
+        .map_err(db_error)?;
     tx.execute("SELECT pg_advisory_xact_lock($1)", &[&ADVISORY_LOCK_ID])
         .await
         .map_err(|e| lock_error(e, "another keyrotate run holds the rotation lock"))?;
@@ -201,7 +195,7 @@ pub async fn rotate(
         tx.rollback().await.map_err(db_error)?;
         false
     } else {
-        tx.commit().await.map_err(db_error)?;
+        tx.commit().await.map_err(commit_error)?;
         true
     };
 
@@ -243,6 +237,12 @@ pub async fn verify(
         .start()
         .await
         .map_err(db_error)?;
+    tx.batch_execute(&session_settings(
+        lock_timeout_ms(DEFAULT_LOCK_TIMEOUT)?,
+        false,
+    ))
+    .await
+    .map_err(db_error)?;
 
     let mut findings = Findings {
         warnings,
@@ -276,6 +276,27 @@ pub async fn verify(
         key_fingerprint: key.fingerprint().to_owned(),
         database: target.describe(),
     })
+}
+
+/// Transaction-local settings; the values are our own integers, never
+/// operator text.
+/// - `row_security = off`: under row-level security a rotation would see,
+///   and rewrite, only some rows and still commit; off, PostgreSQL refuses
+///   with an error instead.
+/// - `synchronous_commit = on` (rotations): the operator switches keys once
+///   the command says it committed, so the commit must be durable whatever
+///   the server, database or role default is.
+/// - `jit = off`: measured (docs/benchmarks.md), JIT only adds compile time
+///   to these plain scans; `work_mem` made no difference, so it is left alone.
+fn session_settings(lock_ms: u128, durable_commit: bool) -> String {
+    let mut sql = format!(
+        "SET LOCAL lock_timeout = {lock_ms}; SET LOCAL statement_timeout = 0; \
+         SET LOCAL row_security = off; SET LOCAL jit = off"
+    );
+    if durable_commit {
+        sql.push_str("; SET LOCAL synchronous_commit = on");
+    }
+    sql
 }
 
 fn check_batch_size(batch_size: usize) -> Result<i32> {
@@ -316,6 +337,7 @@ async fn resolve(
     client: &Transaction<'_>,
     registry: &[RegisteredColumn],
     default_schema: &str,
+    findings: &mut Findings,
 ) -> Result<(Vec<Resolved>, Vec<ColumnReport>)> {
     let mut present = Vec::new();
     let mut absent = Vec::new();
@@ -326,7 +348,10 @@ async fn resolve(
             .query_opt(
                 "SELECT format_type(col.atttypid, col.atttypmod), \
                         col.atttypid IN ('text'::regtype, 'varchar'::regtype), \
-                        pk.attnum IS NOT NULL \
+                        pk.attnum IS NOT NULL, \
+                        t.relkind = 'p' OR t.relhassubclass, \
+                        (SELECT count(*) FROM pg_trigger tg WHERE tg.tgrelid = t.oid \
+                           AND NOT tg.tgisinternal AND tg.tgenabled <> 'D') \
                  FROM pg_class t \
                  JOIN pg_namespace n ON n.oid = t.relnamespace \
                  LEFT JOIN pg_attribute col ON col.attrelid = t.oid AND col.attname = $3 \
@@ -338,16 +363,38 @@ async fn resolve(
             )
             .await
             .map_err(db_error)?;
-        let (column_type, is_text, has_pk) = match &row {
+        let (column_type, is_text, has_pk, split, triggers) = match &row {
             Some(r) => (
                 r.get::<_, Option<String>>(0),
                 r.get::<_, Option<bool>>(1).unwrap_or(false),
                 r.get::<_, bool>(2),
+                r.get::<_, bool>(3),
+                r.get::<_, i64>(4),
             ),
-            None => (None, false, false),
+            None => (None, false, false, false, 0),
         };
         let name = format!("{schema}.{}.{}", c.table, c.column);
+        if column_type.is_some() && triggers > 0 {
+            findings.warnings.push(Warning {
+                code: "WARN_TABLE_TRIGGERS",
+                message: format!(
+                    "{schema}.{} has {triggers} user trigger(s); they fire on the rotation's UPDATE and may change other columns",
+                    c.table
+                ),
+            });
+        }
         match (column_type, entry.origin) {
+            // Rows are written back by ctid, which names a row only within
+            // one physical table: across partitions or child tables it would
+            // write one row's credential into another.
+            (Some(_), _) if split => {
+                return Err(Error::ColumnNotFound {
+                    reason: format!(
+                        "{schema}.{} is partitioned or has child tables; register each partition or child table as its own column instead",
+                        c.table
+                    ),
+                })
+            }
             (Some(ty), _) if !is_text => {
                 return Err(Error::ColumnNotFound {
                     reason: format!(
@@ -367,7 +414,14 @@ async fn resolve(
                 column: c.clone(),
                 schema,
             }),
-            (None, Origin::Default) => absent.push(ColumnReport::new(
+            (None, Origin::Core) => {
+                return Err(Error::ColumnNotFound {
+                    reason: format!(
+                        "{name} does not exist: this is not an AnythingMCP database, or not its schema (check the database name and ?schema=)"
+                    ),
+                })
+            }
+            (None, Origin::Legacy) => absent.push(ColumnReport::new(
                 &schema,
                 &c.table,
                 &c.primary_key,
@@ -453,7 +507,7 @@ impl<'a> Scan<'a> {
         findings: &mut Findings,
     ) -> Result<Vec<ColumnReport>> {
         let registry = columns::registry(extra.to_vec(), target.schema());
-        let (present, mut columns) = resolve(tx, &registry, target.schema()).await?;
+        let (present, mut columns) = resolve(tx, &registry, target.schema(), findings).await?;
         // Discovery reads other tables only, so it runs before the locks
         // are taken: on a large schema it must not lengthen the time
         // writers wait.
@@ -464,7 +518,9 @@ impl<'a> Scan<'a> {
             };
             findings.discovered = discover(tx, key, &registry, target.schema()).await?;
         }
-        if matches!(self.mode, Mode::Rotate { .. }) {
+        // Only a writing rotation locks: a dry run, like verify, must be
+        // safe to run next to a live backend without making writers wait.
+        if matches!(self.mode, Mode::Rotate { write: true, .. }) {
             lock_tables(tx, &present).await?;
         }
         findings.notices.extend_from_slice(target.notices());
@@ -563,6 +619,7 @@ impl<'a> Scan<'a> {
             while let Some(batch) = out_rx.recv().await {
                 let batch = batch?;
                 self.settle(col, &batch, &mut report, findings)?;
+                check_distinct(&batch.ids)?;
                 if let (Some(stmt), false) = (&update, batch.ids.is_empty()) {
                     let updated = tx
                         .execute(stmt, &[&batch.ids, &batch.sealed])
@@ -580,7 +637,10 @@ impl<'a> Scan<'a> {
             }
             Ok(done)
         };
-        let outcome = tokio::try_join!(read, write);
+        // Biased toward the writer: when an UPDATE fails, the reader's next
+        // fetch fails too ("current transaction is aborted"), and the
+        // operator must see the UPDATE's error, not that echo of it.
+        let outcome = tokio::try_join!(biased; write, read);
         // Whatever happened, the worker must see its channels close and end:
         // `write` only borrowed the receiver, and a worker blocked on a full
         // channel after an error would otherwise wait for it forever.
@@ -588,7 +648,7 @@ impl<'a> Scan<'a> {
         worker
             .await
             .map_err(|_| Error::internal("the crypto worker panicked; rolled back"))?;
-        let ((), done) = outcome?;
+        let (done, ()) = outcome?;
         tick.finish(done);
         Ok(report)
     }
@@ -714,6 +774,20 @@ impl ToSql for Tid {
     to_sql_checked!();
 }
 
+/// A ctid names one row only within one physical table; a repeat means the
+/// scan crossed tables (which `resolve` refuses) and an UPDATE would write
+/// one row's credential into another. Never write such a batch.
+fn check_distinct(ids: &[Tid]) -> Result<()> {
+    let mut seen: Vec<(u32, u16)> = ids.iter().map(|t| (t.block, t.offset)).collect();
+    seen.sort_unstable();
+    if seen.windows(2).any(|w| w[0] == w[1]) {
+        return Err(Error::internal(
+            "two rows of one batch share a ctid; nothing was written",
+        ));
+    }
+    Ok(())
+}
+
 /// What became of one value.
 enum Outcome {
     Reencrypted(String),
@@ -794,6 +868,7 @@ async fn discover(
              JOIN pg_namespace n ON n.oid = c.relnamespace \
              WHERE n.nspname = ANY($1) AND c.relkind IN ('r', 'p') \
                AND a.attnum > 0 AND NOT a.attisdropped \
+               AND has_column_privilege(c.oid, a.attnum, 'SELECT') \
                AND a.atttypid IN ('text'::regtype, 'varchar'::regtype, 'bpchar'::regtype) \
              ORDER BY 1, 2, 3",
             &[&schemas],
@@ -874,6 +949,18 @@ fn db_error(e: tokio_postgres::Error) -> Error {
             reason: e.to_string(),
             sqlstate: None,
         },
+    }
+}
+
+/// A COMMIT the server answered with an error did not happen; one whose
+/// answer never came may have.
+fn commit_error(e: tokio_postgres::Error) -> Error {
+    if e.as_db_error().is_some() {
+        db_error(e)
+    } else {
+        Error::CommitUnknown {
+            reason: e.to_string(),
+        }
     }
 }
 

@@ -49,10 +49,11 @@ const HINTS: Record<string, string> = {
   ERR_COLUMN_NOT_FOUND: 'Check --column / --columns-file against the database schema.',
   ERR_OLD_KEY_MISMATCH: 'The old key is not the one this database was encrypted with. Use the ENCRYPTION_KEY the backend currently runs with. Nothing was changed.',
   ERR_UNDECRYPTABLE: 'That value opens with neither key. Restore it from backup or clear it in the backend, then run again. Nothing was changed.',
-  ERR_VERIFY_FAILED: 'Some values do not open with this key: do not discard the old key yet. If the backend runs on the new key, rotate again with --old <previous key> to finish.',
+  ERR_VERIFY_FAILED: 'Do not discard the old key yet. Values that do not open were probably written under the old key after the rotation: run the same rotation again (keys from files or the environment) to finish, then verify again. Unregistered columns need --column.',
   ERR_DB_CONNECT: 'Check DATABASE_URL / --database-url, that the database is reachable, and its TLS settings (sslmode).',
   ERR_LOCK_TIMEOUT: 'Another rotation or a long transaction holds the tables. Retry, stop the backend, or raise --lock-timeout. Nothing was changed.',
   ERR_DB: 'The transaction was rolled back; nothing was changed.',
+  ERR_COMMIT_UNKNOWN: 'Do not switch keys yet: run the same rotation again (values already on the new key are left alone), then verify.',
   ERR_INTERNAL: 'The transaction was rolled back; nothing was changed. Please report this.',
 }
 
@@ -71,8 +72,9 @@ shell history):
                                            falls back to ENCRYPTION_KEY)
   --old-file PATH, --new-file PATH         read a key from a file (one trailing
                                            newline is stripped)
-  --stdin                                  read keys from standard input, one per
-                                           line: old then new (verify: the key)
+  --stdin                                  read keys from a pipe or file on
+                                           standard input, one per line: old
+                                           then new (verify: the key)
   --old KEY, --new KEY                     on the command line (warns)
   --key KEY, --key-file PATH               verify: the key to check (default:
                                            ENCRYPTION_KEY, else NEW_ENCRYPTION_KEY)
@@ -99,7 +101,8 @@ Options:
 
 Exit codes:
   0  success (verify: every value opens with the key)
-  1  internal or unexpected database error (nothing was changed)
+  1  internal or unexpected database error (nothing was changed; except
+     ERR_COMMIT_UNKNOWN: the commit may have happened, run it again)
   2  usage error, invalid key, or confirmation declined (nothing was touched)
   3  old key does not match, or a value opens with neither key (dry run and
      verify: some values would fail)
@@ -107,10 +110,9 @@ Exit codes:
 
 Example:
   export DATABASE_URL='postgresql://amcp:pw@postgres:5432/anythingmcp?schema=public'
-  OLD_ENCRYPTION_KEY="$(cat old.key)" NEW_ENCRYPTION_KEY="$(cat new.key)" \\
-    node dist/scripts/rotate-encryption-key.js --dry-run
+  cat old.key new.key | node dist/scripts/rotate-encryption-key.js --stdin --dry-run
   node dist/scripts/rotate-encryption-key.js --old-file old.key --new-file new.key --yes
-  ENCRYPTION_KEY="$(cat new.key)" node dist/scripts/rotate-encryption-key.js verify
+  node dist/scripts/rotate-encryption-key.js verify --key-file new.key
 `
 
 class CliError extends Error {
@@ -224,6 +226,10 @@ type KeySources = { old?: string; new?: string; key?: string; argv: string[] }
 async function gatherKeys(command: string, v: Values): Promise<KeySources> {
   const env = process.env
   const out: KeySources = { argv: [] }
+  if (v.stdin && process.stdin.isTTY) {
+    // Typed at a terminal, the keys would be echoed on the screen.
+    throw new CliError('ERR_USAGE', '--stdin reads keys from a pipe or a file (cat old.key new.key | ... --stdin), not from a terminal')
+  }
   const stdin = v.stdin ? await readStdinLines() : undefined
   if (command === 'verify') {
     if (v.key !== undefined) out.argv.push('--key')
@@ -339,7 +345,9 @@ async function runRotate(v: Values, keys: KeySources): Promise<number> {
   if (!v.json) printWarnings(check.warnings)
 
   if (!dryRun && !v.yes && interactive()) {
-    const extra = (v.column ?? []).map((c) => `, ${c}`).join('')
+    const extra = [...(v.column ?? []), ...(v['columns-file'] ? [`the columns in ${v['columns-file']}`] : [])]
+      .map((c) => `, ${c}`)
+      .join('')
     const ok = await confirm(
       `Rotate ENCRYPTION_KEY in database ${db.name} on ${db.host} (schema ${db.schema}).\n` +
         `Columns: connectors.auth_config, mcp_server_configs.auth_config (if present)${extra}\n` +
@@ -375,7 +383,11 @@ async function runRotate(v: Values, keys: KeySources): Promise<number> {
         ` (${report.alreadyOnNewKey} already on the new key, ${report.empty} empty) in ${report.durationMs} ms;` +
         ` keys ${report.oldKeyFingerprint} -> ${report.newKeyFingerprint}\n`,
     )
-    if (!dryRun) {
+    if (!dryRun && report.discovered.length > 0) {
+      process.stdout.write(
+        'Do NOT discard the old key: the columns warned about above still hold values under it. Add them with --column and run again.\n',
+      )
+    } else if (!dryRun) {
       process.stdout.write('Next: set ENCRYPTION_KEY to the new key, restart the backend, then run `verify`.\n')
     }
   }
