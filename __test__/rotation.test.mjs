@@ -383,6 +383,18 @@ describe('where the data lives', () => {
     await env.client.query('CREATE TRIGGER touch BEFORE UPDATE ON connectors FOR EACH ROW EXECUTE FUNCTION touch()');
     const dry = observe(await keyrotate.rotateEncryptionKey(OLD, NEW, env.url, { dryRun: true }));
     assert.ok(dry.warnings.some((w) => w.code === 'WARN_TABLE_TRIGGERS' && w.message.includes('connectors')));
+    assert.ok(!dry.warnings.some((w) => w.code === 'WARN_PRIMARY_KEY_NOT_UNIQUE'), 'connectors.id is the primary key');
+  });
+
+  test('a "primary key" that is not unique is warned about (it only names rows; writes go by ctid)', async () => {
+    const env = await freshInstall({ legacy: false });
+    clients.push(env.client);
+    await env.client.query('CREATE TABLE loose (label text, v text)');
+    await env.client.query("INSERT INTO loose VALUES ('same', $1), ('same', $2)", [encrypt('one', OLD), encrypt('two', OLD)]);
+    const report = observe(await keyrotate.rotateEncryptionKey(OLD, NEW, env.url, { columns: ['loose.label.v'] }));
+    assert.ok(report.warnings.some((w) => w.code === 'WARN_PRIMARY_KEY_NOT_UNIQUE' && w.message.includes('loose.label')));
+    const { rows } = await env.client.query('SELECT v FROM loose');
+    assert.deepStrictEqual(rows.map((r) => decrypt(r.v, NEW)).sort(), ['one', 'two']);
   });
 
   test('values as leniently encoded as Node accepts (whitespace, URL-safe, unpadded) and empty plaintexts rotate', async () => {

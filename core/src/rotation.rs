@@ -351,7 +351,9 @@ async fn resolve(
                         pk.attnum IS NOT NULL, \
                         t.relkind = 'p' OR t.relhassubclass, \
                         (SELECT count(*) FROM pg_trigger tg WHERE tg.tgrelid = t.oid \
-                           AND NOT tg.tgisinternal AND tg.tgenabled <> 'D') \
+                           AND NOT tg.tgisinternal AND tg.tgenabled <> 'D'), \
+                        EXISTS (SELECT 1 FROM pg_index i WHERE i.indrelid = t.oid \
+                           AND i.indisunique AND i.indnkeyatts = 1 AND i.indkey[0] = pk.attnum) \
                  FROM pg_class t \
                  JOIN pg_namespace n ON n.oid = t.relnamespace \
                  LEFT JOIN pg_attribute col ON col.attrelid = t.oid AND col.attname = $3 \
@@ -363,15 +365,16 @@ async fn resolve(
             )
             .await
             .map_err(db_error)?;
-        let (column_type, is_text, has_pk, split, triggers) = match &row {
+        let (column_type, is_text, has_pk, split, triggers, unique_pk) = match &row {
             Some(r) => (
                 r.get::<_, Option<String>>(0),
                 r.get::<_, Option<bool>>(1).unwrap_or(false),
                 r.get::<_, bool>(2),
                 r.get::<_, bool>(3),
                 r.get::<_, i64>(4),
+                r.get::<_, bool>(5),
             ),
-            None => (None, false, false, false, 0),
+            None => (None, false, false, false, 0, false),
         };
         let name = format!("{schema}.{}.{}", c.table, c.column);
         if column_type.is_some() && triggers > 0 {
@@ -380,6 +383,18 @@ async fn resolve(
                 message: format!(
                     "{schema}.{} has {triggers} user trigger(s); they fire on the rotation's UPDATE and may change other columns",
                     c.table
+                ),
+            });
+        }
+        // Writes go by ctid, so this is about names only: reports and errors
+        // name rows by this column, which had better identify them, and not
+        // be a secret itself.
+        if column_type.is_some() && has_pk && !unique_pk {
+            findings.warnings.push(Warning {
+                code: "WARN_PRIMARY_KEY_NOT_UNIQUE",
+                message: format!(
+                    "{schema}.{}.{} has no unique index: reports and errors name rows by it, so name a unique, non-secret column",
+                    c.table, c.primary_key
                 ),
             });
         }
