@@ -69,10 +69,10 @@ async function seedLarge(client, rows) {
 }
 
 /** Nothing changed, and every value opens with the old key in Node. */
-async function assertIntact(client, baseline, { skip } = {}) {
+async function assertIntact(client, baseline, { ignore } = {}) {
   assert.deepStrictEqual(await digestAll(client), baseline, 'every table is byte-for-byte as before');
-  const expected = baseline.connectors.rows - (skip?.size ?? 0);
-  await assertAllOpenWith(client, OLD, { expected, skip });
+  const expected = baseline.connectors.rows - (ignore?.size ?? 0);
+  await assertAllOpenWith(client, OLD, { expected, ignore });
   await assertAllOpenWith(client, OLD, { table: 'mcp_server_configs', expected: LEGACY_ROWS });
 }
 
@@ -268,7 +268,7 @@ describe(`faults mid-rotation of a ${BULK.toLocaleString('en-US')}-row table`, (
       assert.ok(furthest >= BULK / 2, `the rotation had re-encrypted ${furthest} rows before it met the corrupt one`);
 
       assert.deepStrictEqual(await digestAll(client), corrupted, 'nothing changed');
-      await assertAllOpenWith(client, OLD, { skip: new Set([victim]), expected: BULK - 1 });
+      await assertAllOpenWith(client, OLD, { ignore: new Set([victim]), expected: BULK - 1 });
     } finally {
       await client.query('UPDATE connectors SET auth_config = $1 WHERE id = $2', [original, victim]);
     }

@@ -59,9 +59,9 @@ export function createObserver() {
 /**
  * Walk a column in primary-key order, `pageSize` rows at a time, and check
  * every non-empty value opens with `key` in Node. Returns how many did.
- * `skip` is a set of ids not to check (e.g. a deliberately corrupt row).
+ * `ignore` is a set of ids not to check (e.g. a deliberately corrupt row).
  */
-export async function assertAllOpenWith(client, key, { schema = 'public', table = 'connectors', pk = 'id', column = 'auth_config', skip = new Set(), expected } = {}) {
+export async function assertAllOpenWith(client, key, { schema = 'public', table = 'connectors', pk = 'id', column = 'auth_config', ignore = new Set(), expected } = {}) {
   const t = `${quoteIdent(schema)}.${quoteIdent(table)}`;
   const c = quoteIdent(column);
   const p = quoteIdent(pk);
@@ -74,7 +74,7 @@ export async function assertAllOpenWith(client, key, { schema = 'public', table 
     );
     if (rows.length === 0) break;
     for (const r of rows) {
-      if (r.v === null || r.v === '' || skip.has(r.id)) continue;
+      if (r.v === null || r.v === '' || ignore.has(r.id)) continue;
       if (!opens(r.v, key)) assert.fail(`${table}.${column} ${r.id} does not open with the expected key`);
       checked++;
     }

@@ -128,32 +128,28 @@ async fn unix_socket_schema_and_application_name() {
         .await
         .unwrap();
 
-    let target = ConnectionTarget::parse(&socket_url("schema=Key%20%22Rotate%22")).unwrap();
-    assert_eq!(target.schema(), "Key \"Rotate\"");
-    let client = target.connect().await.unwrap();
-    let row = client
-        .query_one(
-            "SELECT current_schema(), current_setting('application_name')",
-            &[],
-        )
-        .await
-        .unwrap();
-    assert_eq!(row.get::<_, String>(0), "Key \"Rotate\"");
-    assert_eq!(row.get::<_, String>(1), "keyrotate");
-
-    let target =
-        ConnectionTarget::parse(&socket_url("schema=other&application_name=ops%20rotation"))
+    // (URL query, schema both the target and the session report, application_name)
+    for (query, schema, app) in [
+        ("schema=Key%20%22Rotate%22", "Key \"Rotate\"", "keyrotate"),
+        (
+            "schema=other&application_name=ops%20rotation",
+            "other",
+            "ops rotation",
+        ),
+    ] {
+        let target = ConnectionTarget::parse(&socket_url(query)).unwrap();
+        assert_eq!(target.schema(), schema);
+        let client = target.connect().await.unwrap();
+        let row = client
+            .query_one(
+                "SELECT current_schema(), current_setting('application_name')",
+                &[],
+            )
+            .await
             .unwrap();
-    let client = target.connect().await.unwrap();
-    let row = client
-        .query_one(
-            "SELECT current_schema(), current_setting('application_name')",
-            &[],
-        )
-        .await
-        .unwrap();
-    assert_eq!(row.get::<_, String>(0), "other");
-    assert_eq!(row.get::<_, String>(1), "ops rotation");
+        assert_eq!(row.get::<_, String>(0), schema);
+        assert_eq!(row.get::<_, String>(1), app);
+    }
 
     let target = ConnectionTarget::parse(&socket_url("schema=missing")).unwrap();
     let err = target.connect().await.unwrap_err();
