@@ -8,6 +8,7 @@
 use serde::Deserialize;
 
 use crate::error::{Error, Result};
+use crate::ident::quote_ident;
 
 /// PostgreSQL truncates identifiers longer than NAMEDATALEN-1 bytes, which
 /// would silently point at a different name.
@@ -115,12 +116,6 @@ fn check_ident(what: &str, name: &str) -> Result<()> {
     Ok(())
 }
 
-/// Quote an identifier the way PostgreSQL's `quote_ident` does: always, so
-/// case, quotes, dots and semicolons all stay part of the name.
-pub fn quote_ident(name: &str) -> String {
-    format!("\"{}\"", name.replace('"', "\"\""))
-}
-
 /// The columns AnythingMCP encrypts (SPEC section 1).
 pub fn defaults() -> Vec<RegisteredColumn> {
     [
@@ -190,11 +185,6 @@ mod tests {
 
     #[test]
     fn quotes_hostile_names_into_single_identifiers() {
-        assert_eq!(quote_ident("auth_config"), "\"auth_config\"");
-        assert_eq!(
-            quote_ident("x\"; DROP TABLE connectors; --"),
-            "\"x\"\"; DROP TABLE connectors; --\""
-        );
         let c = ColumnRef::parse_spec("tenant;1.connectors.id.auth_config").unwrap();
         assert_eq!(c.qualified_table("public"), "\"tenant;1\".\"connectors\"");
     }

@@ -28,6 +28,7 @@ use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme
 use tokio_postgres_rustls::MakeRustlsConnect;
 use zeroize::Zeroizing;
 
+use crate::ident::quote_ident;
 use crate::{Error, Result};
 
 const DEFAULT_PORT: u16 = 5432;
@@ -767,10 +768,6 @@ fn looks_like_a_name(text: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'))
 }
 
-fn quote_ident(name: &str) -> String {
-    format!("\"{}\"", name.replace('"', "\"\""))
-}
-
 /// tokio-postgres says only "db error" for a server error; the server's own
 /// message is in the source chain.
 fn render_pg_error(error: &tokio_postgres::Error) -> String {
@@ -1108,7 +1105,6 @@ mod tests {
             parse("postgres://u@h/db?schema=My%20%22Schema%22").schema(),
             "My \"Schema\""
         );
-        assert_eq!(quote_ident("My \"Schema\""), "\"My \"\"Schema\"\"\"");
     }
 
     #[test]

@@ -6,8 +6,10 @@ pub mod columns;
 pub mod connection;
 pub mod envelope;
 pub mod error;
+pub mod ident;
 pub mod key;
 pub mod report;
 pub mod rotation;
+pub mod session;
 
 pub use error::{Error, KeyRole, Location, Result};

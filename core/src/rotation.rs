@@ -16,15 +16,17 @@ use tokio_postgres::error::SqlState;
 use tokio_postgres::types::{to_sql_checked, FromSql, IsNull, ToSql, Type};
 use tokio_postgres::{IsolationLevel, Row, Transaction};
 
-use crate::columns::{self, quote_ident, ColumnRef, Origin, RegisteredColumn};
+use crate::columns::{self, ColumnRef, Origin, RegisteredColumn};
 use crate::connection::ConnectionTarget;
 use crate::envelope::{self, OpenError};
 use crate::error::{Error, Location, Result};
+use crate::ident::quote_ident;
 use crate::key::{Key, KeyPair, Warning};
 use crate::report::{
     self, ColumnReport, ColumnStatus, DiscoveredColumn, Failure, Findings, RotationReport,
     VerifyReport,
 };
+use crate::session::session_settings;
 
 /// An arbitrary constant: every keyrotate process takes this advisory lock,
 /// whatever columns it rotates.
@@ -276,27 +278,6 @@ pub async fn verify(
         key_fingerprint: key.fingerprint().to_owned(),
         database: target.describe(),
     })
-}
-
-/// Transaction-local settings; the values are our own integers, never
-/// operator text.
-/// - `row_security = off`: under row-level security a rotation would see,
-///   and rewrite, only some rows and still commit; off, PostgreSQL refuses
-///   with an error instead.
-/// - `synchronous_commit = on` (rotations): the operator switches keys once
-///   the command says it committed, so the commit must be durable whatever
-///   the server, database or role default is.
-/// - `jit = off`: measured (docs/benchmarks.md), JIT only adds compile time
-///   to these plain scans; `work_mem` made no difference, so it is left alone.
-fn session_settings(lock_ms: u128, durable_commit: bool) -> String {
-    let mut sql = format!(
-        "SET LOCAL lock_timeout = {lock_ms}; SET LOCAL statement_timeout = 0; \
-         SET LOCAL row_security = off; SET LOCAL jit = off"
-    );
-    if durable_commit {
-        sql.push_str("; SET LOCAL synchronous_commit = on");
-    }
-    sql
 }
 
 fn check_batch_size(batch_size: usize) -> Result<i32> {
