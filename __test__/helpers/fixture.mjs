@@ -127,10 +127,11 @@ function envVars(c, key, main) {
   const vars = JSON.stringify(c.vars ?? {});
   const plainText = c.plain?.text;
   const shape = !main && c.env.startsWith('enc') ? 'plain' : c.env;
+  const aad = locationOf('connectors.env_vars.$enc').aad.constant;
+  const none = { aad, plaintext: null, stored: null, shape };
   switch (shape) {
     case 'enc':
     case 'enc+plain': {
-      const aad = locationOf('connectors.env_vars.$enc').aad.constant;
       const sealed = encrypt(vars, key, aad);
       const text = plainText ? `{"$enc": ${JSON.stringify(sealed)}, ${plainText.slice(1)}` : JSON.stringify({ $enc: sealed });
       const { $enc: _e, ...rest } = JSON.parse(text);
@@ -139,14 +140,14 @@ function envVars(c, key, main) {
     case 'plain': {
       // v0.1.20 (and ENV_VARS_AT_REST=plaintext) keeps the variables themselves.
       const text = plainText ? `${vars.slice(0, -1)}${vars === '{}' ? '' : ', '}${plainText.slice(1)}` : vars;
-      return { text, entry: { kind: 'empty', plaintext: null, stored: null, document: JSON.parse(text), rest: JSON.parse(text), shape } };
+      return { text, entry: { kind: 'empty', ...none, document: JSON.parse(text), rest: JSON.parse(text) } };
     }
     case '{}':
-      return { text: '{}', entry: { kind: 'empty', plaintext: null, stored: null, document: {}, rest: {}, shape } };
+      return { text: '{}', entry: { kind: 'empty', ...none, document: {}, rest: {} } };
     case 'json-null':
-      return { text: 'null', entry: { kind: 'empty', plaintext: null, stored: null, document: null, rest: undefined, shape } };
+      return { text: 'null', entry: { kind: 'empty', ...none, document: null, rest: undefined } };
     case 'sql-null':
-      return { text: null, entry: { kind: 'null', plaintext: null, stored: null, document: null, rest: undefined, shape } };
+      return { text: null, entry: { kind: 'null', ...none, document: null, rest: undefined } };
     default:
       throw new Error(`unknown env shape ${c.env}`);
   }

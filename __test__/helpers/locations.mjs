@@ -33,6 +33,31 @@ export const LOCATIONS = Object.freeze(
   ].map((l) => Object.freeze(l)),
 );
 
+/**
+ * The plaintext look-alikes SPEC 1 lists: values in plain text, some shaped
+ * like ciphertext, that a rotation must never touch. `member`/`where`: only
+ * that part of the column (the SMTP settings JSON in the settings tables).
+ */
+export const LOOKALIKES = Object.freeze(
+  [
+    { table: 'mcp_api_keys', column: 'key' },
+    { table: 'identity_providers', column: 'scim_token_hash' },
+    { table: 'connector_setup_links', column: 'token_hash' },
+    { table: 'connector_oauth_attempts', column: 'state_hash' },
+    { table: 'recovery_codes', column: 'code_hash' },
+    { table: 'users', column: 'password_hash' },
+    { table: 'sso_login_attempts', column: 'state' },
+    { table: 'sso_login_attempts', column: 'nonce' },
+    { table: 'sso_login_attempts', column: 'code_verifier' },
+    { table: 'sso_login_attempts', column: 'handoff_code' },
+    { table: 'oauth_clients', column: 'client_secret' },
+    { table: 'licenses', column: 'license_key' },
+    { table: 'site_settings', column: 'value' },
+    { table: 'org_settings', column: 'value', where: { key: 'smtp_config' } },
+    { table: 'connectors', column: 'headers' },
+  ].map((l) => Object.freeze(l)),
+);
+
 /** `table.column` or `table.column.member`. */
 export function locationName(loc) {
   return `${loc.table}.${loc.column}${loc.member ? `.${loc.member}` : ''}`;

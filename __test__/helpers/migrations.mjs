@@ -76,8 +76,11 @@ function appliedAt(name, i) {
  */
 export function migrationRowsSql(schema, migrations) {
   if (migrations.length === 0) return '';
+  let last = 0;
   const rows = migrations.map(({ name, checksum }, i) => {
-    const started = appliedAt(name, i);
+    // Prisma applies them in name order, which is not always time order.
+    const started = new Date(Math.max(appliedAt(name, i).getTime(), last + 1000));
+    last = started.getTime();
     const finished = new Date(started.getTime() + 40 + ((i * 37) % 200));
     return `(${[crypto.randomUUID(), checksum, finished.toISOString(), name, started.toISOString()].map(quoteLiteral).join(', ')})`;
   });
