@@ -11,8 +11,9 @@ import { fileURLToPath } from 'node:url';
 import { after, before, beforeEach, describe, test } from 'node:test';
 import pg from 'pg';
 
-import { decrypt, encrypt, generateKey } from './helpers/backend-crypto.mjs';
-import { seedAcceptanceFixture, seedBulk } from './helpers/fixture.mjs';
+import { encrypt, generateKey } from './helpers/backend-crypto.mjs';
+import { seedAcceptanceFixture, seedBulk, snapshotSchema } from './helpers/fixture.mjs';
+import { assertEntriesOpenWith, expectedReport } from './helpers/locations.mjs';
 import { getServer } from './helpers/pg.mjs';
 import { createAnythingMcpSchema } from './helpers/schema.mjs';
 
@@ -53,21 +54,17 @@ async function reset(key = OLD) {
   await client.query('DROP SCHEMA public CASCADE; CREATE SCHEMA public');
   await createAnythingMcpSchema(client, 'public', { legacy: true });
   fixture = await seedAcceptanceFixture(client, key, { legacy: true });
-  for (const r of fixture.rows) if (r.plaintext) secrets.add(r.plaintext);
+  for (const s of fixture.secrets) secrets.add(s);
 }
 
-async function values() {
-  const { rows } = await client.query(
-    'SELECT id, auth_config FROM connectors UNION ALL SELECT id, auth_config FROM mcp_server_configs ORDER BY 1',
-  );
-  return rows;
+// Every row of every table: what "nothing changed" compares.
+function values() {
+  return snapshotSchema(client, 'public');
 }
 
+// Every location value, opened as the backend opens it.
 async function allOpenWith(key) {
-  for (const row of fixture.rows.filter((r) => r.kind === 'sealed')) {
-    const { rows } = await client.query(`SELECT auth_config FROM ${row.table} WHERE id = $1`, [row.id]);
-    assert.equal(decrypt(rows[0].auth_config, key), row.plaintext);
-  }
+  await assertEntriesOpenWith(client, fixture, key);
 }
 
 before(async () => {
@@ -87,8 +84,8 @@ describe('key sources', () => {
   test('environment: OLD_ENCRYPTION_KEY / NEW_ENCRYPTION_KEY', async () => {
     const r = run(['--yes'], { env: { DATABASE_URL: url, OLD_ENCRYPTION_KEY: OLD, NEW_ENCRYPTION_KEY: NEW } });
     assert.equal(r.status, 0, r.stderr);
-    const sealed = fixture.rows.filter((x) => x.kind === 'sealed').length;
-    assert.match(r.stdout, new RegExp(`^${sealed} rows re-encrypted across 2 tables`, 'm'));
+    const want = expectedReport(fixture);
+    assert.match(r.stdout, new RegExp(`^${want.rowsReencrypted} rows re-encrypted across ${want.tables} tables`, 'm'));
     assert.doesNotMatch(r.stderr, /command line/);
     await allOpenWith(NEW);
   });
@@ -151,7 +148,7 @@ describe('modes and output', () => {
     assert.equal(r.status, 0, r.stderr);
     const report = JSON.parse(r.stdout);
     assert.equal(report.committed, true);
-    assert.equal(report.rowsReencrypted, fixture.rows.filter((x) => x.kind === 'sealed').length);
+    assert.equal(report.rowsReencrypted, expectedReport(fixture).rowsReencrypted);
     assert.equal(report.columns.length, 2);
     // Everything is on NEW now, so only a pair that matches nothing fails.
     const failed = run(['--json'], { env: { ...env(), OLD_ENCRYPTION_KEY: OTHER, NEW_ENCRYPTION_KEY: generateKey() } });
@@ -248,7 +245,7 @@ describe('exit codes', () => {
     assert.match(wrong.stderr, /ERR_OLD_KEY_MISMATCH.*old key does not match/);
     assert.match(wrong.stderr, /Nothing was changed/);
 
-    const victim = fixture.rows.filter((r) => r.kind === 'sealed' && r.table === 'connectors').at(-1);
+    const victim = fixture.rows.filter((r) => r.kind === 'sealed' && r.table === 'connectors' && r.column === 'auth_config').at(-1);
     await client.query('UPDATE connectors SET auth_config = $1 WHERE id = $2', [encrypt('{"x":1}', OTHER), victim.id]);
     const corrupt = run([], { env: env() });
     assert.equal(corrupt.status, 3);
@@ -308,7 +305,7 @@ describe('exit codes', () => {
     assert.equal(run(['--yes'], { env: env() }).status, 0);
     const again = run(['--yes'], { env: env() });
     assert.equal(again.status, 0);
-    assert.match(again.stdout, /^0 rows re-encrypted across 2 tables/m);
+    assert.match(again.stdout, new RegExp(`^0 rows re-encrypted across ${expectedReport(fixture).tables} tables`, 'm'));
   });
 });
 
@@ -353,8 +350,8 @@ describe('on a terminal', () => {
     await seedBulk(client, OLD, 100_000);
     const r = runTty([], { DATABASE_URL: url, OLD_ENCRYPTION_KEY: OLD, NEW_ENCRYPTION_KEY: NEW }, 'y\n');
     assert.equal(r.status, 0, r.stdout);
-    assert.match(r.stdout, /connectors\.auth_config: [\d,]+\/100,01\d \(\d+%\)/);
-    assert.match(r.stdout, /^100\d{3} rows re-encrypted across 2 tables/m);
+    assert.match(r.stdout, /connectors\.auth_config: [\d,]+\/100,0\d\d \(\d+%\)/);
+    assert.match(r.stdout, new RegExp(`^${100_000 + expectedReport(fixture).rowsReencrypted} rows re-encrypted across ${expectedReport(fixture).tables} tables`, 'm'));
     await allOpenWith(NEW);
     const again = runTty(['--yes'], { DATABASE_URL: url, OLD_ENCRYPTION_KEY: OLD, NEW_ENCRYPTION_KEY: NEW }, '');
     assert.equal(again.status, 0);

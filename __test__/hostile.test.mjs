@@ -20,6 +20,7 @@ import { decrypt, encrypt, generateKey } from './helpers/backend-crypto.mjs';
 import { seedAcceptanceFixture, seedBulk, snapshotTable } from './helpers/fixture.mjs';
 import { assertAllOpenWith, createObserver, opens, within } from './helpers/hygiene.mjs';
 import { getServer, withParams } from './helpers/pg.mjs';
+import { expectedReport } from './helpers/locations.mjs';
 import { createAnythingMcpSchema, quoteIdent } from './helpers/schema.mjs';
 
 const require = createRequire(import.meta.url);
@@ -69,15 +70,16 @@ async function install(prefix, key = OLD) {
   const client = await connect(url);
   await createAnythingMcpSchema(client, 'public', { legacy: true });
   const fixture = await seedAcceptanceFixture(client, key, { legacy: true });
-  for (const r of fixture.rows) if (r.plaintext) obs.secret(r.plaintext);
+  for (const s of fixture.secrets) obs.secret(s);
   await client.query('CREATE TABLE hostile_values (id text PRIMARY KEY, v text)');
   const goods = ['{"token":"good-one-abcdef"}', '{"token":"good-two-ghijkl"}'];
   for (const [i, p] of goods.entries()) {
     obs.secret(p);
     await client.query('INSERT INTO hostile_values VALUES ($1, $2)', [`good-${i + 1}`, encrypt(p, key)]);
   }
-  const sealed = fixture.rows.filter((r) => r.kind === 'sealed').length;
-  return { url, client, fixture, sealed, goods };
+  // Values (what verify counts) and rows (what a rotation writes; one per row).
+  const { values: sealed, rowsReencrypted: rows } = expectedReport(fixture);
+  return { url, client, fixture, sealed, rows, goods };
 }
 
 async function tableNames(client) {
@@ -178,7 +180,7 @@ describe('stored values that are not what the backend writes', () => {
         await env.client.query('DELETE FROM hostile_values WHERE id = $1', [c.id]);
       }
     }
-    await assertAllOpenWith(env.client, OLD, { expected: env.fixture.rows.filter((r) => r.kind === 'sealed' && r.table === 'connectors').length });
+    await assertAllOpenWith(env.client, OLD, { expected: env.fixture.rows.filter((r) => r.kind === 'sealed' && r.table === 'connectors' && r.column === 'auth_config').length });
   });
 
   test('as the very first value: ERR_OLD_KEY_MISMATCH, nothing changed', async () => {
@@ -187,8 +189,11 @@ describe('stored values that are not what the backend writes', () => {
     await e2.client.query("INSERT INTO first_values VALUES ('bad', $1), ('good', $2)", [cases[0].v, encrypt(payload, OLD)]);
     const snap = await snapshotAll(e2.client);
     // Only the extra column: the first value the rotation meets is the bad one.
-    await e2.client.query('UPDATE connectors SET auth_config = NULL');
-    await e2.client.query('UPDATE mcp_server_configs SET auth_config = NULL');
+    await e2.client.query(`UPDATE connectors SET auth_config = NULL, env_vars = NULL;
+      UPDATE mcp_server_configs SET auth_config = NULL;
+      UPDATE identity_providers SET client_secret_enc = NULL;
+      DELETE FROM connector_auth_cache; DELETE FROM connector_oauth_attempts;
+      DELETE FROM org_settings WHERE key = 'alert_webhook'`);
     const snap2 = await snapshotAll(e2.client);
     const e = await obs.rejection(keyrotate.rotateEncryptionKey(OLD, NEW, e2.url, { columns: ['first_values.id.v'] }));
     assert.equal(e.code, 'ERR_OLD_KEY_MISMATCH');
@@ -204,7 +209,7 @@ describe('stored values that are not what the backend writes', () => {
       const dry = obs.observe(await keyrotate.rotateEncryptionKey(OLD, NEW, env.url, { columns: ['hostile_values.id.v'], dryRun: true }));
       assert.equal(dry.committed, false);
       assert.equal(dry.failureCount, cases.length);
-      assert.equal(dry.rowsReencrypted, env.sealed + env.goods.length);
+      assert.equal(dry.rowsReencrypted, env.rows + env.goods.length);
       const byId = Object.fromEntries(dry.failures.map((f) => [f.primaryKey, f]));
       for (const c of cases) {
         assert.equal(byId[c.id]?.reason, c.reason, c.id);
@@ -425,7 +430,7 @@ describe('identifiers and options carrying SQL', () => {
     const report = obs.observe(
       await keyrotate.rotateEncryptionKey(OLD, NEW, env.url, { columns: [{ schema: 'Tenant "B"; --', table, primaryKey: pk, column }] }),
     );
-    assert.equal(report.rowsReencrypted, env.sealed + 3);
+    assert.equal(report.rowsReencrypted, env.rows + 3);
     const { rows } = await env.client.query(`SELECT ${quoteIdent(pk)}::int AS id, ${quoteIdent(column)} AS v FROM ${qualified} ORDER BY 1`);
     assert.deepStrictEqual(rows.map((r) => decrypt(r.v, NEW)), ['{"n":1}', '{"n":2}', '{"n":3}']);
     assert.ok((await tableNames(env.client)).includes('public.connectors'));
@@ -488,7 +493,7 @@ describe('connection strings', () => {
     assert.equal(verify.ok, true);
     assert.equal(verify.valuesVerified, env.sealed + env.goods.length);
     const dry = obs.observe(await keyrotate.rotateEncryptionKey(OLD, NEW, url, { ...withHostile, dryRun: true }));
-    assert.equal(dry.rowsReencrypted, env.sealed + env.goods.length);
+    assert.equal(dry.rowsReencrypted, env.rows + env.goods.length);
     // WHATWG URLs end the user info at the last '@': an unencoded '@' and ':' still work.
     const bare = obs.observe(await keyrotate.verifyEncryptionKey(OLD, at(`kr_at:${PW_AT}`), withHostile));
     assert.equal(bare.ok, true);
@@ -612,7 +617,7 @@ describe('discovery: ciphertext in a column the registry does not know', () => {
     const snap = await snapshotTable(env.client, 'public', 'webhook_signing_secrets');
     const report = obs.observe(await keyrotate.rotateEncryptionKey(OLD, NEW, env.url));
     assert.equal(report.committed, true);
-    assert.equal(report.rowsReencrypted, env.sealed);
+    assert.equal(report.rowsReencrypted, env.rows);
     assert.deepStrictEqual(report.discovered, expected);
     const warning = report.warnings.find((w) => w.code === 'WARN_UNREGISTERED_CIPHERTEXT');
     assert.ok(warning, 'a warning');
@@ -727,7 +732,7 @@ describe('every failure path through the compiled CLI', () => {
   });
 
   test('corrupt value, dry-run failures and a lock timeout through the CLI', async () => {
-    const victim = env.fixture.rows.find((r) => r.kind === 'sealed' && r.table === 'connectors');
+    const victim = env.fixture.rows.find((r) => r.kind === 'sealed' && r.table === 'connectors' && r.column === 'auth_config');
     await env.client.query('UPDATE connectors SET auth_config = $1 WHERE id = $2', [flip(victim.stored, -1), victim.id]);
     await env.client.query("INSERT INTO hostile_values VALUES ('short-one', 'QUJD')");
     const snap = await snapshotAll(env.client);

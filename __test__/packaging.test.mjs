@@ -23,8 +23,9 @@ import vm from 'node:vm';
 import { after, before, describe, test } from 'node:test';
 import pg from 'pg';
 
-import { decrypt, generateKey } from './helpers/backend-crypto.mjs';
+import { generateKey } from './helpers/backend-crypto.mjs';
 import { seedAcceptanceFixture } from './helpers/fixture.mjs';
+import { assertEntriesOpenWith, expectedReport } from './helpers/locations.mjs';
 import { getServer } from './helpers/pg.mjs';
 import { createAnythingMcpSchema } from './helpers/schema.mjs';
 
@@ -78,15 +79,11 @@ async function seededDatabase(key, prefix) {
   clients.push(client);
   await createAnythingMcpSchema(client, 'public', { legacy: true });
   const fixture = await seedAcceptanceFixture(client, key, { legacy: true });
-  const sealed = fixture.rows.filter((r) => r.kind === 'sealed');
-  return { url, client, sealed };
+  return { url, client, fixture, want: expectedReport(fixture) };
 }
 
 async function assertAllOpenWith(db, key) {
-  for (const row of db.sealed) {
-    const { rows } = await db.client.query(`SELECT auth_config FROM "public"."${row.table}" WHERE id = $1`, [row.id]);
-    assert.equal(decrypt(rows[0].auth_config, key), row.plaintext, `${row.table} ${row.id}`);
-  }
+  await assertEntriesOpenWith(db.client, db.fixture, key);
 }
 
 function hostTriple() {
@@ -289,7 +286,7 @@ describe('npm pack: installs and works from another directory', () => {
     );
     const report = JSON.parse(r.stdout);
     assert.equal(report.committed, true);
-    assert.equal(report.rowsReencrypted, db.sealed.length);
+    assert.equal(report.rowsReencrypted, db.want.rowsReencrypted);
     await assertAllOpenWith(db, NEW);
   });
 
@@ -302,7 +299,7 @@ describe('npm pack: installs and works from another directory', () => {
     const db = await seededDatabase(OLD, 'packcli');
     const env = { DATABASE_URL: db.url, OLD_ENCRYPTION_KEY: OLD, NEW_ENCRYPTION_KEY: NEW, ENCRYPTION_KEY: '' };
     const rotated = ok(run(process.execPath, [SHIM, '--yes', '--json'], { cwd: app, env }), 'CLI rotate');
-    assert.equal(JSON.parse(rotated.stdout).rowsReencrypted, db.sealed.length);
+    assert.equal(JSON.parse(rotated.stdout).rowsReencrypted, db.want.rowsReencrypted);
     const verified = ok(run(process.execPath, [SHIM, 'verify', '--json'], { cwd: app, env: { ...env, ENCRYPTION_KEY: NEW } }), 'CLI verify');
     assert.equal(JSON.parse(verified.stdout).ok, true);
     await assertAllOpenWith(db, NEW);
@@ -364,10 +361,10 @@ describe('npm pack: installs and works from another directory', () => {
       );
       const out = JSON.parse(r.stdout);
       assert.equal(out.dry.committed, false);
-      assert.equal(out.dry.rowsReencrypted, db.sealed.length);
+      assert.equal(out.dry.rowsReencrypted, db.want.rowsReencrypted);
       assert.equal(out.real.committed, true);
-      assert.equal(out.real.rowsReencrypted, db.sealed.length);
-      assert.equal(out.real.summary, `${db.sealed.length} rows re-encrypted across 2 tables`);
+      assert.equal(out.real.rowsReencrypted, db.want.rowsReencrypted);
+      assert.equal(out.real.summary, `${db.want.rowsReencrypted} rows re-encrypted across ${db.want.tables} tables`);
       assert.deepEqual(out.verified, { ok: true, summary: out.verified.summary, keyFingerprint: out.fp, failureCount: 0 });
       assert.equal(out.verifiedFromEnv.ok, true);
       assert.equal(out.mismatch.status, 409);
@@ -530,7 +527,7 @@ describe('the Dockerfile\'s build commands, run outside Docker', () => {
     const db = await seededDatabase(OLD, 'musl');
     const env = { DATABASE_URL: db.url, OLD_ENCRYPTION_KEY: OLD, NEW_ENCRYPTION_KEY: NEW, ENCRYPTION_KEY: '' };
     const rotated = ok(node.run([SHIM, '--yes', '--json'], { cwd: stage, env }), 'musl Node: CLI rotate');
-    assert.equal(JSON.parse(rotated.stdout).rowsReencrypted, db.sealed.length);
+    assert.equal(JSON.parse(rotated.stdout).rowsReencrypted, db.want.rowsReencrypted);
     await assertAllOpenWith(db, NEW);
     t.diagnostic(`${how}; loaded in musl Node ${out1.node}${node.alpine ? ', musl detected by the loader itself (Alpine /usr/bin/ldd)' : ' via NAPI_RS_NATIVE_LIBRARY_PATH'}`);
   });

@@ -15,7 +15,7 @@ import { sealWhole, stamp, writer } from './seal.mjs';
 import { bcryptHash, cuid, hex, token } from './values.mjs';
 
 export { BULK_PLAINTEXT_BYTES, ENV_VARS_AAD, bulkEnvPlaintext, bulkId, bulkPlaintext, seedBulk, seedBulkUpstream } from './bulk.mjs';
-export { snapshotTable, tableDigest } from './snapshot.mjs';
+export { digestSchema, schemaTables, snapshotSchema, snapshotTable, tableDigest } from './snapshot.mjs';
 export { cuid } from './values.mjs';
 
 const ORGANIZATIONS = ['Acme Corp', 'Globex GmbH', 'Initech', 'Umbrella Research'];
@@ -28,7 +28,7 @@ const ORGANIZATIONS = ['Acme Corp', 'Globex GmbH', 'Initech', 'Umbrella Research
  * plaintext look-alikes of SPEC 1. `legacy`: also legacy
  * `mcp_server_configs` rows (the schema must have been created with `legacy`).
  *
- * Returns { schema, release, organizationId, organizationIds, userId,
+ * Returns { schema, release, legacy, organizationId, organizationIds, userId,
  *   apiKeys: [{ id, key }], identityProviders: [{ id, organizationId, name }],
  *   secrets: [string], rows } where `rows` holds one entry per location value:
  *   { table, column, member?, id, aad?, kind, plaintext, stored, ... }
@@ -118,7 +118,7 @@ export async function seedAcceptanceFixture(client, key, { schema = 'public', re
   secrets.push(...(await seedLookalikes(db, { main, organizationIds, users, connectors, identityProviders, servers })));
 
   for (const r of rows) if (r.kind === 'sealed') secrets.push(r.plaintext);
-  return { schema, release, organizationId, organizationIds, userId, apiKeys, identityProviders, secrets, rows };
+  return { schema, release, legacy, organizationId, organizationIds, userId, apiKeys, identityProviders, secrets, rows };
 }
 
 // env_vars as the row holds it (JSON text, or null for SQL NULL) and the

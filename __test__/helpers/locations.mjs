@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import { decrypt } from './backend-crypto.mjs';
 import { quoteIdent } from './ident.mjs';
 import { memberSpan } from './json-text.mjs';
+import { tablesOf } from './schema.mjs';
 
 export const LOCATIONS = Object.freeze(
   [
@@ -182,10 +183,11 @@ export async function readLocation(client, schema, loc) {
 /**
  * Check every fixture entry against the database: a sealed one opens under
  * `key` with its AAD to its plaintext, with the rest of its document as
- * seeded; one without ciphertext is exactly as seeded. Returns how many
- * sealed entries were checked.
+ * seeded; one without ciphertext is exactly as seeded. `only` picks
+ * entries, `plaintextOf(entry)` overrides the expected plaintext (a value a
+ * test re-sealed). Returns how many sealed entries were checked.
  */
-export async function assertEntriesOpenWith(client, fixture, key, { only = () => true } = {}) {
+export async function assertEntriesOpenWith(client, fixture, key, { only = () => true, plaintextOf = (entry) => entry.plaintext } = {}) {
   let checked = 0;
   for (const entry of fixture.rows.filter(only)) {
     const where = `${fixture.schema}.${locationName(entry)} ${entry.id}`;
@@ -206,7 +208,7 @@ export async function assertEntriesOpenWith(client, fixture, key, { only = () =>
       assert.fail(`${where} does not open with the expected key and its AAD`);
     }
     assert.ok(opened, `${where} no longer holds a sealed value`);
-    assert.ok(opened.plaintext === entry.plaintext, `${where} opens to a different plaintext`);
+    assert.ok(opened.plaintext === plaintextOf(entry), `${where} opens to a different plaintext`);
     if (entry.member) assert.deepStrictEqual(opened.rest, entry.rest, `${where}: the rest of the document changed`);
     checked++;
   }
@@ -240,4 +242,34 @@ export async function assertNothingOpensWith(client, schema, key, { locations = 
     out.push({ location: locationName(loc), present, values });
   }
   return out;
+}
+
+/**
+ * What a complete rotation of a freshly seeded fixture reports (SPEC 3.2,
+ * ISSUE9-INTERFACE.md): `rowsReencrypted` counts rows written (a connectors
+ * row with auth_config and env_vars.$enc sealed is one), `values` the sealed
+ * values, `empty` the location values without ciphertext, `tables` the tables
+ * holding a location this database has, `perLocation[name]` { rows,
+ * reencrypted, empty }, `present`/`absent` the location names.
+ */
+export function expectedReport(fixture) {
+  const tables = tablesOf(fixture.release);
+  const isPresent = (l) => tables.includes(l.table) && (l.table !== 'mcp_server_configs' || fixture.legacy);
+  const present = LOCATIONS.filter(isPresent);
+  const perLocation = Object.fromEntries(present.map((l) => [locationName(l), { rows: 0, reencrypted: 0, empty: 0 }]));
+  for (const r of fixture.rows) {
+    const counts = perLocation[locationName(r)];
+    counts.rows++;
+    counts[r.kind === 'sealed' ? 'reencrypted' : 'empty']++;
+  }
+  const sealed = fixture.rows.filter((r) => r.kind === 'sealed');
+  return {
+    rowsReencrypted: new Set(sealed.map((r) => `${r.table}\u0000${r.id}`)).size,
+    values: sealed.length,
+    empty: fixture.rows.length - sealed.length,
+    tables: new Set(present.map((l) => l.table)).size,
+    perLocation,
+    present: present.map(locationName),
+    absent: LOCATIONS.filter((l) => !isPresent(l)).map(locationName),
+  };
 }

@@ -47,3 +47,27 @@ export async function tableDigest(client, schema, table, { exclude = [] } = {}) 
   );
   return rows[0];
 }
+
+/** The ordinary tables of `schema`, from the catalog, sorted. */
+export async function schemaTables(client, schema) {
+  const { rows } = await client.query(
+    `SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+      WHERE n.nspname = $1 AND c.relkind = 'r' ORDER BY c.relname`,
+    [schema],
+  );
+  return rows.map((r) => r.relname);
+}
+
+/** { table: snapshotTable(...) } for every table of the schema. */
+export async function snapshotSchema(client, schema, opts) {
+  const out = {};
+  for (const t of await schemaTables(client, schema)) out[t] = await snapshotTable(client, schema, t, opts);
+  return out;
+}
+
+/** { table: tableDigest(...) } for every table of the schema. */
+export async function digestSchema(client, schema, opts) {
+  const out = {};
+  for (const t of await schemaTables(client, schema)) out[t] = await tableDigest(client, schema, t, opts);
+  return out;
+}
