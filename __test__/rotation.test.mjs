@@ -14,7 +14,7 @@ import { decrypt, encrypt, generateKey } from './helpers/backend-crypto.mjs';
 import { dumpDatabase } from './helpers/dump.mjs';
 import { seedAcceptanceFixture, seedBulk, snapshotSchema } from './helpers/fixture.mjs';
 import { createObserver, opens } from './helpers/hygiene.mjs';
-import { assertEntriesOpenWith, assertNothingOpensWith, expectedReport } from './helpers/locations.mjs';
+import { LOCATIONS, assertEntriesOpenWith, assertNothingOpensWith, expectedReport, locationName } from './helpers/locations.mjs';
 import { getServer, withParams } from './helpers/pg.mjs';
 import { createAnythingMcpSchema, quoteIdent } from './helpers/schema.mjs';
 
@@ -70,18 +70,17 @@ describe('acceptance fixture', () => {
     assert.ok(want.values >= 12, 'fixture has every connector and auth type');
     assert.ok(want.empty >= 2);
     assert.equal(report.rowsReencrypted, want.rowsReencrypted);
+    assert.equal(report.valuesReencrypted, want.values);
     assert.equal(report.empty, want.empty);
     assert.equal(report.alreadyOnNewKey, 0);
     assert.equal(report.tables, want.tables);
     assert.equal(report.summary, `${want.rowsReencrypted} rows re-encrypted across ${want.tables} tables`);
     assert.equal(report.committed, true);
     assert.equal(report.failureCount, 0);
-    const byTable = Object.fromEntries(report.columns.map((c) => [c.table, c]));
-    for (const table of ['connectors', 'mcp_server_configs']) {
-      const rows = env.fixture.rows.filter((r) => r.table === table && r.column === 'auth_config');
-      assert.equal(byTable[table].status, 'processed');
-      assert.equal(byTable[table].rows, rows.length);
-      assert.equal(byTable[table].reencrypted, rows.filter((r) => r.kind === 'sealed').length);
+    const byName = Object.fromEntries(report.locations.map((l) => [`${l.table}.${l.column}${l.member ? `.${l.member}` : ''}`, l]));
+    for (const [name, counts] of Object.entries(want.perLocation)) {
+      const l = byName[name];
+      assert.deepStrictEqual([l.status, l.rows, l.reencrypted, l.empty, l.alreadyOnNewKey, l.failed], ['processed', counts.rows, counts.reencrypted, counts.empty, 0, 0], name);
     }
     assert.equal(report.oldKeyFingerprint, keyrotate.keyFingerprint(OLD));
     assert.equal(report.newKeyFingerprint, keyrotate.keyFingerprint(NEW));
@@ -238,12 +237,11 @@ describe('where the data lives', () => {
     const want = expectedReport(env.fixture);
     assert.equal(report.rowsReencrypted, want.rowsReencrypted);
     assert.deepStrictEqual(
-      report.columns.map((c) => [c.schema, c.table, c.status]),
-      [
-        ['tenant_a', 'connectors', 'processed'],
-        ['tenant_a', 'mcp_server_configs', 'absent'],
-      ],
+      report.locations.map((c) => [c.schema, c.table, c.column, c.status]),
+      // Every location of main is there; the current mcp_server_configs has no auth_config.
+      LOCATIONS.map((l) => ['tenant_a', l.table, l.column, want.absent.includes(locationName(l)) ? 'absent' : 'processed']),
     );
+    assert.deepStrictEqual(want.absent, ['mcp_server_configs.auth_config']);
     assert.equal(report.tables, want.tables);
     assert.ok(report.notices.some((n) => n.includes('connection_limit')));
     assert.ok(report.notices.some((n) => n.includes('mcp_server_configs') && n.includes('does not exist')));
@@ -305,7 +303,7 @@ describe('where the data lives', () => {
     const snap = await snapshotAll(env.client, 'public');
     for (const column of ['parted.id.v', 'parent.id.v']) {
       const e = await rejection(keyrotate.rotateEncryptionKey(OLD, NEW, env.url, { columns: [column] }));
-      assert.equal(e.code, 'ERR_COLUMN_NOT_FOUND', column);
+      assert.equal(e.code, 'ERR_TABLE_UNSUPPORTED', column);
       assert.match(e.message, /partitioned or has child tables/);
     }
     // Each partition on its own is a plain table, and rotates correctly.
@@ -339,8 +337,9 @@ describe('where the data lives', () => {
     u.password = password;
     const snap = await snapshotAll(env.client, 'public');
     const e = await rejection(keyrotate.rotateEncryptionKey(OLD, NEW, u.toString(), { discover: false }));
-    assert.equal(e.code, 'ERR_DB');
+    assert.equal(e.code, 'ERR_ROW_SECURITY');
     assert.match(e.message, /row-level security/);
+    assert.deepStrictEqual(e.details, { schema: 'public', table: 'connectors' });
     assert.deepStrictEqual(await snapshotAll(env.client, 'public'), snap);
   });
 
@@ -399,7 +398,7 @@ describe('where the data lives', () => {
       await env.client.query('INSERT INTO odd_values VALUES ($1, $2)', [id, v]);
     }
     const report = observe(await keyrotate.rotateEncryptionKey(OLD, NEW, env.url, { columns: ['odd_values.id.v'] }));
-    assert.equal(report.columns.find((c) => c.table === 'odd_values').reencrypted, 4);
+    assert.equal(report.locations.find((c) => c.table === 'odd_values').reencrypted, 4);
     const { rows } = await env.client.query('SELECT id, v FROM odd_values');
     for (const r of rows) assert.equal(decrypt(r.v, NEW), r.id === 'emptyPlaintext' ? '' : '{"token":"lenient"}');
   });
@@ -439,7 +438,7 @@ describe('the JS API', () => {
     assert.ok(ticks >= Math.min(10, elapsed / 20), `event loop ticked ${ticks} times in ${elapsed} ms`);
     await new Promise((r) => setImmediate(r));
     const last = events.at(-1);
-    assert.deepStrictEqual(last, { schema: 'public', table: 'connectors', column: 'auth_config', done: 20_000, total: 20_000 });
+    assert.deepStrictEqual(last, { schema: 'public', table: 'connectors', column: 'auth_config, env_vars.$enc', done: 20_000, total: 20_000 });
     assert.ok(events.every((e) => e.done <= e.total));
     const sample = (await client.query('SELECT id, auth_config FROM connectors ORDER BY random() LIMIT 50')).rows;
     for (const r of sample) assert.ok(opens(r.auth_config, NEW));
