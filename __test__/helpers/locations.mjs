@@ -2,7 +2,8 @@
 // its backend opens each value. This is the tests' own copy, written from the
 // spec and not read from the package's locations.json, so a mistake in the
 // engine's registry shows up as a failing test instead of being agreed with.
-// The descriptors use the registry document's format (ISSUE9-INTERFACE.md).
+// The descriptors use the registry document's format (ISSUE9-INTERFACE.md),
+// `since`/`until` naming the migration that added or dropped the location.
 
 import assert from 'node:assert/strict';
 import { decrypt } from './backend-crypto.mjs';
@@ -14,14 +15,21 @@ export const LOCATIONS = Object.freeze(
   [
     { table: 'connectors', primaryKey: 'id', column: 'auth_config' },
     { table: 'connectors', primaryKey: 'id', column: 'env_vars', member: '$enc', aad: { constant: 'connectors.env_vars' } },
-    { table: 'connector_auth_cache', primaryKey: 'id', column: 'token' },
+    { table: 'connector_auth_cache', primaryKey: 'id', column: 'token', since: '20260518000000_add_login_token_auth' },
     {
       table: 'identity_providers',
       primaryKey: 'id',
       column: 'client_secret_enc',
       aad: { template: 'idp_client_secret:{id}:{organization_id}' },
+      since: '20260731150000_add_identity_providers',
     },
-    { table: 'connector_oauth_attempts', primaryKey: 'id', column: 'payload', aad: { constant: 'connector-oauth' } },
+    {
+      table: 'connector_oauth_attempts',
+      primaryKey: 'id',
+      column: 'payload',
+      aad: { constant: 'connector-oauth' },
+      since: '20261003100000_connector_oauth_attempts',
+    },
     {
       table: 'org_settings',
       primaryKey: 'id',
@@ -30,7 +38,7 @@ export const LOCATIONS = Object.freeze(
       where: { key: 'alert_webhook' },
       aad: { template: '{organization_id}' },
     },
-    { table: 'mcp_server_configs', primaryKey: 'id', column: 'auth_config' },
+    { table: 'mcp_server_configs', primaryKey: 'id', column: 'auth_config', until: '20260303_multi_mcp_servers' },
   ].map((l) => Object.freeze(l)),
 );
 
