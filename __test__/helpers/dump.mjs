@@ -16,7 +16,7 @@ const HOLE = '\u0000sealed\u0000';
  * for every ordinary table of `schema` (found in the catalog), rows ordered by
  * primary key (by the row's text when there is none). A value is the
  * column's to_jsonb text (full precision; null for NULL), except at the
- * locations (`locations`, default LOCATIONS, plus `extraLocations`) where a
+ * locations (`locations`, default LOCATIONS; pass more for a test's own) where a
  * sealed value is: there it becomes { opened: plaintext } and, for a member,
  * { opened, rest } with the rest of the document (jsonb: the document without
  * the member, as PostgreSQL prints it; text: the exact text with the sealed
@@ -25,8 +25,7 @@ const HOLE = '\u0000sealed\u0000';
  * the location and row (`unopenable: 'mark'` records { unopenable: true }
  * instead), so a value left under another key cannot go unnoticed.
  */
-export async function dumpDatabase(client, schema, key, { locations = LOCATIONS, extraLocations = [], unopenable = 'throw' } = {}) {
-  const all = [...locations, ...extraLocations];
+export async function dumpDatabase(client, schema, key, { locations = LOCATIONS, unopenable = 'throw' } = {}) {
   const { rows: tables } = await client.query(
     `SELECT c.oid, c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
       WHERE n.nspname = $1 AND c.relkind = 'r' ORDER BY c.relname`,
@@ -34,7 +33,7 @@ export async function dumpDatabase(client, schema, key, { locations = LOCATIONS,
   );
   const out = {};
   for (const { oid, relname } of tables) {
-    out[relname] = await dumpTable(client, schema, relname, oid, key, all.filter((l) => (l.schema ?? schema) === schema && l.table === relname), unopenable);
+    out[relname] = await dumpTable(client, schema, relname, oid, key, locations.filter((l) => (l.schema ?? schema) === schema && l.table === relname), unopenable);
   }
   return out;
 }

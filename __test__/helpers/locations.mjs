@@ -44,8 +44,8 @@ export const LOCATIONS = Object.freeze(
 
 /**
  * The plaintext look-alikes SPEC 1 lists: values in plain text, some shaped
- * like ciphertext, that a rotation must never touch. `member`/`where`: only
- * that part of the column (the SMTP settings JSON in the settings tables).
+ * like ciphertext, that a rotation must never touch. `where`: only those
+ * rows (the SMTP settings JSON among the organization settings).
  */
 export const LOOKALIKES = Object.freeze(
   [
