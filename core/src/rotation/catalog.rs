@@ -223,9 +223,9 @@ fn check_location(
         .chain(location.aad.columns().iter().map(|c| ("AAD", c)));
     for (what, column) in needed {
         if info.column(column).is_none() {
-            return unsupported(format!(
-                "{name}: its {what} column {column} does not exist in this table"
-            ));
+            return Err(Error::ColumnNotFound {
+                reason: format!("{name}: its {what} column {column} does not exist in this table"),
+            });
         }
     }
     Ok(kind)
