@@ -260,10 +260,10 @@ fn examine_batch(mode: &Mode, plan: &TablePlan, rows: &[Row]) -> Result<Examined
     for row in rows {
         let view = RowView {
             columns: (0..plan.columns.len())
-                .map(|i| cell(row, COL_FIRST_VALUE + i))
+                .map(|i| cell(row, COL_FIRST_VALUE + i, plan.raw_text))
                 .collect(),
             aad: (0..plan.aad_columns.len())
-                .map(|i| cell(row, first_aad + i))
+                .map(|i| cell(row, first_aad + i, plan.raw_text))
                 .collect(),
             applies: (0..plan.locations.len())
                 .map(|i| row.get::<_, bool>(first_flag + i))
@@ -279,7 +279,7 @@ fn examine_batch(mode: &Mode, plan: &TablePlan, rows: &[Row]) -> Result<Examined
                         table: plan.table.clone(),
                         column: loc.location.column.clone(),
                         member: loc.location.member.clone(),
-                        primary_key: primary_key(row),
+                        primary_key: primary_key(row, plan.raw_text),
                     },
                     reason: (*why).to_owned(),
                 }),
@@ -297,13 +297,19 @@ fn examine_batch(mode: &Mode, plan: &TablePlan, rows: &[Row]) -> Result<Examined
     Ok(out)
 }
 
-fn cell(row: &Row, index: usize) -> Cell<'_> {
+fn cell(row: &Row, index: usize, raw: bool) -> Cell<'_> {
+    if raw {
+        return match row.get::<_, Option<&[u8]>>(index) {
+            Some(bytes) => std::str::from_utf8(bytes).map(Some).map_err(|_| NotUtf8),
+            None => Ok(None),
+        };
+    }
     row.try_get::<_, Option<&str>>(index).map_err(|_| NotUtf8)
 }
 
 /// How reports name a row; the primary key is an identifier, never a secret.
-fn primary_key(row: &Row) -> String {
-    match cell(row, COL_PK) {
+fn primary_key(row: &Row, raw: bool) -> String {
+    match cell(row, COL_PK, raw) {
         Ok(Some(pk)) => pk.to_owned(),
         Ok(None) => "NULL".to_owned(),
         Err(NotUtf8) => "(not valid UTF-8)".to_owned(),
@@ -345,5 +351,148 @@ impl<'a> Ticker<'a> {
     fn finish(mut self, done: u64) {
         self.progress.done = done;
         (self.sink)(&self.progress);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::key::{KeyPair, KeyPolicy};
+
+    fn mode(write: bool) -> Mode {
+        Mode::Rotate {
+            keys: Arc::new(
+                KeyPair::parse(
+                    b"Zr8qP1vX4mN7bC2kL9sD3fG6hJ0wE5tY",
+                    b"aQ3wS5eD7rF9tG1yH3uJ5iK7oL9pZ1xC",
+                    KeyPolicy::default(),
+                )
+                .unwrap(),
+            ),
+            write,
+        }
+    }
+
+    fn failure(pk: &str) -> Failure {
+        Failure {
+            location: ValueLocation {
+                schema: "public".into(),
+                table: "connectors".into(),
+                column: "auth_config".into(),
+                member: None,
+                primary_key: pk.into(),
+            },
+            reason: "authentication tag does not verify".into(),
+        }
+    }
+
+    /// A batch of `opened` values that opened with the old key and the given
+    /// failures, in one location.
+    fn batch(opened: u64, failed: &[&str]) -> Examined {
+        let mut outcomes = vec![vec![Outcome::Reencrypted]; opened as usize];
+        outcomes.extend(failed.iter().map(|_| vec![Outcome::Failed("x")]));
+        Examined {
+            rows: outcomes.len(),
+            ids: Vec::new(),
+            columns: vec![Vec::new()],
+            outcomes,
+            failures: failed.iter().map(|pk| failure(pk)).collect(),
+            opened_with_old: opened,
+        }
+    }
+
+    fn setup() -> (Vec<LocationReport>, Findings) {
+        let location = crate::locations::Registry::defaults()
+            .resolve("public")
+            .unwrap()[0]
+            .clone();
+        (
+            vec![LocationReport::new(&location, LocationStatus::Processed)],
+            Findings::default(),
+        )
+    }
+
+    fn location_of(e: Error) -> (&'static str, String) {
+        let code = e.code();
+        match e {
+            Error::Undecryptable { location, .. } | Error::OldKeyMismatch { location } => {
+                (code, location.primary_key)
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_bad_first_value_is_that_value_once_the_old_key_is_proven() {
+        let (mut reports, mut findings) = setup();
+        let mut scan = Scan::new(mode(true), 10, &|_| {});
+        // The physically first value fails: a suspect, and nothing is written.
+        assert!(!scan
+            .settle(&batch(0, &["c1"]), &mut reports, &mut findings)
+            .unwrap());
+        // A later value opens with the old key: the old key is right, so the
+        // error is the first value's own.
+        let e = scan
+            .settle(&batch(3, &[]), &mut reports, &mut findings)
+            .unwrap_err();
+        assert_eq!(location_of(e), ("ERR_UNDECRYPTABLE", "c1".into()));
+    }
+
+    #[test]
+    fn nothing_opening_with_the_old_key_is_a_key_mismatch() {
+        let (mut reports, mut findings) = setup();
+        let mut scan = Scan::new(mode(true), 10, &|_| {});
+        assert!(!scan
+            .settle(&batch(0, &["c1", "c2"]), &mut reports, &mut findings)
+            .unwrap());
+        assert!(!scan
+            .settle(&batch(0, &["c3"]), &mut reports, &mut findings)
+            .unwrap());
+        let e = scan.finish().unwrap_err();
+        assert_eq!(location_of(e), ("ERR_OLD_KEY_MISMATCH", "c1".into()));
+    }
+
+    #[test]
+    fn within_a_batch_the_order_does_not_matter() {
+        let (mut reports, mut findings) = setup();
+        let mut scan = Scan::new(mode(true), 10, &|_| {});
+        let e = scan
+            .settle(&batch(2, &["c9"]), &mut reports, &mut findings)
+            .unwrap_err();
+        assert_eq!(location_of(e), ("ERR_UNDECRYPTABLE", "c9".into()));
+    }
+
+    #[test]
+    fn clean_batches_are_written_and_counted() {
+        let (mut reports, mut findings) = setup();
+        let mut scan = Scan::new(mode(true), 10, &|_| {});
+        assert!(scan
+            .settle(&batch(4, &[]), &mut reports, &mut findings)
+            .unwrap());
+        scan.finish().unwrap();
+        assert_eq!((reports[0].reencrypted, scan.opened_with_old), (4, 4));
+    }
+
+    #[test]
+    fn dry_runs_list_every_failure_and_never_stop() {
+        let (mut reports, mut findings) = setup();
+        let mut scan = Scan::new(mode(false), 10, &|_| {});
+        assert!(scan
+            .settle(&batch(0, &["c1", "c2"]), &mut reports, &mut findings)
+            .unwrap());
+        assert!(scan
+            .settle(&batch(1, &["c3"]), &mut reports, &mut findings)
+            .unwrap());
+        scan.finish().unwrap();
+        assert_eq!(findings.failure_count, 3);
+        assert_eq!(reports[0].failed, 3);
+        let listed: Vec<&str> = findings
+            .failures
+            .iter()
+            .map(|f| f.location.primary_key.as_str())
+            .collect();
+        assert_eq!(listed, ["c1", "c2", "c3"]);
     }
 }
