@@ -112,7 +112,7 @@ describe('schema', () => {
         mcp_api_keys: { key: ['text', 'NO'] },
         connector_setup_links: { token_hash: ['text', 'NO'] },
         recovery_codes: { code_hash: ['text', 'NO'] },
-        users: { password_hash: ['text', 'NO'] },
+        users: { password_hash: ['text', 'YES'] },
         sso_login_attempts: { state: ['text', 'NO'], nonce: ['text', 'NO'], code_verifier: ['text', 'NO'], handoff_code: ['text', 'YES'] },
         oauth_clients: { client_secret: ['text', 'YES'] },
         licenses: { license_key: ['text', 'NO'] },
@@ -187,6 +187,7 @@ describe('schema', () => {
       assert.deepStrictEqual(await enumValues(client, 'public', 'AuthType'), ENUMS['v0.1.20'].AuthType);
       assert.ok(!ENUMS['v0.1.20'].ConnectorType.includes('ODATA'));
       assert.equal((await columnsOf(client, 'public', 'tool_invocations')).repeat_count, undefined);
+      assert.equal((await columnsOf(client, 'public', 'users')).password_hash.is_nullable, 'NO');
       const connectors = await columnsOf(client, 'public', 'connectors');
       assert.deepStrictEqual([connectors.auth_config.data_type, connectors.env_vars.data_type], ['text', 'jsonb']);
     }));

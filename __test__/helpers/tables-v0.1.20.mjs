@@ -3,7 +3,8 @@
 // written by us: column order as the ALTERs left it, Prisma's constraint and
 // index names, no DEFAULT on updated_at (Prisma's @updatedAt is set
 // client-side). Main has every one of them; `main` adds the one column SPEC 1
-// names (tool_invocations.repeat_count).
+// names (tool_invocations.repeat_count) and, our assumption, lets
+// users.password_hash be NULL (users who only sign in through SSO).
 
 /**
  * DDL statements; `t` qualifies a name, `fk(table, column, target, onDelete)`
@@ -24,7 +25,7 @@ export function v0120TablesDdl(t, fk, { legacy, main }) {
     `CREATE TABLE ${t('users')} (
     "id" TEXT NOT NULL,
     "email" TEXT NOT NULL,
-    "password_hash" TEXT NOT NULL,
+    "password_hash" TEXT${main ? '' : ' NOT NULL'},
     "name" TEXT,
     "role" ${t('UserRole')} NOT NULL DEFAULT 'EDITOR',
     "created_at" TIMESTAMP(3) NOT NULL DEFAULT CURRENT_TIMESTAMP,
