@@ -113,6 +113,22 @@ describe('key sources', () => {
     assert.deepStrictEqual(await values(), before_);
   });
 
+  test('a key file starting with a byte-order mark (as Notepad saves it) is refused (exit 2) unless --allow-whitespace', async () => {
+    const before_ = await values();
+    const bomNew = keyFile('bom-new.key', `\ufeff${NEW}\r\n`);
+    const zwspOld = keyFile('zwsp-old.key', `${OLD}\u200b\n`);
+    for (const args of [['--new-file', bomNew], ['--old-file', zwspOld, '--new-file', keyFile('plain-new.key', NEW)]]) {
+      const r = run([...args, '--database-url', url], { env: { OLD_ENCRYPTION_KEY: OLD } });
+      assert.equal(r.status, 2, r.stderr);
+      assert.match(r.stderr, /ERR_KEY_INVALID.*(starts with U\+FEFF|ends with U\+200B).*whitespace or an invisible character/);
+    }
+    assert.deepStrictEqual(await values(), before_);
+    secrets.add(`\ufeff${NEW}`);
+    const allowed = run(['--new-file', bomNew, '--allow-whitespace', '--database-url', url], { env: { OLD_ENCRYPTION_KEY: OLD } });
+    assert.equal(allowed.status, 0, allowed.stderr);
+    await allOpenWith(`\ufeff${NEW}`);
+  });
+
   test('stdin: old then new, one per line', async () => {
     const r = run(['--stdin', '--database-url', url], { input: `${OLD}\n${NEW}\n` });
     assert.equal(r.status, 0, r.stderr);
