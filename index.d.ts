@@ -52,6 +52,9 @@ export interface Progress {
   total: number
 }
 
+/** Options are checked before any work: a value of the wrong type or out of
+ *  range (including `null`, `NaN` and fractions) is `ERR_INVALID_ARG` naming
+ *  the option; leave an option out (or `undefined`) for its default. */
 export interface CommonOptions {
   /** Extra columns: `"[schema.]table.primaryKey.column"` or objects. */
   columns?: Array<string | ColumnSpec>
@@ -59,9 +62,10 @@ export interface CommonOptions {
   columnsFile?: string
   /** Scan unregistered text columns for ciphertext under the key (default true). */
   discover?: boolean
-  /** Accept keys with leading/trailing whitespace (default false). */
+  /** Accept keys with leading/trailing whitespace or invisible characters
+   *  (byte-order mark, zero-width and other format characters; default false). */
   allowWhitespace?: boolean
-  /** Rows per round trip (default 2000). */
+  /** Rows per round trip, 1 to 100000 (default 2000). */
   batchSize?: number
   /** Called from native code, throttled, while columns are scanned. */
   onProgress?: (progress: Progress) => void
@@ -70,8 +74,12 @@ export interface CommonOptions {
 export interface RotateOptions extends CommonOptions {
   /** Everything except the writes; the transaction is rolled back. */
   dryRun?: boolean
-  /** Longest wait for the table locks, in milliseconds (default 10000). */
+  /** Longest wait for the table locks, in milliseconds: 1 to 2 ** 31 - 1 (default 10000). */
   lockTimeoutMs?: number
+  /** Accept leaving ciphertext found in unregistered columns behind (default
+   *  false). Checked and passed to the native side; the rotation does not act
+   *  on it yet. */
+  allowUnregistered?: boolean
 }
 
 export type VerifyOptions = CommonOptions

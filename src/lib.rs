@@ -37,10 +37,14 @@ pub struct NativeOptions {
     pub columns: Option<Vec<Either<String, ColumnSpec>>>,
     /// Path of a JSON columns file.
     pub columns_file: Option<String>,
+    /// u32 wraps larger numbers; index.js's option table keeps them out.
     pub lock_timeout_ms: Option<u32>,
     pub discover: Option<bool>,
     pub allow_whitespace: Option<bool>,
     pub batch_size: Option<u32>,
+    /// Accept leaving ciphertext in unregistered columns behind; the
+    /// rotation's discovery step decides what it means.
+    pub allow_unregistered: Option<bool>,
 }
 
 #[napi(object)]
