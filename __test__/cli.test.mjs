@@ -357,6 +357,49 @@ describe('on a terminal', () => {
     assert.deepStrictEqual(await values(), before_);
   });
 
+  // The same pseudo-terminal, typed at only once the question is on screen:
+  // by then the CLI reads the terminal raw, so Ctrl-C and Ctrl-D reach it as
+  // keys (typed earlier, the terminal would turn Ctrl-C into a signal).
+  async function answerPrompt(env, keys) {
+    const cmd = [process.execPath, CLI].map((a) => `'${a.replace(/'/g, `'\\''`)}'`).join(' ');
+    const child = spawn('script', ['-qfec', cmd, '/dev/null'], {
+      env: { PATH: process.env.PATH, TERM: 'dumb', ...env },
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
+    let out = '';
+    child.stdout.on('data', (d) => {
+      const asked = !out.includes('Proceed?');
+      out += d;
+      if (asked && out.includes('Proceed?')) child.stdin.write(keys);
+    });
+    const status = await new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        child.kill('SIGKILL');
+        reject(new Error(`the CLI did not end after ${JSON.stringify(keys)}: ${out}`));
+      }, 30_000);
+      child.on('exit', (code) => {
+        clearTimeout(timer);
+        resolve(code);
+      });
+    });
+    outputs.push(out);
+    return { status, out };
+  }
+
+  for (const [what, keys] of [
+    ['Ctrl-C', '\x03'],
+    ['end of input (Ctrl-D)', '\x04'],
+  ]) {
+    test(`${what} at the prompt is a decline: exit 2, "nothing was changed", no error`, async () => {
+      const before_ = await values();
+      const { status, out } = await answerPrompt({ DATABASE_URL: url, OLD_ENCRYPTION_KEY: OLD, NEW_ENCRYPTION_KEY: NEW }, keys);
+      assert.equal(status, 2, out);
+      assert.match(out, /Proceed\? \[y\/N\] \r?\nAborted; nothing was changed\.\r?\n$/);
+      assert.doesNotMatch(out, /ERR_|error|transaction|report this/i);
+      assert.deepStrictEqual(await values(), before_);
+    });
+  }
+
   test('--stdin on a terminal is refused before anything is typed: the keys would be echoed', async () => {
     const before_ = await values();
     const r = runTty(['--stdin', '--yes'], { DATABASE_URL: url }, '');

@@ -6,14 +6,12 @@
 // nothing; nothing secret ever appears in any output.
 
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import { createRequire } from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 
 import { decrypt, encrypt, generateKey } from './helpers/backend-crypto.mjs';
@@ -21,11 +19,10 @@ import { seedAcceptanceFixture, seedBulk, snapshotTable } from './helpers/fixtur
 import { assertAllOpenWith, createObserver, opens, within } from './helpers/hygiene.mjs';
 import { getServer, withParams } from './helpers/pg.mjs';
 import { createAnythingMcpSchema, quoteIdent } from './helpers/schema.mjs';
+import { runCli } from './helpers/cli.mjs';
 
 const require = createRequire(import.meta.url);
 const keyrotate = require('../index.js');
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const CLI = path.join(ROOT, 'packages', 'backend', 'dist', 'scripts', 'rotate-encryption-key.js');
 
 const OLD = generateKey();
 const NEW = generateKey();
@@ -744,22 +741,7 @@ describe('every failure path through the compiled CLI', () => {
   let env;
   let url;
 
-  async function cli(args, { env: extra = {}, input } = {}) {
-    const child = spawn(process.execPath, [CLI, ...args], {
-      cwd: ROOT,
-      env: { PATH: process.env.PATH, HOME: process.env.HOME, DATABASE_URL: url, ...extra },
-      stdio: ['pipe', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (c) => (stdout += c));
-    child.stderr.on('data', (c) => (stderr += c));
-    child.stdin.end(input ?? '');
-    const code = await within(new Promise((resolve) => child.once('close', resolve)), 60_000, `CLI ${args[0] ?? ''}`);
-    obs.observe(stdout);
-    obs.observe(stderr);
-    return { code, stdout, stderr };
-  }
+  const cli = (args, { env: extra = {}, input } = {}) => runCli(args, { env: { DATABASE_URL: url, ...extra }, input, observe: obs.observe });
   const keys = (oldKey, newKey) => ({ OLD_ENCRYPTION_KEY: oldKey, NEW_ENCRYPTION_KEY: newKey });
 
   before(async () => {

@@ -7,24 +7,20 @@
 // are then run against a real PostgreSQL.
 
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
-import { once } from 'node:events';
 import { createRequire } from 'node:module';
 import net from 'node:net';
-import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 
 import { generateKey } from './helpers/backend-crypto.mjs';
 import { seedAcceptanceFixture } from './helpers/fixture.mjs';
-import { assertAllOpenWith, createObserver, within } from './helpers/hygiene.mjs';
+import { runCli } from './helpers/cli.mjs';
+import { assertAllOpenWith, createObserver } from './helpers/hygiene.mjs';
 import { getServer } from './helpers/pg.mjs';
 import { createAnythingMcpSchema } from './helpers/schema.mjs';
 
 const require = createRequire(import.meta.url);
 const keyrotate = require('../index.js');
-const CLI = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', 'packages/backend/dist/scripts/rotate-encryption-key.js');
 
 const OLD = generateKey();
 const NEW = generateKey();
@@ -194,20 +190,8 @@ describe('the other options: exactly their type', () => {
 
 describe('the CLI --lock-timeout', () => {
   // Asynchronous, so the counting listener in this process can answer.
-  async function cli(args) {
-    const child = spawn(process.execPath, [CLI, ...args], {
-      env: { PATH: process.env.PATH, DATABASE_URL: countingUrl, OLD_ENCRYPTION_KEY: OLD, NEW_ENCRYPTION_KEY: NEW },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (d) => (stdout += d));
-    child.stderr.on('data', (d) => (stderr += d));
-    const [status] = await within(once(child, 'exit'), 60_000, `the CLI ${args.join(' ')}`);
-    obs.observe(stdout);
-    obs.observe(stderr);
-    return { status, stdout, stderr };
-  }
+  const cli = (args) =>
+    runCli(args, { env: { DATABASE_URL: countingUrl, OLD_ENCRYPTION_KEY: OLD, NEW_ENCRYPTION_KEY: NEW }, observe: obs.observe });
 
   test('the same range as lockTimeoutMs, in ms, s or m; never wrapped, never rounded', async () => {
     // 2 ** 31 - 1 ms is the largest; 35791 m is under it, 35792 m over it.
@@ -215,7 +199,7 @@ describe('the CLI --lock-timeout', () => {
     for (const value of bad) {
       const before_ = connections;
       const r = await cli(['--yes', `--lock-timeout=${value}`]);
-      assert.equal(r.status, 2, `${value}: ${r.stderr}`);
+      assert.equal(r.code, 2, `${value}: ${r.stderr}`);
       assert.match(r.stderr, /ERR_USAGE.*--lock-timeout/, value);
       if (value.length >= 4) assert.ok(!r.stderr.includes(value), `${value} echoed`);
       assert.equal(connections, before_, `${value}: refused before connecting`);
@@ -223,7 +207,7 @@ describe('the CLI --lock-timeout', () => {
     for (const value of ['1ms', '1', '2147483647ms', '2147483s', '35791m', '10s', ' 500ms ']) {
       const before_ = connections;
       const r = await cli(['--yes', `--lock-timeout=${value}`]);
-      assert.equal(r.status, 4, `${value}: ${r.stderr}`);
+      assert.equal(r.code, 4, `${value}: ${r.stderr}`);
       assert.match(r.stderr, /ERR_DB_CONNECT/);
       assert.ok(connections > before_, `${value}: got as far as connecting`);
     }

@@ -163,7 +163,7 @@ impl fmt::Display for Error {
             },
             Error::CommitUnknown { reason } => write!(
                 f,
-                "the connection failed during COMMIT ({reason}); the rotation may or may not have committed. Run the same rotation again (values already on the new key are left alone) or verify with each key before switching"
+                "the connection failed during COMMIT ({reason}); the rotation may or may not have committed. Do not switch keys: run the same rotation again with the same keys (values already on the new key are left alone), then verify with the new key"
             ),
             Error::Internal { reason } => write!(f, "internal error: {reason}"),
         }

@@ -1,0 +1,146 @@
+// A connection lost while COMMIT is in flight (SPEC 3.6), through the
+// compiled CLI and a real PostgreSQL, with a proxy in between
+// (helpers/commit-cutter.mjs) that cuts the connection at the COMMIT:
+//   after  — the COMMIT reached the server: it committed, the reply never came;
+//   before — the COMMIT never reached it: the server rolled back.
+// keyrotate has sent its COMMIT in both and cannot tell them apart, so both
+// must exit 5 with ERR_COMMIT_UNKNOWN, never success, never "nothing was
+// changed". Then the documented next step (SECURITY.md, exit code 5): the
+// same rotation again with the same keys, directly, then verify with the new
+// key. Both end with every value on the new key and every byte else intact.
+
+import assert from 'node:assert/strict';
+import { after, before, test } from 'node:test';
+import pg from 'pg';
+
+import { decrypt, generateKey } from './helpers/backend-crypto.mjs';
+import { runCli } from './helpers/cli.mjs';
+import { startCommitCutter } from './helpers/commit-cutter.mjs';
+import { seedAcceptanceFixture, snapshotTable } from './helpers/fixture.mjs';
+import { createObserver, keyrotateSessions, opens, waitFor } from './helpers/hygiene.mjs';
+import { getServer } from './helpers/pg.mjs';
+import { createAnythingMcpSchema } from './helpers/schema.mjs';
+
+const OLD = generateKey();
+const NEW = generateKey();
+const obs = createObserver();
+for (const k of [OLD, NEW]) {
+  obs.secret(k);
+  obs.secret(k.slice(0, 32));
+}
+const TABLES = ['connectors', 'mcp_server_configs'];
+
+let url;
+let client;
+before(async () => {
+  const server = await getServer();
+  obs.secret(server.password);
+  url = await server.createDatabase('commit_unknown');
+  client = new pg.Client({ connectionString: url });
+  await client.connect();
+});
+after(() => client.end());
+
+/** A fresh fixture under OLD, and what must survive: every other column byte for byte, every plaintext. */
+async function seed() {
+  await client.query('DROP SCHEMA public CASCADE; CREATE SCHEMA public');
+  await createAnythingMcpSchema(client, 'public', { legacy: true });
+  const fixture = await seedAcceptanceFixture(client, OLD, { legacy: true });
+  for (const r of fixture.rows) obs.secret(r.plaintext);
+  const others = {};
+  for (const t of TABLES) others[t] = await snapshotTable(client, 'public', t, { exclude: ['auth_config'] });
+  const stored = {};
+  for (const t of TABLES) {
+    for (const r of (await client.query(`SELECT id, auth_config FROM ${t}`)).rows) stored[`${t}/${r.id}`] = r.auth_config;
+  }
+  return { sealed: fixture.rows.filter((r) => r.kind === 'sealed'), others, stored };
+}
+
+async function sealedValues(sealed) {
+  const out = [];
+  for (const r of sealed) out.push((await client.query(`SELECT auth_config FROM ${r.table} WHERE id = $1`, [r.id])).rows[0].auth_config);
+  return out;
+}
+
+/** Every sealed value opens with `key` to its own plaintext; nothing else changed. */
+async function assertAllOn(key, { sealed, others, stored }) {
+  const values = await sealedValues(sealed);
+  sealed.forEach((r, i) => assert.equal(decrypt(values[i], key), r.plaintext, `${r.table} ${r.id}`));
+  for (const t of TABLES) assert.deepStrictEqual(await snapshotTable(client, 'public', t, { exclude: ['auth_config'] }), others[t], `${t}: other columns`);
+  const sealedIds = new Set(sealed.map((r) => `${r.table}/${r.id}`));
+  for (const t of TABLES) {
+    for (const r of (await client.query(`SELECT id, auth_config FROM ${t}`)).rows) {
+      const id = `${t}/${r.id}`;
+      if (!sealedIds.has(id)) assert.equal(r.auth_config, stored[id], `${id}: not ciphertext, untouched`);
+    }
+  }
+}
+
+const env = (databaseUrl, extra = {}) => ({ DATABASE_URL: databaseUrl, OLD_ENCRYPTION_KEY: OLD, NEW_ENCRYPTION_KEY: NEW, ...extra });
+const cli = (args, environment) => runCli(args, { env: environment, observe: obs.observe });
+
+const CASES = [
+  ['after', 'the COMMIT reached the server (it committed; the reply never came)', 'COMMIT', NEW],
+  ['before', 'the COMMIT was cut before the server saw it (it rolled back)', null, OLD],
+];
+
+for (const [mode, what, serverAnswer, keyAfterCut] of CASES) {
+  for (const json of [false, true]) {
+    test(`${what}${json ? ', --json' : ''}: exit 5 ERR_COMMIT_UNKNOWN; the documented re-run ends on the new key, data intact`, async (t) => {
+      const baseline = await seed();
+      const target = new URL(url);
+      const cutter = await startCommitCutter({ host: target.hostname, port: Number(target.port) }, mode);
+      try {
+        const proxied = new URL(url);
+        proxied.hostname = '127.0.0.1';
+        proxied.port = String(cutter.port);
+        proxied.searchParams.set('sslmode', 'disable');
+        const r = await cli(['--yes', ...(json ? ['--json'] : [])], env(proxied.toString()));
+
+        // What went over the wire: one simple-query COMMIT, cut as asked.
+        assert.ok(cutter.cut, `the proxy saw a COMMIT; queries: ${JSON.stringify(cutter.queries)}`);
+        assert.equal(cutter.queries.filter((q) => q === 'COMMIT').length, 1);
+        assert.equal(cutter.commitChunk.at(-1), 'Q', 'the COMMIT ends what the client wrote');
+        t.diagnostic(`written with the COMMIT: ${cutter.commitChunk.join(' ')}`);
+        assert.equal(await cutter.serverReply, serverAnswer, 'what the server answered the COMMIT');
+
+        assert.equal(r.code, 5, `exit status: ${r.stdout}${r.stderr}`);
+        const all = r.stdout + r.stderr;
+        assert.doesNotMatch(all, /nothing was changed|rolled back|rows re-encrypted|Next: set ENCRYPTION_KEY/i);
+        if (json) {
+          const doc = JSON.parse(r.stdout);
+          assert.equal(doc.ok, false);
+          assert.equal(doc.error.code, 'ERR_COMMIT_UNKNOWN');
+          assert.match(doc.error.message, /may or may not have committed/);
+          assert.match(doc.error.hint, /Run the same rotation again with the same keys.*Then verify with the new key/);
+          assert.equal(doc.exit.status, 5);
+          assert.match(doc.exit.meaning, /lost during COMMIT.*may or may not have committed.*Do not switch keys/);
+        } else {
+          assert.match(r.stderr, /^error \[ERR_COMMIT_UNKNOWN\]: the connection failed during COMMIT .*may or may not have committed/m);
+          assert.match(r.stderr, /Do not switch ENCRYPTION_KEY.*Run the same rotation again with the same keys.*Then verify with the new key/);
+        }
+      } finally {
+        await cutter.close();
+      }
+
+      // The server has settled the transaction one way: all on one key, never a mix.
+      await waitFor(async () => (await keyrotateSessions(client)).length === 0, 'the cut session to end');
+      const values = await sealedValues(baseline.sealed);
+      assert.ok(values.every((v) => opens(v, keyAfterCut)), `after the cut every value is on the ${keyAfterCut === NEW ? 'new' : 'old'} key`);
+
+      // The documented next step, on a working connection.
+      const again = await cli(['--yes'], env(url));
+      assert.equal(again.code, 0, again.stderr);
+      const expected = keyAfterCut === NEW ? 0 : baseline.sealed.length;
+      assert.match(again.stdout, new RegExp(`^${expected} rows re-encrypted across 2 tables \\(${baseline.sealed.length - expected} already on the new key`, 'm'));
+      const check = await cli(['verify'], { DATABASE_URL: url, ENCRYPTION_KEY: NEW });
+      assert.equal(check.code, 0, check.stderr);
+      assert.match(check.stdout, /OK$/m);
+      await assertAllOn(NEW, baseline);
+    });
+  }
+}
+
+test('no key, plaintext or password appears in any output', () => {
+  obs.assertNoLeaks(16);
+});
