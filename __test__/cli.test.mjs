@@ -176,6 +176,8 @@ describe('modes and output', () => {
     assert.equal(err.ok, false);
     assert.equal(err.error.code, 'ERR_OLD_KEY_MISMATCH');
     assert.equal(err.error.details.column, 'auth_config');
+    assert.deepStrictEqual(err.exit, { status: 3, meaning: err.exit.meaning });
+    assert.match(err.exit.meaning, /^old key does not match.*nothing was changed$/);
   });
 
   test('verify: 0 with the key everything is under, 3 otherwise; --json report', async () => {
@@ -216,6 +218,9 @@ describe('modes and output', () => {
     for (const word of ['OLD_ENCRYPTION_KEY', '--old-file', '--stdin', '--dry-run', '--json', '--yes', '--lock-timeout', '--column', '--columns-file', 'verify', 'generate-key', 'Exit codes', 'Example']) {
       assert.ok(r.stdout.includes(word), word);
     }
+    const codes = [...r.stdout.slice(r.stdout.indexOf('Exit codes:')).matchAll(/^ {2}(\d) {2}/gm)].map((m) => Number(m[1]));
+    assert.deepStrictEqual(codes, [0, 1, 2, 3, 4, 5]);
+    assert.match(r.stdout, /^ {2}5 {2}the connection was lost during COMMIT, so the rotation may or may not\n\s+have committed\. Do not switch keys: run the same rotation again with\n\s+the same keys, then verify with the new key$/m);
   });
 
   test('generate-key prints a key the backend and the addon accept', () => {
