@@ -177,6 +177,11 @@ function describeDatabase(databaseUrl) {
   return unwrap(native.describeDatabase(databaseUrl))
 }
 
+function describeLocations(options, schema) {
+  const { native: options_ } = checkOptions(options, 'verify')
+  return unwrap(callNative(() => native.describeLocations(options_, schema)))
+}
+
 function generateKey() {
   return native.generateKey()
 }
@@ -187,6 +192,7 @@ module.exports = {
   keyFingerprint,
   checkKeys,
   describeDatabase,
+  describeLocations,
   generateKey,
   KeyrotateError,
 }

@@ -19,7 +19,7 @@ import { startCommitCutter } from './helpers/commit-cutter.mjs';
 import { seedAcceptanceFixture, snapshotTable } from './helpers/fixture.mjs';
 import { createObserver, keyrotateSessions, opens, waitFor } from './helpers/hygiene.mjs';
 import { getServer } from './helpers/pg.mjs';
-import { createAnythingMcpSchema } from './helpers/schema.mjs';
+import { createAnythingMcpSchema, quoteIdent } from './helpers/schema.mjs';
 
 const OLD = generateKey();
 const NEW = generateKey();
@@ -28,7 +28,6 @@ for (const k of [OLD, NEW]) {
   obs.secret(k);
   obs.secret(k.slice(0, 32));
 }
-const TABLES = ['connectors', 'mcp_server_configs'];
 
 let url;
 let client;
@@ -41,39 +40,38 @@ before(async () => {
 });
 after(() => client.end());
 
-/** A fresh fixture under OLD, and what must survive: every other column byte for byte, every plaintext. */
+const q = quoteIdent;
+const read = async (r) => (await client.query(`SELECT ${q(r.column)} AS v FROM ${q(r.table)} WHERE id = $1`, [r.id])).rows[0].v;
+
+/**
+ * A fresh fixture under OLD, and what must survive it: every other column of
+ * the tables holding ciphertext byte for byte, every value that is not
+ * ciphertext, every plaintext.
+ */
 async function seed() {
   await client.query('DROP SCHEMA public CASCADE; CREATE SCHEMA public');
   await createAnythingMcpSchema(client, 'public', { legacy: true });
   const fixture = await seedAcceptanceFixture(client, OLD, { legacy: true });
   for (const r of fixture.rows) obs.secret(r.plaintext);
+  const columns = new Map();
+  for (const r of fixture.rows) columns.set(r.table, new Set([...(columns.get(r.table) ?? []), r.column]));
   const others = {};
-  for (const t of TABLES) others[t] = await snapshotTable(client, 'public', t, { exclude: ['auth_config'] });
-  const stored = {};
-  for (const t of TABLES) {
-    for (const r of (await client.query(`SELECT id, auth_config FROM ${t}`)).rows) stored[`${t}/${r.id}`] = r.auth_config;
-  }
-  return { sealed: fixture.rows.filter((r) => r.kind === 'sealed'), others, stored };
+  for (const [table, cols] of columns) others[table] = await snapshotTable(client, 'public', table, { exclude: [...cols] });
+  const unsealed = [];
+  for (const r of fixture.rows.filter((x) => x.kind !== 'sealed')) unsealed.push({ ...r, value: await read(r) });
+  return { sealed: fixture.rows.filter((r) => r.kind === 'sealed'), columns, others, unsealed };
 }
 
-async function sealedValues(sealed) {
-  const out = [];
-  for (const r of sealed) out.push((await client.query(`SELECT auth_config FROM ${r.table} WHERE id = $1`, [r.id])).rows[0].auth_config);
-  return out;
-}
+const sealedValues = async (sealed) => Promise.all(sealed.map(read));
 
 /** Every sealed value opens with `key` to its own plaintext; nothing else changed. */
-async function assertAllOn(key, { sealed, others, stored }) {
+async function assertAllOn(key, { sealed, columns, others, unsealed }) {
   const values = await sealedValues(sealed);
   sealed.forEach((r, i) => assert.equal(decrypt(values[i], key), r.plaintext, `${r.table} ${r.id}`));
-  for (const t of TABLES) assert.deepStrictEqual(await snapshotTable(client, 'public', t, { exclude: ['auth_config'] }), others[t], `${t}: other columns`);
-  const sealedIds = new Set(sealed.map((r) => `${r.table}/${r.id}`));
-  for (const t of TABLES) {
-    for (const r of (await client.query(`SELECT id, auth_config FROM ${t}`)).rows) {
-      const id = `${t}/${r.id}`;
-      if (!sealedIds.has(id)) assert.equal(r.auth_config, stored[id], `${id}: not ciphertext, untouched`);
-    }
+  for (const [table, cols] of columns) {
+    assert.deepStrictEqual(await snapshotTable(client, 'public', table, { exclude: [...cols] }), others[table], `${table}: other columns`);
   }
+  for (const r of unsealed) assert.equal(await read(r), r.value, `${r.table} ${r.id}: not ciphertext, untouched`);
 }
 
 const env = (databaseUrl, extra = {}) => ({ DATABASE_URL: databaseUrl, OLD_ENCRYPTION_KEY: OLD, NEW_ENCRYPTION_KEY: NEW, ...extra });
@@ -132,7 +130,7 @@ for (const [mode, what, serverAnswer, keyAfterCut] of CASES) {
       const again = await cli(['--yes'], env(url));
       assert.equal(again.code, 0, again.stderr);
       const expected = keyAfterCut === NEW ? 0 : baseline.sealed.length;
-      assert.match(again.stdout, new RegExp(`^${expected} rows re-encrypted across 2 tables \\(${baseline.sealed.length - expected} already on the new key`, 'm'));
+      assert.match(again.stdout, new RegExp(`^${expected} rows re-encrypted across \\d+ tables \\(${baseline.sealed.length - expected} already on the new key`, 'm'));
       const check = await cli(['verify'], { DATABASE_URL: url, ENCRYPTION_KEY: NEW });
       assert.equal(check.code, 0, check.stderr);
       assert.match(check.stdout, /OK$/m);
