@@ -24,10 +24,7 @@ import { createAnythingMcpSchema, quoteIdent } from './helpers/schema.mjs';
 const OLD = generateKey();
 const NEW = generateKey();
 const obs = createObserver();
-for (const k of [OLD, NEW]) {
-  obs.secret(k);
-  obs.secret(k.slice(0, 32));
-}
+obs.keys(OLD, NEW);
 
 let url;
 let client;

@@ -28,10 +28,7 @@ const OLD = generateKey();
 const NEW = generateKey();
 const OTHER = generateKey();
 const obs = createObserver();
-for (const k of [OLD, NEW, OTHER]) {
-  obs.secret(k);
-  obs.secret(k.slice(0, 32));
-}
+obs.keys(OLD, NEW, OTHER);
 
 const UNREACHABLE = 'postgresql://nobody:Unre4chablePw@127.0.0.1:1/none';
 obs.secret('Unre4chablePw');
