@@ -88,46 +88,58 @@ pub async fn discover(
         .collect();
     let mut found = Vec::new();
     let mut skipped: BTreeMap<String, &'static str> = BTreeMap::new();
+    let mut tables: BTreeMap<(String, String), Vec<String>> = BTreeMap::new();
     for row in candidates {
         let (schema, table, column): (String, String, String) =
             (row.get(0), row.get(1), row.get(2));
-        let qualified = format!("{schema}.{table}");
         if row.get::<_, bool>(4) {
-            skipped.insert(qualified, "row-level security would filter its rows");
+            skipped.insert(
+                format!("{schema}.{table}"),
+                "row-level security would filter its rows",
+            );
+        } else if !row.get::<_, bool>(3) {
+            skipped.insert(format!("{schema}.{table}"), "this role may not read it");
+        } else {
+            tables.entry((schema, table)).or_default().push(column);
+        }
+    }
+    for ((schema, table), names) in &tables {
+        if skipped.contains_key(&format!("{schema}.{table}")) {
             continue;
         }
-        if !row.get::<_, bool>(3) {
-            skipped.insert(qualified, "this role may not read it");
-            continue;
-        }
-        let registered: Vec<&Location> = locations
+        let columns: Vec<Column> = names
             .iter()
-            .filter(|l| {
-                l.schema.as_deref() == Some(schema.as_str())
-                    && l.table == table
-                    && l.column == column
+            .filter_map(|column| {
+                let registered: Vec<&Location> = locations
+                    .iter()
+                    .filter(|l| {
+                        l.schema.as_deref() == Some(schema.as_str())
+                            && l.table == *table
+                            && l.column == *column
+                    })
+                    .collect();
+                // A whole-value location on every row leaves nothing outside it.
+                let covered = registered
+                    .iter()
+                    .any(|l| l.member.is_none() && l.filter.is_empty());
+                (!covered).then(|| Column {
+                    schema,
+                    table,
+                    column,
+                    registered,
+                    own_aad: format!("{table}.{column}"),
+                    constants: &constants,
+                })
             })
             .collect();
-        // A whole-value location on every row leaves nothing outside it.
-        if registered
-            .iter()
-            .any(|l| l.member.is_none() && l.filter.is_empty())
-        {
+        if columns.is_empty() {
             continue;
         }
-        let column = Column {
-            schema: &schema,
-            table: &table,
-            column: &column,
-            registered,
-            own_aad: format!("{table}.{column}"),
-            constants: &constants,
-        };
         let savepoint = tx
             .savepoint("keyrotate_discovery")
             .await
             .map_err(db_error)?;
-        match column.scan(&savepoint, key).await {
+        match search_table(&savepoint, &columns, key).await {
             Ok(places) => {
                 savepoint.commit().await.map_err(db_error)?;
                 found.extend(places);
@@ -137,7 +149,7 @@ pub async fn discover(
             // connection is not the table's fault and ends discovery.
             Err(e) if e.as_db_error().is_some() => {
                 savepoint.rollback().await.map_err(db_error)?;
-                skipped.insert(qualified, "the server refused to read it");
+                skipped.insert(format!("{schema}.{table}"), "the server refused to read it");
             }
             Err(e) => return Err(db_error(e)),
         }
@@ -148,6 +160,44 @@ pub async fn discover(
             .push(format!("discovery skipped {table}: {why}"));
     }
     tx.rollback().await.map_err(db_error)?;
+    Ok(found)
+}
+
+/// One pass over the table finds the columns that hold anything shaped like
+/// a sealed value at all; only those are searched, each with its own portal
+/// that stops early. Most columns (names, URLs, ids) hold nothing of the
+/// kind, and this spares a full scan of the table for each of them.
+async fn search_table(
+    tx: &Transaction<'_>,
+    columns: &[Column<'_>],
+    key: &Key,
+) -> Result<Vec<DiscoveredColumn>, tokio_postgres::Error> {
+    let probes: Vec<String> = columns
+        .iter()
+        .map(|c| {
+            format!(
+                "count(*) FILTER (WHERE {}::text ~ '{LOOKS_SEALED}')",
+                quote_ident(c.column)
+            )
+        })
+        .collect();
+    let counts = tx
+        .query_one(
+            &format!(
+                "SELECT {} FROM {}.{}",
+                probes.join(", "),
+                quote_ident(columns[0].schema),
+                quote_ident(columns[0].table)
+            ),
+            &[],
+        )
+        .await?;
+    let mut found = Vec::new();
+    for (i, column) in columns.iter().enumerate() {
+        if counts.get::<_, i64>(i) > 0 {
+            found.extend(column.scan(tx, key).await?);
+        }
+    }
     Ok(found)
 }
 
