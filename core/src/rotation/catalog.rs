@@ -74,19 +74,28 @@ async fn table_info(tx: &Transaction<'_>, schema: &str, table: &str) -> Result<O
         Some("jsonb") => Some(ColumnKind::Jsonb),
         _ => None,
     };
+    // In a SQL_ASCII database a name may hold any bytes; such a column
+    // cannot be one the registry names, so it is simply not listed.
+    let columns: Vec<(String, Option<ColumnKind>, String, bool)> = columns
+        .iter()
+        .filter_map(|c| {
+            let name = c.try_get::<_, String>(0).ok()?;
+            let ty = c
+                .try_get::<_, String>(2)
+                .unwrap_or_else(|_| "(a type whose name is not UTF-8)".to_owned());
+            Some((name, kind(c.get(1)), ty, c.get(3)))
+        })
+        .collect();
     Ok(Some(TableInfo {
         split: row.get(1),
         row_security: row.get(2),
         triggers: row.get(3),
         unique_columns: columns
             .iter()
-            .filter(|c| c.get::<_, bool>(3))
-            .map(|c| c.get(0))
+            .filter(|c| c.3)
+            .map(|c| c.0.clone())
             .collect(),
-        columns: columns
-            .iter()
-            .map(|c| (c.get(0), kind(c.get(1)), c.get(2)))
-            .collect(),
+        columns: columns.into_iter().map(|(n, k, t, _)| (n, k, t)).collect(),
     }))
 }
 
@@ -108,6 +117,14 @@ pub async fn resolve(
         plans: Vec::new(),
         absent: Vec::new(),
     };
+    let raw_text = tx
+        .query_one(
+            "SELECT current_setting('server_encoding') = 'SQL_ASCII'",
+            &[],
+        )
+        .await
+        .map_err(db_error)?
+        .get::<_, bool>(0);
     for (schema, table) in tables {
         let here: Vec<&Location> = locations
             .iter()
@@ -150,7 +167,10 @@ pub async fn resolve(
             });
         }
         warn_about_table(schema, table, &info, &present, findings);
-        resolved.plans.push(TablePlan::new(present));
+        resolved.plans.push(TablePlan {
+            raw_text,
+            ..TablePlan::new(present)
+        });
     }
     Ok(resolved)
 }

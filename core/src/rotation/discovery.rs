@@ -89,9 +89,17 @@ pub async fn discover(
     let mut found = Vec::new();
     let mut skipped: BTreeMap<String, &'static str> = BTreeMap::new();
     let mut tables: BTreeMap<(String, String), Vec<String>> = BTreeMap::new();
+    let mut unnamed = 0;
     for row in candidates {
-        let (schema, table, column): (String, String, String) =
-            (row.get(0), row.get(1), row.get(2));
+        let names = (
+            row.try_get::<_, String>(0),
+            row.try_get::<_, String>(1),
+            row.try_get::<_, String>(2),
+        );
+        let (Ok(schema), Ok(table), Ok(column)) = names else {
+            unnamed += 1;
+            continue;
+        };
         if row.get::<_, bool>(4) {
             skipped.insert(
                 format!("{schema}.{table}"),
@@ -153,6 +161,11 @@ pub async fn discover(
             }
             Err(e) => return Err(db_error(e)),
         }
+    }
+    if unnamed > 0 {
+        findings.notices.push(format!(
+            "discovery skipped {unnamed} column(s) whose schema, table or column name is not valid UTF-8"
+        ));
     }
     for (table, why) in skipped {
         findings

@@ -59,7 +59,10 @@ pub async fn read(
         .await
         .map_err(db_error)?
         .iter()
-        .map(|r| r.get(0))
+        .map(|r| {
+            r.try_get::<_, String>(0)
+                .unwrap_or_else(|_| "(a name that is not valid UTF-8)".to_owned())
+        })
         .collect();
     report.applied = names.len() as u64;
     report.newest = names.last().cloned();

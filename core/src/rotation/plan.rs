@@ -62,6 +62,10 @@ pub struct TablePlan {
     pub columns: Vec<PlanColumn>,
     pub aad_columns: Vec<String>,
     pub locations: Vec<PlanLocation>,
+    /// Read text as the bytes stored (a `SQL_ASCII` database): such a server
+    /// refuses to send a UTF-8 client any row holding bytes that are not
+    /// UTF-8, which would fail the whole scan instead of naming the row.
+    pub raw_text: bool,
 }
 
 /// Positions of the read statement's output columns.
@@ -81,6 +85,7 @@ impl TablePlan {
             columns: Vec::new(),
             aad_columns: Vec::new(),
             locations: Vec::new(),
+            raw_text: false,
         };
         for (location, kind) in locations {
             let column = index_of(
@@ -163,24 +168,20 @@ impl TablePlan {
         format!("SELECT {} FROM {}", out.join(", "), self.qualified())
     }
 
-    /// ctid, primary key, each column, each AAD column (all as text), then
-    /// each location's filter as a boolean.
+    /// ctid, primary key, each column, each AAD column (all as text, or as
+    /// the stored bytes with [`raw_text`](Self::raw_text)), then each
+    /// location's filter as a boolean.
     pub fn select_sql(&self) -> String {
         let conditions = self.conditions();
-        let mut out = vec![
-            "ctid".to_owned(),
-            format!("{}::text", quote_ident(&self.primary_key)),
-        ];
-        out.extend(
-            self.columns
-                .iter()
-                .map(|c| format!("{}::text", quote_ident(&c.name))),
-        );
-        out.extend(
-            self.aad_columns
-                .iter()
-                .map(|c| format!("{}::text", quote_ident(c))),
-        );
+        let text = |name: &str| match self.raw_text {
+            // convert_to a database's own encoding is the one path that
+            // hands the bytes over unconverted and unchecked.
+            true => format!("convert_to({}::text, 'SQL_ASCII')", quote_ident(name)),
+            false => format!("{}::text", quote_ident(name)),
+        };
+        let mut out = vec!["ctid".to_owned(), text(&self.primary_key)];
+        out.extend(self.columns.iter().map(|c| text(&c.name)));
+        out.extend(self.aad_columns.iter().map(|c| text(c)));
         out.extend(conditions.iter().cloned());
         format!(
             "SELECT {} FROM {} WHERE {}",
@@ -331,6 +332,14 @@ mod tests {
              FROM \"public\".\"org_settings\""
         );
         assert_eq!((p.first_aad(), p.first_flag()), (3, 4));
+        let raw = TablePlan {
+            raw_text: true,
+            ..p
+        };
+        assert!(raw.select_sql().starts_with(
+            "SELECT ctid, convert_to(\"id\"::text, 'SQL_ASCII'), convert_to(\"value\"::text, 'SQL_ASCII'), \
+             convert_to(\"organization_id\"::text, 'SQL_ASCII'), "
+        ));
     }
 
     #[test]

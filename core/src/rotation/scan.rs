@@ -260,10 +260,10 @@ fn examine_batch(mode: &Mode, plan: &TablePlan, rows: &[Row]) -> Result<Examined
     for row in rows {
         let view = RowView {
             columns: (0..plan.columns.len())
-                .map(|i| cell(row, COL_FIRST_VALUE + i))
+                .map(|i| cell(row, COL_FIRST_VALUE + i, plan.raw_text))
                 .collect(),
             aad: (0..plan.aad_columns.len())
-                .map(|i| cell(row, first_aad + i))
+                .map(|i| cell(row, first_aad + i, plan.raw_text))
                 .collect(),
             applies: (0..plan.locations.len())
                 .map(|i| row.get::<_, bool>(first_flag + i))
@@ -279,7 +279,7 @@ fn examine_batch(mode: &Mode, plan: &TablePlan, rows: &[Row]) -> Result<Examined
                         table: plan.table.clone(),
                         column: loc.location.column.clone(),
                         member: loc.location.member.clone(),
-                        primary_key: primary_key(row),
+                        primary_key: primary_key(row, plan.raw_text),
                     },
                     reason: (*why).to_owned(),
                 }),
@@ -297,13 +297,19 @@ fn examine_batch(mode: &Mode, plan: &TablePlan, rows: &[Row]) -> Result<Examined
     Ok(out)
 }
 
-fn cell(row: &Row, index: usize) -> Cell<'_> {
+fn cell(row: &Row, index: usize, raw: bool) -> Cell<'_> {
+    if raw {
+        return match row.get::<_, Option<&[u8]>>(index) {
+            Some(bytes) => std::str::from_utf8(bytes).map(Some).map_err(|_| NotUtf8),
+            None => Ok(None),
+        };
+    }
     row.try_get::<_, Option<&str>>(index).map_err(|_| NotUtf8)
 }
 
 /// How reports name a row; the primary key is an identifier, never a secret.
-fn primary_key(row: &Row) -> String {
-    match cell(row, COL_PK) {
+fn primary_key(row: &Row, raw: bool) -> String {
+    match cell(row, COL_PK, raw) {
         Ok(Some(pk)) => pk.to_owned(),
         Ok(None) => "NULL".to_owned(),
         Err(NotUtf8) => "(not valid UTF-8)".to_owned(),
