@@ -16,6 +16,7 @@ import { generateKey } from './helpers/backend-crypto.mjs';
 import { seedAcceptanceFixture } from './helpers/fixture.mjs';
 import { runCli } from './helpers/cli.mjs';
 import { assertAllOpenWith, createObserver } from './helpers/hygiene.mjs';
+import { expectedReport } from './helpers/locations.mjs';
 import { getServer } from './helpers/pg.mjs';
 import { createAnythingMcpSchema } from './helpers/schema.mjs';
 
@@ -220,7 +221,7 @@ test('the bounds work against a real PostgreSQL: batchSize 1 and 100000, lockTim
   try {
     await createAnythingMcpSchema(client, 'public', { legacy: true });
     const fixture = await seedAcceptanceFixture(client, OLD, { legacy: true });
-    const sealed = fixture.rows.filter((r) => r.kind === 'sealed').length;
+    const { rowsReencrypted: sealed } = expectedReport(fixture);
     const dry = obs.observe(await keyrotate.rotateEncryptionKey(OLD, NEW, url, { dryRun: true, batchSize: 1, lockTimeoutMs: 1 }));
     assert.equal(dry.rowsReencrypted, sealed);
     const real = obs.observe(await keyrotate.rotateEncryptionKey(OLD, NEW, url, { batchSize: 100_000, lockTimeoutMs: 2 ** 31 - 1, allowUnregistered: false }));
