@@ -14,9 +14,8 @@ import { ENUMS } from './schema.mjs';
 import { sealWhole, stamp, writer } from './seal.mjs';
 import { bcryptHash, cuid, hex, token } from './values.mjs';
 
-export { BULK_PLAINTEXT_BYTES, ENV_VARS_AAD, bulkEnvPlaintext, bulkId, bulkPlaintext, seedBulk, seedBulkUpstream } from './bulk.mjs';
-export { digestSchema, schemaTables, snapshotSchema, snapshotTable, tableDigest } from './snapshot.mjs';
-export { cuid } from './values.mjs';
+export { BULK_PLAINTEXT_BYTES, ENV_VARS_AAD, bulkEnvPlaintext, bulkPlaintext, seedBulk, seedBulkUpstream } from './bulk.mjs';
+export { digestSchema, snapshotSchema, snapshotTable, tableDigest } from './snapshot.mjs';
 
 const ORGANIZATIONS = ['Acme Corp', 'Globex GmbH', 'Initech', 'Umbrella Research'];
 

@@ -43,8 +43,8 @@ export const ENUMS = Object.freeze({
 export const CONNECTOR_TYPES = ENUMS.main.ConnectorType;
 export const AUTH_TYPES = ENUMS.main.AuthType;
 
-/** Tables of v0.1.20, every one of which main has too. */
-export const V0_1_20_TABLES = Object.freeze([
+// Tables of v0.1.20, every one of which main has too.
+const V0_1_20_TABLES = Object.freeze([
   '_prisma_migrations',
   'connectors',
   'email_verification_tokens',

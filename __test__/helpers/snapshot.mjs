@@ -49,7 +49,7 @@ export async function tableDigest(client, schema, table, { exclude = [] } = {}) 
 }
 
 /** The ordinary tables of `schema`, from the catalog, sorted. */
-export async function schemaTables(client, schema) {
+async function schemaTables(client, schema) {
   const { rows } = await client.query(
     `SELECT c.relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
       WHERE n.nspname = $1 AND c.relkind = 'r' ORDER BY c.relname`,
