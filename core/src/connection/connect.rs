@@ -2,6 +2,7 @@
 //! settings, and failures rendered in words an operator can act on.
 
 use deadpool_postgres::tokio_postgres::config::{SslMode, SslNegotiation};
+use deadpool_postgres::tokio_postgres::error::SqlState;
 use deadpool_postgres::tokio_postgres::{self, NoTls, SimpleQueryMessage};
 use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, PoolError};
 use rustls::{AlertDescription, CertificateError};
@@ -122,7 +123,7 @@ fn pg_config(target: &ConnectionTarget) -> tokio_postgres::Config {
 fn render_error(error: &tokio_postgres::Error, target: &ConnectionTarget) -> String {
     if let Some(db) = error.as_db_error() {
         let server = format!("{db} [SQLSTATE {}]", db.code().code());
-        return match server_refusal(db.message(), target) {
+        return match server_refusal(db.message(), db.code(), target) {
             Some(words) => format!("{words} (server: {server})"),
             None => server,
         };
@@ -149,7 +150,7 @@ fn render_error(error: &tokio_postgres::Error, target: &ConnectionTarget) -> Str
 }
 
 /// The server's refusals that are about TLS or client certificates.
-fn server_refusal(message: &str, target: &ConnectionTarget) -> Option<String> {
+fn server_refusal(message: &str, code: &SqlState, target: &ConnectionTarget) -> Option<String> {
     if message.contains("no encryption") {
         let hint = match &target.tls {
             None => "add sslmode=verify-full to the URL (with sslrootcert if the server's CA is your own)",
@@ -165,11 +166,9 @@ fn server_refusal(message: &str, target: &ConnectionTarget) -> Option<String> {
                 .to_owned(),
         );
     }
-    if message.contains("certificate authentication failed")
-        || message.contains("does not match the certificate")
-    {
+    if code == &SqlState::INVALID_PASSWORD && target.tls.as_ref().is_some_and(|t| t.client.is_some()) {
         return Some(
-            "the server refused the client certificate: it is not for this user (its CN must be the user name)"
+            "password authentication failed, or the server refused the client certificate (PostgreSQL reports a client certificate whose CN is not the user name this way)"
                 .to_owned(),
         );
     }

@@ -107,6 +107,8 @@ enum Ssl {
     Unset,
     Off,
     On(Check),
+    /// Other text, which pg 8 passes on as TLS options and then fails on.
+    Unusable,
 }
 
 /// Node-postgres's reading of the TLS parameters; `None` is no TLS at all.
@@ -132,13 +134,7 @@ pub(super) fn read(p: &TlsParams, notices: &mut Vec<String>) -> Result<Option<Tl
         Some("" | "0") => Ssl::Off,
         Some("true" | "1") => Ssl::On(Check::ChainAndName),
         Some("no-verify") => Ssl::On(Check::Nothing),
-        Some(_) => {
-            notices.push(
-                "an ssl value other than true, 1, 0 or no-verify means TLS with the certificate and host name checked, as node-postgres reads it"
-                    .to_owned(),
-            );
-            Ssl::On(Check::ChainAndName)
-        }
+        Some(_) => Ssl::Unusable,
     };
     if sslmode.is_some() || p.names_a_file() {
         ssl = Ssl::On(Check::ChainAndName);
@@ -203,6 +199,11 @@ pub(super) fn read(p: &TlsParams, notices: &mut Vec<String>) -> Result<Option<Tl
             ))
         }
         Ssl::Off | Ssl::Unset => return Ok(None),
+        Ssl::Unusable => {
+            return Err(Error::invalid_argument(
+                "ssl must be true, 1, 0 or no-verify (node-postgres cannot connect with any other value either)",
+            ))
+        }
     };
     let client = match (
         TlsParams::given(&p.sslcert),
@@ -408,7 +409,13 @@ impl ServerCertVerifier for NodeVerifier {
                 intermediates,
                 now,
                 self.algorithms.all,
-            )?;
+            )
+            .map_err(|e| match self_issued(end_entity) {
+                // webpki calls it a CA used as an end entity; to the
+                // operator it is a certificate no trusted CA signed.
+                true => CertificateError::UnknownIssuer.into(),
+                false => e,
+            })?;
         }
         if self.check == Check::ChainAndName {
             if let Err(e) = rustls::client::verify_server_name(&cert, server_name) {
@@ -467,7 +474,7 @@ impl NodeVerifier {
             return Ok(false);
         };
         let tbs = &cert.tbs_certificate;
-        if tbs.issuer != tbs.subject || !fit_for_a_server(&cert) {
+        if !self_issued(der) || !fit_for_a_server(&cert) {
             return Ok(false);
         }
         let now = now.as_secs();
@@ -479,6 +486,11 @@ impl NodeVerifier {
         }
         Ok(true)
     }
+}
+
+fn self_issued(der: &CertificateDer<'_>) -> bool {
+    Certificate::from_der(der.as_ref())
+        .is_ok_and(|cert| cert.tbs_certificate.issuer == cert.tbs_certificate.subject)
 }
 
 /// OpenSSL's "SSL server" purpose: an extended key usage, if present, must
@@ -586,7 +598,6 @@ mod tests {
             ("ssl=0", None),
             ("ssl=", None),
             ("ssl=no-verify", Some(Nothing)),
-            ("ssl=false", Some(ChainAndName)),
             ("sslmode=", None),
             ("sslmode=disable", None),
             ("ssl=true&sslmode=disable", None),
@@ -601,6 +612,8 @@ mod tests {
             (ca, Some(ChainAndName)),
             (&format!("ssl=0&{ca}"), Some(ChainAndName)),
             ("ssl=0&sslmode=require", Some(ChainAndName)),
+            ("ssl=false&sslmode=require", Some(ChainAndName)),
+            ("ssl=false&sslmode=disable", None),
             ("ssl=no-verify&sslmode=require", Some(ChainAndName)),
             ("sslcert=/c.pem&sslkey=/k.pem", Some(ChainAndName)),
             ("sslnegotiation=direct", Some(ChainAndName)),
@@ -647,6 +660,9 @@ mod tests {
         }
         assert!(!refused("sslmode=a%20b%3F").contains("a%20b"));
         assert!(refused("sslnegotiation=fast").contains("postgres or direct"));
+        for value in ["false", "yes", "TRUE", "require"] {
+            assert!(refused(&format!("ssl={value}")).contains("ssl must be true, 1, 0 or no-verify"));
+        }
         assert!(refused("sslnegotiation=direct&ssl=0").contains("needs TLS"));
         assert!(refused("sslnegotiation=direct&sslmode=disable").contains("needs TLS"));
         assert!(refused("sslmode=disable&sslrootcert=/ca.pem").contains("turns TLS off"));
@@ -685,7 +701,6 @@ mod tests {
             read(&params, &mut notices).unwrap();
             notices.join("\n")
         };
-        assert!(notices("ssl=yes").contains("other than true, 1, 0 or no-verify"));
         assert!(notices("uselibpqcompat=1&sslmode=require").contains("neither true nor false"));
         assert!(notices("uselibpqcompat=true&sslmode=no-verify").contains("does not know"));
         assert!(notices("sslmode=no-verify&sslrootcert=/ca.pem").contains("not used"));
