@@ -154,22 +154,24 @@ let version;
 let certs;
 let tlsOnly;
 let clientCerts;
+let plain;
 
 before(async () => {
   version = await serverBinaries();
   certs = makeCertificates('postgres');
-  [tlsOnly, clientCerts] = await Promise.all([
+  [tlsOnly, clientCerts, plain] = await Promise.all([
     startServer({ bin: version.bin, tls: { cert: certs.pem('server.crt'), key: certs.pem('server.key'), require: true } }),
     startServer({
       bin: version.bin,
       tls: { cert: certs.pem('selfsigned.crt'), key: certs.pem('selfsigned.key'), require: true, clientCa: certs.pem('client-ca.crt') },
     }),
+    startServer({ bin: version.bin }),
   ]);
-  await Promise.all([seedSchema(tlsOnly), seedSchema(clientCerts)]);
+  await Promise.all([seedSchema(tlsOnly), seedSchema(clientCerts), seedSchema(plain)]);
 });
 
 after(async () => {
-  await Promise.all([tlsOnly?.stop(), clientCerts?.stop()]);
+  await Promise.all([tlsOnly?.stop(), clientCerts?.stop(), plain?.stop()]);
   certs?.remove();
 });
 
@@ -256,6 +258,15 @@ describe('same outcome as node-postgres', () => {
     const direct = results[cases.findIndex((c) => c.name === 'sslnegotiation=direct, verify-full')].pg.connected;
     // Direct TLS negotiation came with PostgreSQL 17.
     assert.equal(direct, version.major >= 17, `pg with sslnegotiation=direct on PostgreSQL ${version.major}`);
+  });
+
+  test('server without TLS: no TLS connects, every TLS form is refused (no falling back to plaintext)', async () => {
+    const cases = [['no sslrootcert', ''], ['sslrootcert=CA', `sslrootcert=${certs.file('ca.crt')}`]].flatMap(([rootName, root]) =>
+      SSL_FORMS.map(([formName, form]) => ({ name: `${formName}, ${rootName}`, host: '127.0.0.1', url: urlFor(plain, '127.0.0.1', join(form, root)) })),
+    );
+    spot(cases, 'sslmode=prefer, no sslrootcert', /the URL asks for TLS, but the server does not offer it/);
+    const { connected, refused } = await assertSameAsPg(plain, cases);
+    assert.ok(connected >= 4 && refused >= 10, `connected ${connected}, refused ${refused}`);
   });
 
   test('client-certificate server: certificates present, missing, for another user, from an unknown CA, encrypted, mismatched', async () => {

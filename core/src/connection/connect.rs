@@ -143,6 +143,13 @@ fn render_error(error: &tokio_postgres::Error, target: &ConnectionTarget) -> Str
                 .to_owned(),
         );
     }
+    let direct = target.tls.as_ref().is_some_and(|t| t.direct);
+    if words.is_none() && direct && text.contains("tls handshake eof") {
+        words = Some(
+            "the server does not offer direct TLS: it hung up at once (sslnegotiation=direct needs PostgreSQL 17 or later)"
+                .to_owned(),
+        );
+    }
     match words {
         Some(words) => format!("{words} ({text})"),
         None => text,
@@ -166,7 +173,9 @@ fn server_refusal(message: &str, code: &SqlState, target: &ConnectionTarget) -> 
                 .to_owned(),
         );
     }
-    if code == &SqlState::INVALID_PASSWORD && target.tls.as_ref().is_some_and(|t| t.client.is_some()) {
+    if code == &SqlState::INVALID_PASSWORD
+        && target.tls.as_ref().is_some_and(|t| t.client.is_some())
+    {
         return Some(
             "password authentication failed, or the server refused the client certificate (PostgreSQL reports a client certificate whose CN is not the user name this way)"
                 .to_owned(),

@@ -661,7 +661,9 @@ mod tests {
         assert!(!refused("sslmode=a%20b%3F").contains("a%20b"));
         assert!(refused("sslnegotiation=fast").contains("postgres or direct"));
         for value in ["false", "yes", "TRUE", "require"] {
-            assert!(refused(&format!("ssl={value}")).contains("ssl must be true, 1, 0 or no-verify"));
+            assert!(
+                refused(&format!("ssl={value}")).contains("ssl must be true, 1, 0 or no-verify")
+            );
         }
         assert!(refused("sslnegotiation=direct&ssl=0").contains("needs TLS"));
         assert!(refused("sslnegotiation=direct&sslmode=disable").contains("needs TLS"));
