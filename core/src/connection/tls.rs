@@ -194,9 +194,11 @@ pub(super) fn read(p: &TlsParams, notices: &mut Vec<String>) -> Result<Option<Tl
             ))
         }
         Ssl::Off if p.names_a_file() => {
-            return Err(Error::invalid_argument(
-                "sslmode=disable turns TLS off, yet the URL gives sslrootcert, sslcert or sslkey; remove one or the other",
-            ))
+            notices.push(
+                "sslmode=disable: no TLS, so sslrootcert, sslcert and sslkey are not used"
+                    .to_owned(),
+            );
+            return Ok(None);
         }
         Ssl::Off | Ssl::Unset => return Ok(None),
         Ssl::Unusable => {
@@ -601,6 +603,7 @@ mod tests {
             ("sslmode=", None),
             ("sslmode=disable", None),
             ("ssl=true&sslmode=disable", None),
+            ("sslmode=disable&sslrootcert=/ca.pem&sslcert=/c.pem", None),
             ("sslmode=no-verify", Some(Nothing)),
             ("sslmode=no-verify&sslrootcert=/ca.pem", Some(Nothing)),
             ("sslmode=prefer", Some(ChainAndName)),
@@ -667,7 +670,6 @@ mod tests {
         }
         assert!(refused("sslnegotiation=direct&ssl=0").contains("needs TLS"));
         assert!(refused("sslnegotiation=direct&sslmode=disable").contains("needs TLS"));
-        assert!(refused("sslmode=disable&sslrootcert=/ca.pem").contains("turns TLS off"));
         assert!(refused("sslcert=/c.pem").contains("go together"));
         assert!(refused("sslkey=/k.pem&sslmode=require").contains("go together"));
     }
@@ -706,6 +708,7 @@ mod tests {
         assert!(notices("uselibpqcompat=1&sslmode=require").contains("neither true nor false"));
         assert!(notices("uselibpqcompat=true&sslmode=no-verify").contains("does not know"));
         assert!(notices("sslmode=no-verify&sslrootcert=/ca.pem").contains("not used"));
+        assert!(notices("sslmode=disable&sslrootcert=/ca.pem").contains("not used"));
         assert_eq!(notices("sslmode=verify-full"), "");
     }
 
