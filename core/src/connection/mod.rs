@@ -27,6 +27,8 @@ use zeroize::Zeroizing;
 
 use crate::Result;
 
+pub use tls::trust_node_bundled_cas;
+
 /// A parsed `DATABASE_URL`, ready to connect.
 pub struct ConnectionTarget {
     host: Host,

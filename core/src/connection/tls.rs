@@ -5,7 +5,7 @@
 
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::crypto::WebPkiSupportedAlgorithms;
@@ -26,6 +26,27 @@ use crate::{Error, Result};
 
 /// Where Node looks for CAs to add to its bundled ones.
 pub(super) const EXTRA_CA_VARIABLE: &str = "NODE_EXTRA_CA_CERTS";
+
+/// The CAs the Node that loaded keyrotate bundles, once the binding has
+/// handed them over.
+static NODE_BUNDLED_CAS: OnceLock<RootCertStore> = OnceLock::new();
+
+/// Trust the CAs the running Node bundles (`tls.rootCertificates`, PEM) by
+/// default, instead of webpki-roots' copy of Mozilla's list, which is a
+/// few months apart from any given Node's (docs/connection.md). The first
+/// call wins; returns how many CAs are in use.
+pub fn trust_node_bundled_cas(pems: &[String]) -> Result<usize> {
+    let mut store = RootCertStore::empty();
+    for pem in pems {
+        CertificateDer::from_pem_slice(pem.as_bytes())
+            .map_err(|e| e.to_string())
+            .and_then(|cert| store.add(cert).map_err(|e| e.to_string()))
+            .map_err(|e| {
+                Error::internal(format!("a CA certificate Node bundles is unusable: {e}"))
+            })?;
+    }
+    Ok(NODE_BUNDLED_CAS.get_or_init(|| store).len())
+}
 
 const OID_COMMON_NAME: ObjectIdentifier = ObjectIdentifier::new_unwrap("2.5.4.3");
 const OID_SERVER_AUTH: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.6.1.5.5.7.3.1");
@@ -281,7 +302,14 @@ impl Tls {
         match &self.rootcert {
             Some(path) => format!("the CAs in sslrootcert {}", path.display()),
             None => format!(
-                "Mozilla's CAs, as Node bundles them, plus any in {EXTRA_CA_VARIABLE}; give the server's CA with sslrootcert=/path/to/ca.pem"
+                "{}, plus any in {EXTRA_CA_VARIABLE}; give the server's CA with sslrootcert=/path/to/ca.pem",
+                match NODE_BUNDLED_CAS.get() {
+                    Some(store) => format!("the {} Mozilla CAs this Node bundles", store.len()),
+                    None => format!(
+                        "the {} Mozilla CAs of webpki-roots",
+                        webpki_roots::TLS_SERVER_ROOTS.len()
+                    ),
+                }
             ),
         }
     }
@@ -344,11 +372,15 @@ impl Trust {
         Ok(trust)
     }
 
-    /// Node's default: the Mozilla CA list it bundles (webpki-roots is
-    /// Mozilla's list too), plus the file `NODE_EXTRA_CA_CERTS` names.
+    /// Node's default: the Mozilla CAs it bundles (webpki-roots, also
+    /// Mozilla's list, outside Node), plus the file `NODE_EXTRA_CA_CERTS`
+    /// names.
     fn node_default() -> Result<Trust, String> {
         let mut trust = Trust {
-            store: webpki_roots::TLS_SERVER_ROOTS.iter().cloned().collect(),
+            store: match NODE_BUNDLED_CAS.get() {
+                Some(store) => store.clone(),
+                None => webpki_roots::TLS_SERVER_ROOTS.iter().cloned().collect(),
+            },
             certs: Vec::new(),
         };
         if let Some(path) = std::env::var_os(EXTRA_CA_VARIABLE).filter(|p| !p.is_empty()) {
