@@ -235,3 +235,37 @@ fn tls_refusal(
         _ => return None,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SECRET: &str = "Zq9-Unmistakable-Secret";
+
+    #[tokio::test]
+    async fn connect_failures_are_db_connect_errors_without_the_password() {
+        // Port 1 on loopback: nothing listens there, so this fails at once.
+        let t = ConnectionTarget::parse(&format!(
+            "postgres://u:{SECRET}@127.0.0.1:1/app?sslmode=disable"
+        ))
+        .unwrap();
+        let err = t.connect().await.unwrap_err();
+        let Error::DbConnect { target, reason } = &err else {
+            panic!("expected DbConnect, got {err:?}");
+        };
+        assert_eq!(target, "127.0.0.1:1/app");
+        assert!(!reason.is_empty());
+        assert!(!format!("{err} {err:?}").contains(SECRET));
+    }
+
+    #[tokio::test]
+    async fn an_unreadable_root_certificate_fails_before_connecting() {
+        let t = ConnectionTarget::parse(
+            "postgres://u@127.0.0.1:1/app?sslmode=verify-full&sslrootcert=/nonexistent/ca.pem",
+        )
+        .unwrap();
+        let err = t.connect().await.unwrap_err();
+        assert_eq!(err.code(), "ERR_DB_CONNECT");
+        assert!(err.to_string().contains("/nonexistent/ca.pem"), "{err}");
+    }
+}

@@ -6,17 +6,20 @@
 //! user, with the same TLS, and is never checked less strictly:
 //! - [`url`]: the URL's parts and parameters;
 //! - [`tls`]: what `ssl`, `sslmode`, `uselibpqcompat`, `sslrootcert`,
-//!   `sslcert`, `sslkey` and `sslnegotiation` mean, which CAs are trusted,
-//!   and the rustls configuration that checks exactly that;
+//!   `sslcert`, `sslkey` and `sslnegotiation` mean, and the rustls
+//!   configuration for it; [`certs`]: the trusted CAs and the client
+//!   certificate; [`verifier`]: the server certificate checked as Node does;
 //! - [`connect`]: connecting, the session's settings, and errors in words.
 //!
 //! The password never appears in an error, a notice, `describe()` or `Debug`.
 //! Text taken from the part of the URL before the host is never echoed at
 //! all, because a password with an unencoded `/`, `?` or `#` spills into it.
 
+mod certs;
 mod connect;
 mod tls;
 mod url;
+mod verifier;
 
 use std::fmt;
 use std::path::PathBuf;
@@ -27,7 +30,7 @@ use zeroize::Zeroizing;
 
 use crate::Result;
 
-pub use tls::trust_node_bundled_cas;
+pub use certs::trust_node_bundled_cas;
 
 /// A parsed `DATABASE_URL`, ready to connect.
 pub struct ConnectionTarget {
