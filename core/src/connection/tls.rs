@@ -277,12 +277,16 @@ mod tests {
 
     /// The TLS reading of a query string (`&`-separated `name=value`).
     fn read_query(query: &str) -> Result<Option<Tls>> {
+        read_noting(query, &mut Vec::new())
+    }
+
+    fn read_noting(query: &str, notices: &mut Vec<String>) -> Result<Option<Tls>> {
         let mut params = TlsParams::default();
         for pair in query.split('&').filter(|p| !p.is_empty()) {
             let (name, value) = pair.split_once('=').unwrap();
             *params.slot(name).unwrap() = Some(value.to_owned());
         }
-        read(&params, &mut Vec::new())
+        read(&params, notices)
     }
 
     fn check(query: &str) -> Option<Check> {
@@ -406,13 +410,8 @@ mod tests {
     #[test]
     fn notices_say_what_was_not_obvious() {
         let notices = |query: &str| {
-            let mut params = TlsParams::default();
-            for pair in query.split('&') {
-                let (name, value) = pair.split_once('=').unwrap();
-                *params.slot(name).unwrap() = Some(value.to_owned());
-            }
             let mut notices = Vec::new();
-            read(&params, &mut notices).unwrap();
+            read_noting(query, &mut notices).unwrap();
             notices.join("\n")
         };
         assert!(notices("uselibpqcompat=1&sslmode=require").contains("neither true nor false"));
