@@ -6,7 +6,7 @@
 /// `statement_timeout`, `idle_in_transaction_session_timeout` or (PostgreSQL
 /// 17 and later) `transaction_timeout` would cut a long rotation short and
 /// roll it back. Reading the names from `pg_settings` sets only those this
-/// server has, so PostgreSQL 15 and 16, without `transaction_timeout`, work
+/// server has, so PostgreSQL before 17, without `transaction_timeout`, works
 /// unchanged. The connection is keyrotate's alone.
 pub const SERVER_TIMEOUTS_OFF: &str = "SELECT pg_catalog.set_config(name, '0', false) \
      FROM pg_catalog.pg_settings \
