@@ -206,25 +206,18 @@ pub(super) fn parse_on(url: &str, machine: &dyn Machine) -> Result<ConnectionTar
         None => Some(DEFAULT_CONNECT_TIMEOUT),
     };
 
-    let tls = tls::read(&tls_params, &mut notices)?;
+    let tls = tls::read(&tls_params, &mut notices);
     let port = port.unwrap_or(DEFAULT_PORT);
     let host = match host {
         Some(host) => host,
         // node-postgres goes to localhost when the URL names no host; a
         // local socket is the same server, but never carries TLS.
-        None if tls.is_some() => {
+        None if !matches!(tls, Ok(None)) => {
             notices.push("no host in the database URL; using localhost".to_owned());
             Host::Tcp("localhost".to_owned())
         }
         None => default_host(port, machine, &mut notices),
     };
-    if matches!(host, Host::Unix(_)) && tls.is_some() {
-        return Err(Error::invalid_argument(
-            "the URL asks for TLS (ssl, sslmode or an ssl file parameter), but its host is a Unix socket, \
-             over which PostgreSQL never offers TLS (node-postgres refuses this URL too); \
-             drop the TLS parameters or connect over TCP",
-        ));
-    }
     let user = user.or_else(|| machine.user_name()).ok_or_else(|| {
         Error::invalid_argument(
             "the database URL names no user, and the operating-system user is unknown ($USER is not set)",
@@ -232,7 +225,7 @@ pub(super) fn parse_on(url: &str, machine: &dyn Machine) -> Result<ConnectionTar
     })?;
     let database = database.unwrap_or_else(|| user.clone());
 
-    Ok(ConnectionTarget {
+    let mut target = ConnectionTarget {
         host,
         port,
         user,
@@ -243,9 +236,26 @@ pub(super) fn parse_on(url: &str, machine: &dyn Machine) -> Result<ConnectionTar
             .unwrap_or_else(|| DEFAULT_APPLICATION_NAME.to_owned()),
         options: text(given.options, "options")?,
         connect_timeout,
-        tls,
+        tls: None,
         notices,
-    })
+    };
+    // The TLS settings are refused with the server they were meant for.
+    let described = target.describe();
+    let naming =
+        |reason: String| Error::invalid_argument(format!("{reason} (database {described})"));
+    target.tls = tls.map_err(|e| match e {
+        Error::InvalidArgument { reason } => naming(reason),
+        other => other,
+    })?;
+    if matches!(target.host, Host::Unix(_)) && target.tls.is_some() {
+        return Err(naming(
+            "the URL asks for TLS (ssl, sslmode or an ssl file parameter), but its host is a Unix socket, \
+             over which PostgreSQL never offers TLS (node-postgres refuses this URL too); \
+             drop the TLS parameters or connect over TCP"
+                .to_owned(),
+        ));
+    }
+    Ok(target)
 }
 
 /// The notice for a parameter keyrotate does not use: none of them changes
