@@ -113,6 +113,22 @@ describe('key sources', () => {
     assert.deepStrictEqual(await values(), before_);
   });
 
+  test('a key file starting with a byte-order mark (as Notepad saves it) is refused (exit 2) unless --allow-whitespace', async () => {
+    const before_ = await values();
+    const bomNew = keyFile('bom-new.key', `\ufeff${NEW}\r\n`);
+    const zwspOld = keyFile('zwsp-old.key', `${OLD}\u200b\n`);
+    for (const args of [['--new-file', bomNew], ['--old-file', zwspOld, '--new-file', keyFile('plain-new.key', NEW)]]) {
+      const r = run([...args, '--database-url', url], { env: { OLD_ENCRYPTION_KEY: OLD } });
+      assert.equal(r.status, 2, r.stderr);
+      assert.match(r.stderr, /ERR_KEY_INVALID.*(starts with U\+FEFF|ends with U\+200B).*whitespace or an invisible character/);
+    }
+    assert.deepStrictEqual(await values(), before_);
+    secrets.add(`\ufeff${NEW}`);
+    const allowed = run(['--new-file', bomNew, '--allow-whitespace', '--database-url', url], { env: { OLD_ENCRYPTION_KEY: OLD } });
+    assert.equal(allowed.status, 0, allowed.stderr);
+    await allOpenWith(`\ufeff${NEW}`);
+  });
+
   test('stdin: old then new, one per line', async () => {
     const r = run(['--stdin', '--database-url', url], { input: `${OLD}\n${NEW}\n` });
     assert.equal(r.status, 0, r.stderr);
@@ -164,6 +180,8 @@ describe('modes and output', () => {
     assert.equal(err.ok, false);
     assert.equal(err.error.code, 'ERR_OLD_KEY_MISMATCH');
     assert.equal(err.error.details.column, 'auth_config');
+    assert.deepStrictEqual(err.exit, { status: 3, meaning: err.exit.meaning });
+    assert.match(err.exit.meaning, /^old key does not match.*nothing was changed$/);
   });
 
   test('verify: 0 with the key everything is under, 3 otherwise; --json report', async () => {
@@ -204,6 +222,9 @@ describe('modes and output', () => {
     for (const word of ['OLD_ENCRYPTION_KEY', '--old-file', '--stdin', '--dry-run', '--json', '--yes', '--lock-timeout', '--column', '--columns-file', 'verify', 'generate-key', 'Exit codes', 'Example']) {
       assert.ok(r.stdout.includes(word), word);
     }
+    const codes = [...r.stdout.slice(r.stdout.indexOf('Exit codes:')).matchAll(/^ {2}(\d) {2}/gm)].map((m) => Number(m[1]));
+    assert.deepStrictEqual(codes, [0, 1, 2, 3, 4, 5]);
+    assert.match(r.stdout, /^ {2}5 {2}the connection was lost during COMMIT, so the rotation may or may not\n\s+have committed\. Do not switch keys: run the same rotation again with\n\s+the same keys, then verify with the new key$/m);
   });
 
   test('generate-key prints a key the backend and the addon accept', () => {
@@ -350,6 +371,49 @@ describe('on a terminal', () => {
     assert.match(r.stdout, /Aborted; nothing was changed/);
     assert.deepStrictEqual(await values(), before_);
   });
+
+  // The same pseudo-terminal, typed at only once the question is on screen:
+  // by then the CLI reads the terminal raw, so Ctrl-C and Ctrl-D reach it as
+  // keys (typed earlier, the terminal would turn Ctrl-C into a signal).
+  async function answerPrompt(env, keys) {
+    const cmd = [process.execPath, CLI].map((a) => `'${a.replace(/'/g, `'\\''`)}'`).join(' ');
+    const child = spawn('script', ['-qfec', cmd, '/dev/null'], {
+      env: { PATH: process.env.PATH, TERM: 'dumb', ...env },
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
+    let out = '';
+    child.stdout.on('data', (d) => {
+      const asked = !out.includes('Proceed?');
+      out += d;
+      if (asked && out.includes('Proceed?')) child.stdin.write(keys);
+    });
+    const status = await new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        child.kill('SIGKILL');
+        reject(new Error(`the CLI did not end after ${JSON.stringify(keys)}: ${out}`));
+      }, 30_000);
+      child.on('exit', (code) => {
+        clearTimeout(timer);
+        resolve(code);
+      });
+    });
+    outputs.push(out);
+    return { status, out };
+  }
+
+  for (const [what, keys] of [
+    ['Ctrl-C', '\x03'],
+    ['end of input (Ctrl-D)', '\x04'],
+  ]) {
+    test(`${what} at the prompt is a decline: exit 2, "nothing was changed", no error`, async () => {
+      const before_ = await values();
+      const { status, out } = await answerPrompt({ DATABASE_URL: url, OLD_ENCRYPTION_KEY: OLD, NEW_ENCRYPTION_KEY: NEW }, keys);
+      assert.equal(status, 2, out);
+      assert.match(out, /Proceed\? \[y\/N\] \r?\nAborted; nothing was changed\.\r?\n$/);
+      assert.doesNotMatch(out, /ERR_|error|transaction|report this/i);
+      assert.deepStrictEqual(await values(), before_);
+    });
+  }
 
   test('--stdin on a terminal is refused before anything is typed: the keys would be echoed', async () => {
     const before_ = await values();

@@ -6,14 +6,12 @@
 // nothing; nothing secret ever appears in any output.
 
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import { createRequire } from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 
 import { decrypt, encrypt, generateKey } from './helpers/backend-crypto.mjs';
@@ -21,20 +19,16 @@ import { seedAcceptanceFixture, seedBulk, snapshotTable } from './helpers/fixtur
 import { assertAllOpenWith, createObserver, opens, within } from './helpers/hygiene.mjs';
 import { getServer, withParams } from './helpers/pg.mjs';
 import { createAnythingMcpSchema, quoteIdent } from './helpers/schema.mjs';
+import { runCli } from './helpers/cli.mjs';
 
 const require = createRequire(import.meta.url);
 const keyrotate = require('../index.js');
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const CLI = path.join(ROOT, 'packages', 'backend', 'dist', 'scripts', 'rotate-encryption-key.js');
 
 const OLD = generateKey();
 const NEW = generateKey();
 const OTHER = generateKey();
 const obs = createObserver();
-for (const k of [OLD, NEW, OTHER]) {
-  obs.secret(k);
-  obs.secret(k.slice(0, 32));
-}
+obs.keys(OLD, NEW, OTHER);
 
 const UNREACHABLE = 'postgresql://nobody:Unre4chablePw@127.0.0.1:1/none';
 obs.secret('Unre4chablePw');
@@ -373,6 +367,94 @@ describe('keys at the edges of the backend rules', () => {
     assert.equal(report.rowsReencrypted, 10);
     await assertAllOpenWith(client, NEW, { expected: 10 });
   });
+
+  // What counts as invisible at the edge of a key (core/src/key.rs): Unicode
+  // whitespace, controls, format characters (Cf), default-ignorable code
+  // points, and U+2800 BRAILLE PATTERN BLANK. Node's ICU is the reference.
+  const INVISIBLE = /^[\p{White_Space}\p{Cc}\p{Cf}\p{Default_Ignorable_Code_Point}\u2800]$/u;
+  const thrown = (fn) => {
+    try {
+      fn();
+    } catch (e) {
+      return e;
+    }
+    assert.fail('expected a throw');
+  };
+  const NAMED = {
+    'byte-order mark': '\ufeff',
+    'zero-width space': '\u200b',
+    'zero-width non-joiner': '\u200c',
+    'zero-width joiner': '\u200d',
+    'word joiner': '\u2060',
+    'no-break space': '\u00a0',
+    'narrow no-break space': '\u202f',
+    'ideographic space': '\u3000',
+    'right-to-left override': '\u202e',
+    'soft hyphen': '\u00ad',
+    'Hangul filler': '\u3164',
+    'Braille blank': '\u2800',
+  };
+
+  test('invisible characters at either end (byte-order mark, zero-width, no-break space, ...) are refused like whitespace unless allowed', async () => {
+    for (const [what, c] of Object.entries(NAMED)) {
+      for (const key of [c + OLD, OLD + c]) {
+        obs.secret(key);
+        const e = obs.observe(thrown(() => keyrotate.keyFingerprint(key)));
+        assert.equal(e.code, 'ERR_KEY_INVALID', what);
+        const hex = c.codePointAt(0).toString(16).toUpperCase().padStart(4, '0');
+        assert.match(e.message, new RegExp(`(starts|ends) with U\\+${hex}, which is whitespace or an invisible character`), what);
+        assert.equal(keyrotate.keyFingerprint(key, { allowWhitespace: true }).length, 12, `${what}, allowed`);
+        const pair = keyrotate.checkKeys(OLD.replace(/^./, 'x'), key, { allowWhitespace: true });
+        assert.equal(pair.newKeyFingerprint, keyrotate.keyFingerprint(key, { allowWhitespace: true }));
+        assert.throws(() => keyrotate.checkKeys(OLD.replace(/^./, 'x'), key), { code: 'ERR_KEY_INVALID' });
+      }
+    }
+    // The addon refuses a code point at an edge exactly when ICU calls it
+    // invisible: every one ICU does, every other one in the BMP, and every
+    // 64th beyond (all of them cost seconds). NUL and lone surrogates are
+    // refused for reasons of their own.
+    const disagree = [];
+    for (let cp = 1; cp <= 0x10ffff; cp++) {
+      if (cp >= 0xd800 && cp <= 0xdfff) continue;
+      const c = String.fromCodePoint(cp);
+      const expected = INVISIBLE.test(c);
+      if (cp > 0xffff && !expected && cp % 64 !== 0) continue;
+      for (const key of [c + OLD, OLD + c]) {
+        let refused = false;
+        try {
+          keyrotate.keyFingerprint(key);
+        } catch (e) {
+          assert.equal(e.code, 'ERR_KEY_INVALID');
+          refused = true;
+        }
+        if (refused !== expected) disagree.push(cp.toString(16));
+      }
+    }
+    assert.deepStrictEqual(disagree, [], 'code points where the addon and ICU disagree');
+  });
+
+  test('a new key with a byte-order mark is refused before connecting; allowed, it is the key the values are sealed with', async () => {
+    const env = await install('hostile_bom');
+    const snap = await snapshotAll(env.client);
+    const BOM_KEY = '\ufeff' + NEW;
+    obs.secret(BOM_KEY);
+    for (const url of [UNREACHABLE, env.url]) {
+      const e = await obs.rejection(keyrotate.rotateEncryptionKey(OLD, BOM_KEY, url));
+      assert.equal(e.code, 'ERR_KEY_INVALID');
+      assert.match(e.message, /^new key is invalid: it starts with U\+FEFF/);
+    }
+    assert.deepStrictEqual(await snapshotAll(env.client), snap);
+    const report = obs.observe(
+      await keyrotate.rotateEncryptionKey(OLD, BOM_KEY, env.url, { allowWhitespace: true, columns: ['hostile_values.id.v'] }),
+    );
+    assert.equal(report.rowsReencrypted, env.sealed + env.goods.length);
+    await assertAllOpenWith(env.client, BOM_KEY, { table: 'hostile_values', column: 'v', expected: env.goods.length });
+    for (const r of env.fixture.rows.filter((x) => x.kind === 'sealed')) {
+      const { rows } = await env.client.query(`SELECT auth_config FROM ${r.table} WHERE id = $1`, [r.id]);
+      assert.ok(opens(rows[0].auth_config, BOM_KEY), `${r.table} ${r.id} opens with the key as given, mark included`);
+      assert.ok(!opens(rows[0].auth_config, NEW), 'and not with the key without it');
+    }
+  });
 });
 
 // ------------------------------------------------------- options and names
@@ -687,22 +769,7 @@ describe('every failure path through the compiled CLI', () => {
   let env;
   let url;
 
-  async function cli(args, { env: extra = {}, input } = {}) {
-    const child = spawn(process.execPath, [CLI, ...args], {
-      cwd: ROOT,
-      env: { PATH: process.env.PATH, HOME: process.env.HOME, DATABASE_URL: url, ...extra },
-      stdio: ['pipe', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (c) => (stdout += c));
-    child.stderr.on('data', (c) => (stderr += c));
-    child.stdin.end(input ?? '');
-    const code = await within(new Promise((resolve) => child.once('close', resolve)), 60_000, `CLI ${args[0] ?? ''}`);
-    obs.observe(stdout);
-    obs.observe(stderr);
-    return { code, stdout, stderr };
-  }
+  const cli = (args, { env: extra = {}, input } = {}) => runCli(args, { env: { DATABASE_URL: url, ...extra }, input, observe: obs.observe });
   const keys = (oldKey, newKey) => ({ OLD_ENCRYPTION_KEY: oldKey, NEW_ENCRYPTION_KEY: newKey });
 
   before(async () => {

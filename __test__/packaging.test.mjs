@@ -251,7 +251,7 @@ describe('npm pack: installs and works from another directory', () => {
       assert.ok(files.includes(required), `${required} missing from ${files.join(', ')}`);
     }
     for (const f of files) {
-      assert.match(f, /^(package\.json|index\.js|index\.d\.ts|binding\.js|binding\.d\.ts|keyrotate\.[a-z0-9-]+\.node|README\.md|LICEN[CS]E(\.md)?)$/, `unexpected ${f}`);
+      assert.match(f, /^(package\.json|index\.js|index\.d\.ts|locations\.json|binding\.js|binding\.d\.ts|keyrotate\.[a-z0-9-]+\.node|README\.md|LICEN[CS]E(\.md)?)$/, `unexpected ${f}`);
     }
   });
 
@@ -429,7 +429,7 @@ describe('the Dockerfile\'s build commands, run outside Docker', () => {
     const excluded = dockerignore(fs.readFileSync(path.join(ROOT, '.dockerignore'), 'utf8'));
     for (const needed of [
       'Cargo.toml', 'Cargo.lock', 'build.rs', 'src/lib.rs', 'core/Cargo.toml', 'core/src/lib.rs', 'core/src/connection.rs',
-      'package.json', 'package-lock.json', 'index.js', 'index.d.ts', 'packages/backend/package.json',
+      'package.json', 'package-lock.json', 'index.js', 'index.d.ts', 'locations.json', 'packages/backend/package.json',
       'packages/backend/tsconfig.json', 'packages/backend/src/scripts/rotate-encryption-key.ts', 'scripts/docker-build-steps.sh',
     ]) {
       assert.equal(excluded(needed), false, `${needed} must be in the build context`);

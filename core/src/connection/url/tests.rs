@@ -343,7 +343,10 @@ fn tls_parameters_reach_the_tls_reading() {
     let err = parse_err("postgres://u@h/db?sslmode=allow");
     assert!(err.contains("unknown sslmode \"allow\""), "{err}");
     let err = parse_err("postgres://u@h:6000/db?sslmode=allow");
-    assert!(err.contains("(database h:6000/db)"), "TLS refusals name the server: {err}");
+    assert!(
+        err.contains("(database h:6000/db)"),
+        "TLS refusals name the server: {err}"
+    );
     let err = parse_err("postgres://u@/db?host=/tmp&ssl=1");
     assert!(err.contains("(database /tmp:5432/db)"), "{err}");
 }

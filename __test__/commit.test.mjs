@@ -1,0 +1,141 @@
+// A connection lost while COMMIT is in flight (SPEC 3.6), through the
+// compiled CLI and a real PostgreSQL, with a proxy in between
+// (helpers/commit-cutter.mjs) that cuts the connection at the COMMIT:
+//   after  — the COMMIT reached the server: it committed, the reply never came;
+//   before — the COMMIT never reached it: the server rolled back.
+// keyrotate has sent its COMMIT in both and cannot tell them apart, so both
+// must exit 5 with ERR_COMMIT_UNKNOWN, never success, never "nothing was
+// changed". Then the documented next step (SECURITY.md, exit code 5): the
+// same rotation again with the same keys, directly, then verify with the new
+// key. Both end with every value on the new key and every byte else intact.
+
+import assert from 'node:assert/strict';
+import { after, before, test } from 'node:test';
+import pg from 'pg';
+
+import { decrypt, generateKey } from './helpers/backend-crypto.mjs';
+import { runCli } from './helpers/cli.mjs';
+import { startCommitCutter } from './helpers/commit-cutter.mjs';
+import { seedAcceptanceFixture, snapshotTable } from './helpers/fixture.mjs';
+import { createObserver, keyrotateSessions, opens, waitFor } from './helpers/hygiene.mjs';
+import { getServer } from './helpers/pg.mjs';
+import { createAnythingMcpSchema, quoteIdent } from './helpers/schema.mjs';
+
+const OLD = generateKey();
+const NEW = generateKey();
+const obs = createObserver();
+obs.keys(OLD, NEW);
+
+let url;
+let client;
+before(async () => {
+  const server = await getServer();
+  obs.secret(server.password);
+  url = await server.createDatabase('commit_unknown');
+  client = new pg.Client({ connectionString: url });
+  await client.connect();
+});
+after(() => client.end());
+
+const q = quoteIdent;
+const read = async (r) => (await client.query(`SELECT ${q(r.column)} AS v FROM ${q(r.table)} WHERE id = $1`, [r.id])).rows[0].v;
+
+/**
+ * A fresh fixture under OLD, and what must survive it: every other column of
+ * the tables holding ciphertext byte for byte, every value that is not
+ * ciphertext, every plaintext.
+ */
+async function seed() {
+  await client.query('DROP SCHEMA public CASCADE; CREATE SCHEMA public');
+  await createAnythingMcpSchema(client, 'public', { legacy: true });
+  const fixture = await seedAcceptanceFixture(client, OLD, { legacy: true });
+  for (const r of fixture.rows) obs.secret(r.plaintext);
+  const columns = new Map();
+  for (const r of fixture.rows) columns.set(r.table, new Set([...(columns.get(r.table) ?? []), r.column]));
+  const others = {};
+  for (const [table, cols] of columns) others[table] = await snapshotTable(client, 'public', table, { exclude: [...cols] });
+  const unsealed = [];
+  for (const r of fixture.rows.filter((x) => x.kind !== 'sealed')) unsealed.push({ ...r, value: await read(r) });
+  return { sealed: fixture.rows.filter((r) => r.kind === 'sealed'), columns, others, unsealed };
+}
+
+const sealedValues = async (sealed) => Promise.all(sealed.map(read));
+
+/** Every sealed value opens with `key` to its own plaintext; nothing else changed. */
+async function assertAllOn(key, { sealed, columns, others, unsealed }) {
+  const values = await sealedValues(sealed);
+  sealed.forEach((r, i) => assert.equal(decrypt(values[i], key), r.plaintext, `${r.table} ${r.id}`));
+  for (const [table, cols] of columns) {
+    assert.deepStrictEqual(await snapshotTable(client, 'public', table, { exclude: [...cols] }), others[table], `${table}: other columns`);
+  }
+  for (const r of unsealed) assert.equal(await read(r), r.value, `${r.table} ${r.id}: not ciphertext, untouched`);
+}
+
+const env = (databaseUrl, extra = {}) => ({ DATABASE_URL: databaseUrl, OLD_ENCRYPTION_KEY: OLD, NEW_ENCRYPTION_KEY: NEW, ...extra });
+const cli = (args, environment) => runCli(args, { env: environment, observe: obs.observe });
+
+const CASES = [
+  ['after', 'the COMMIT reached the server (it committed; the reply never came)', 'COMMIT', NEW],
+  ['before', 'the COMMIT was cut before the server saw it (it rolled back)', null, OLD],
+];
+
+for (const [mode, what, serverAnswer, keyAfterCut] of CASES) {
+  for (const json of [false, true]) {
+    test(`${what}${json ? ', --json' : ''}: exit 5 ERR_COMMIT_UNKNOWN; the documented re-run ends on the new key, data intact`, async (t) => {
+      const baseline = await seed();
+      const target = new URL(url);
+      const cutter = await startCommitCutter({ host: target.hostname, port: Number(target.port) }, mode);
+      try {
+        const proxied = new URL(url);
+        proxied.hostname = '127.0.0.1';
+        proxied.port = String(cutter.port);
+        proxied.searchParams.set('sslmode', 'disable');
+        const r = await cli(['--yes', ...(json ? ['--json'] : [])], env(proxied.toString()));
+
+        // What went over the wire: one simple-query COMMIT, cut as asked.
+        assert.ok(cutter.cut, `the proxy saw a COMMIT; queries: ${JSON.stringify(cutter.queries)}`);
+        assert.equal(cutter.queries.filter((q) => q === 'COMMIT').length, 1);
+        assert.equal(cutter.commitChunk.at(-1), 'Q', 'the COMMIT ends what the client wrote');
+        t.diagnostic(`written with the COMMIT: ${cutter.commitChunk.join(' ')}`);
+        assert.equal(await cutter.serverReply, serverAnswer, 'what the server answered the COMMIT');
+
+        assert.equal(r.code, 5, `exit status: ${r.stdout}${r.stderr}`);
+        const all = r.stdout + r.stderr;
+        assert.doesNotMatch(all, /nothing was changed|rolled back|rows re-encrypted|Next: set ENCRYPTION_KEY/i);
+        if (json) {
+          const doc = JSON.parse(r.stdout);
+          assert.equal(doc.ok, false);
+          assert.equal(doc.error.code, 'ERR_COMMIT_UNKNOWN');
+          assert.match(doc.error.message, /may or may not have committed/);
+          assert.match(doc.error.hint, /Run the same rotation again with the same keys.*Then verify with the new key/);
+          assert.equal(doc.exit.status, 5);
+          assert.match(doc.exit.meaning, /lost during COMMIT.*may or may not have committed.*Do not switch keys/);
+        } else {
+          assert.match(r.stderr, /^error \[ERR_COMMIT_UNKNOWN\]: the connection failed during COMMIT .*may or may not have committed/m);
+          assert.match(r.stderr, /Do not switch ENCRYPTION_KEY.*Run the same rotation again with the same keys.*Then verify with the new key/);
+        }
+      } finally {
+        await cutter.close();
+      }
+
+      // The server has settled the transaction one way: all on one key, never a mix.
+      await waitFor(async () => (await keyrotateSessions(client)).length === 0, 'the cut session to end');
+      const values = await sealedValues(baseline.sealed);
+      assert.ok(values.every((v) => opens(v, keyAfterCut)), `after the cut every value is on the ${keyAfterCut === NEW ? 'new' : 'old'} key`);
+
+      // The documented next step, on a working connection.
+      const again = await cli(['--yes'], env(url));
+      assert.equal(again.code, 0, again.stderr);
+      const expected = keyAfterCut === NEW ? 0 : baseline.sealed.length;
+      assert.match(again.stdout, new RegExp(`^${expected} rows re-encrypted across \\d+ tables \\(${baseline.sealed.length - expected} already on the new key`, 'm'));
+      const check = await cli(['verify'], { DATABASE_URL: url, ENCRYPTION_KEY: NEW });
+      assert.equal(check.code, 0, check.stderr);
+      assert.match(check.stdout, /OK$/m);
+      await assertAllOn(NEW, baseline);
+    });
+  }
+}
+
+test('no key, plaintext or password appears in any output', () => {
+  obs.assertNoLeaks(16);
+});
