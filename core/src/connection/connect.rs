@@ -158,14 +158,13 @@ fn render_error(error: &tokio_postgres::Error, target: &ConnectionTarget) -> Str
 
 /// The server's refusals that are about TLS or client certificates.
 fn server_refusal(message: &str, code: &SqlState, target: &ConnectionTarget) -> Option<String> {
+    // Only a connection without TLS is "no encryption".
     if message.contains("no encryption") {
-        let hint = match &target.tls {
-            None => "add sslmode=verify-full to the URL (with sslrootcert if the server's CA is your own)",
-            Some(_) => "the server wants TLS on another address or for another user",
-        };
-        return Some(format!(
-            "the server requires TLS: its pg_hba.conf rejects connections without encryption; {hint}"
-        ));
+        return Some(
+            "the server requires TLS: its pg_hba.conf rejects connections without encryption; \
+             add sslmode=verify-full to the URL (with sslrootcert if the server's CA is your own)"
+                .to_owned(),
+        );
     }
     if message.contains("requires a valid client certificate") {
         return Some(
@@ -216,22 +215,17 @@ fn tls_refusal(
             CertificateError::NotValidYet | CertificateError::NotValidYetContext { .. },
         ) => "the server's certificate is not valid yet".to_owned(),
         rustls::Error::InvalidCertificate(_) => "the server's certificate was refused".to_owned(),
-        rustls::Error::AlertReceived(AlertDescription::CertificateRequired) => {
-            "the server requires a client certificate, and none was sent: give sslcert and sslkey in the URL"
-                .to_owned()
-        }
+        // PostgreSQL checks a client certificate's chain in the handshake.
         rustls::Error::AlertReceived(
             AlertDescription::UnknownCA
             | AlertDescription::BadCertificate
             | AlertDescription::UnsupportedCertificate
             | AlertDescription::CertificateUnknown
             | AlertDescription::CertificateExpired
-            | AlertDescription::CertificateRevoked
-            | AlertDescription::AccessDenied,
-        ) => match target.tls.as_ref().and_then(|t| t.client.as_ref()) {
-            Some(_) => "the server refused the client certificate (it does not trust the CA that signed it, or the certificate is not valid)".to_owned(),
-            None => "the server ended the TLS handshake: it wants a client certificate; give sslcert and sslkey in the URL".to_owned(),
-        },
+            | AlertDescription::CertificateRevoked,
+        ) if target.tls.as_ref().is_some_and(|t| t.client.is_some()) => {
+            "the server refused the client certificate (it does not trust the CA that signed it, or the certificate is not valid)".to_owned()
+        }
         _ => return None,
     })
 }
