@@ -410,7 +410,7 @@ describe('the Dockerfile\'s build commands, run outside Docker', () => {
     ok(run('bash', [BUILD_STEPS, '--skip-install', '--out', out, '--stage', stage], { timeout: 600_000 }), 'docker-build-steps.sh (host)');
     const { platformArchABI } = parseTriple(hostTriple());
     const pkgDir = path.join(stage, 'node_modules', '@anythingmcp', 'keyrotate');
-    assert.deepEqual(fs.readdirSync(pkgDir).sort(), ['binding.d.ts', 'binding.js', 'index.d.ts', 'index.js', `keyrotate.${platformArchABI}.node`, 'package.json']);
+    assert.deepEqual(fs.readdirSync(pkgDir).sort(), ['binding.d.ts', 'binding.js', 'index.d.ts', 'index.js', `keyrotate.${platformArchABI}.node`, 'locations.json', 'package.json']);
     assert.ok(fs.existsSync(path.join(stage, SHIM)));
     // The loader the build generates is the one the package ships.
     assert.equal(fs.readFileSync(path.join(out, 'binding.js'), 'utf8'), fs.readFileSync(path.join(ROOT, 'binding.js'), 'utf8'));
