@@ -3,6 +3,7 @@
 //! it rows it has already read, so `cargo test` covers every rule here
 //! without a database.
 
+use std::borrow::Cow;
 use std::ops::Range;
 use std::sync::Arc;
 
@@ -88,9 +89,9 @@ pub fn examine_row(mode: &Mode, plan: &TablePlan, row: &RowView<'_>) -> Result<R
             Ok(Some(text)) => text,
         };
         let (sealed, span) = match &loc.location.member {
-            None => (std::borrow::Cow::Borrowed(text), None),
+            None => (Cow::Borrowed(text), None),
             Some(name) => match document::find_member(text, name) {
-                Ok(Member::Absent) => (std::borrow::Cow::Borrowed(""), None),
+                Ok(Member::Absent) => (Cow::Borrowed(""), None),
                 Ok(Member::String { value, span }) => (value, Some(span)),
                 Err(e) => {
                     outcomes.push(Outcome::Failed(e.describe()));
@@ -141,10 +142,14 @@ pub fn examine_row(mode: &Mode, plan: &TablePlan, row: &RowView<'_>) -> Result<R
     })
 }
 
-fn build_aad(aad: &Aad, indexes: &[usize], cells: &[Cell<'_>]) -> Result<Vec<u8>, &'static str> {
+fn build_aad<'a>(
+    aad: &'a Aad,
+    indexes: &[usize],
+    cells: &[Cell<'_>],
+) -> Result<Cow<'a, [u8]>, &'static str> {
     match aad {
-        Aad::None => Ok(Vec::new()),
-        Aad::Constant(text) => Ok(text.as_bytes().to_vec()),
+        Aad::None => Ok(Cow::Borrowed(b"")),
+        Aad::Constant(text) => Ok(Cow::Borrowed(text.as_bytes())),
         Aad::Template(template) => {
             let mut values = Vec::with_capacity(indexes.len());
             for &i in indexes {
@@ -154,6 +159,7 @@ fn build_aad(aad: &Aad, indexes: &[usize], cells: &[Cell<'_>]) -> Result<Vec<u8>
             }
             template
                 .render(&values)
+                .map(Cow::Owned)
                 .map_err(|_| "a column the AAD is built from is NULL")
         }
     }

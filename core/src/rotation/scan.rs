@@ -56,13 +56,35 @@ pub struct Scan<'a> {
     pub rows_reencrypted: u64,
 }
 
+/// One location's tally within a batch.
+#[derive(Clone, Copy, Debug, Default)]
+struct Counts {
+    empty: u64,
+    reencrypted: u64,
+    already_on_new_key: u64,
+    failed: u64,
+}
+
+impl Counts {
+    fn add(&mut self, outcome: &Outcome) {
+        match outcome {
+            Outcome::Empty => self.empty += 1,
+            Outcome::Reencrypted => self.reencrypted += 1,
+            Outcome::AlreadyOnNewKey => self.already_on_new_key += 1,
+            Outcome::Failed(_) => self.failed += 1,
+            Outcome::Null | Outcome::NotApplicable => {}
+        }
+    }
+}
+
 /// What the crypto worker made of one batch.
 struct Examined {
     rows: usize,
     /// ctids to write, and per column the new texts, in step.
     ids: Vec<Tid>,
     columns: Vec<Vec<Option<String>>>,
-    outcomes: Vec<Vec<Outcome>>,
+    /// Per location, what became of its values.
+    counts: Vec<Counts>,
     failures: Vec<Failure>,
     opened_with_old: u64,
 }
@@ -213,16 +235,11 @@ impl<'a> Scan<'a> {
         findings: &mut Findings,
     ) -> Result<bool> {
         self.opened_with_old += batch.opened_with_old;
-        for row in &batch.outcomes {
-            for (outcome, report) in row.iter().zip(reports.iter_mut()) {
-                match outcome {
-                    Outcome::Empty => report.empty += 1,
-                    Outcome::Reencrypted => report.reencrypted += 1,
-                    Outcome::AlreadyOnNewKey => report.already_on_new_key += 1,
-                    Outcome::Failed(_) => report.failed += 1,
-                    Outcome::Null | Outcome::NotApplicable => {}
-                }
-            }
+        for (counts, report) in batch.counts.iter().zip(reports.iter_mut()) {
+            report.empty += counts.empty;
+            report.reencrypted += counts.reencrypted;
+            report.already_on_new_key += counts.already_on_new_key;
+            report.failed += counts.failed;
         }
         if !self.writing() {
             for failure in &batch.failures {
@@ -251,26 +268,36 @@ fn examine_batch(mode: &Mode, plan: &TablePlan, rows: &[Row]) -> Result<Examined
         rows: rows.len(),
         ids: Vec::new(),
         columns: vec![Vec::new(); plan.columns.len()],
-        outcomes: Vec::with_capacity(rows.len()),
+        counts: vec![Counts::default(); plan.locations.len()],
         failures: Vec::new(),
         opened_with_old: 0,
     };
     let first_aad = plan.first_aad();
     let first_flag = plan.first_flag();
+    // One view, refilled for every row of the batch.
+    let mut view = RowView {
+        columns: Vec::with_capacity(plan.columns.len()),
+        aad: Vec::with_capacity(plan.aad_columns.len()),
+        applies: Vec::with_capacity(plan.locations.len()),
+    };
     for row in rows {
-        let view = RowView {
-            columns: (0..plan.columns.len())
-                .map(|i| cell(row, COL_FIRST_VALUE + i, plan.raw_text))
-                .collect(),
-            aad: (0..plan.aad_columns.len())
-                .map(|i| cell(row, first_aad + i, plan.raw_text))
-                .collect(),
-            applies: (0..plan.locations.len())
-                .map(|i| row.get::<_, bool>(first_flag + i))
-                .collect(),
-        };
+        view.columns.clear();
+        view.columns
+            .extend((0..plan.columns.len()).map(|i| cell(row, COL_FIRST_VALUE + i, plan.raw_text)));
+        view.aad.clear();
+        view.aad
+            .extend((0..plan.aad_columns.len()).map(|i| cell(row, first_aad + i, plan.raw_text)));
+        view.applies.clear();
+        view.applies
+            .extend((0..plan.locations.len()).map(|i| row.get::<_, bool>(first_flag + i)));
         let result = examine_row(mode, plan, &view)?;
-        for (outcome, loc) in result.outcomes.iter().zip(&plan.locations) {
+        for ((outcome, loc), counts) in result
+            .outcomes
+            .iter()
+            .zip(&plan.locations)
+            .zip(out.counts.iter_mut())
+        {
+            counts.add(outcome);
             match outcome {
                 Outcome::Reencrypted => out.opened_with_old += 1,
                 Outcome::Failed(why) => out.failures.push(Failure {
@@ -292,7 +319,6 @@ fn examine_batch(mode: &Mode, plan: &TablePlan, rows: &[Row]) -> Result<Examined
                 column.push(value);
             }
         }
-        out.outcomes.push(result.outcomes);
     }
     Ok(out)
 }
@@ -391,13 +417,15 @@ mod tests {
     /// A batch of `opened` values that opened with the old key and the given
     /// failures, in one location.
     fn batch(opened: u64, failed: &[&str]) -> Examined {
-        let mut outcomes = vec![vec![Outcome::Reencrypted]; opened as usize];
-        outcomes.extend(failed.iter().map(|_| vec![Outcome::Failed("x")]));
         Examined {
-            rows: outcomes.len(),
+            rows: opened as usize + failed.len(),
             ids: Vec::new(),
             columns: vec![Vec::new()],
-            outcomes,
+            counts: vec![Counts {
+                reencrypted: opened,
+                failed: failed.len() as u64,
+                ..Counts::default()
+            }],
             failures: failed.iter().map(|pk| failure(pk)).collect(),
             opened_with_old: opened,
         }
