@@ -26,7 +26,7 @@ if ! command -v musl-gcc >/dev/null && [ "$(id -u)" = 0 ] && command -v apt-get 
     echo "warning: could not install musl-tools; the musl packaging check will be skipped" >&2
   }
 fi
-export KEYROTATE_FETCH_MUSL_NODE=1
+export KEYROTATE_FETCH_NODE=1
 if [ "$musl_ready" = 1 ]; then export KEYROTATE_REQUIRE_MUSL=1; fi
 
 bash scripts/setup.sh
