@@ -73,8 +73,11 @@ before(async () => {
 
 describe('the platform packages', () => {
   test('npm/<platform>/package.json is what `napi create-npm-dirs` generates, for each of the six napi.targets', () => {
-    const generated = tmpDir('create-npm-dirs');
-    ok(run('npx', ['napi', 'create-npm-dirs', '--npm-dir', generated]), 'napi create-npm-dirs');
+    // napi writes only inside the project it runs in: a copy of package.json.
+    const project = tmpDir('create-npm-dirs');
+    fs.copyFileSync(path.join(ROOT, 'package.json'), path.join(project, 'package.json'));
+    ok(run(path.join(ROOT, 'node_modules', '.bin', 'napi'), ['create-npm-dirs'], { cwd: project }), 'napi create-npm-dirs');
+    const generated = path.join(project, 'npm');
     assert.deepEqual(fs.readdirSync(path.join(ROOT, 'npm')).sort(), TARGETS.map((t) => t.platformArchABI).sort());
     for (const { platformArchABI, platform, arch, abi } of TARGETS) {
       const committed = JSON.parse(fs.readFileSync(path.join(ROOT, 'npm', platformArchABI, 'package.json'), 'utf8'));
