@@ -61,7 +61,7 @@ after(async () => {
 before(async () => {
   ok(run('bash', [path.join(ROOT, 'scripts', 'artifacts.sh'), ...BUILT], { timeout: 3_600_000 }), `npm run artifacts -- ${BUILT.join(' ')}`);
   const out = tmpDir('release');
-  const packed = ok(run(process.execPath, [path.join(ROOT, 'scripts', 'pack-release.mjs'), '--out', out, '--allow-missing'], { timeout: 300_000 }), 'pack-release');
+  const packed = ok(run(process.execPath, [path.join(ROOT, 'scripts', 'pack-release.mjs'), '--out', out, '--allow-missing', '--platforms', BUILT.join(',')], { timeout: 300_000 }), 'pack-release');
   released = packed.stdout.trim().split('\n').map((l) => JSON.parse(l));
   registry = await startRegistry(tmpDir('registry'));
   for (const { file } of released) {

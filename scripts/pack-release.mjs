@@ -4,14 +4,16 @@
 // main package, whose optionalDependencies name every platform package of
 // package.json napi.targets at exactly its own version.
 //
-//   node scripts/pack-release.mjs --out DIR [--allow-missing]
+//   node scripts/pack-release.mjs --out DIR [--allow-missing] [--platforms P1,P2...]
 //
 // Prints one JSON line per tarball ({ name, version, file, platform? }),
 // platform packages first, the order to `npm publish DIR/<file>` them in.
 // Refuses when a platform package's version or os/cpu/libc disagree with
-// package.json and napi-rs, or when a binary is missing; --allow-missing packs
+// package.json and napi-rs, or when a binary is missing. --allow-missing packs
 // what there is (the main package still names all six), for a registry that
-// only needs the platforms at hand, as the artifact test's does.
+// only needs the platforms at hand, as the artifact test's does; --platforms
+// packs only the named platform packages (npm/ folder names) even if others
+// have a binary.
 //
 // The main package is `npm pack` of this directory (its `files`: the JS API,
 // its types and the loader; no binary), repacked with optionalDependencies
@@ -28,9 +30,11 @@ import { parseTriple } from '@napi-rs/cli';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 
-const { values } = parseArgs({ options: { out: { type: 'string' }, 'allow-missing': { type: 'boolean', default: false } } });
+const { values } = parseArgs({
+  options: { out: { type: 'string' }, 'allow-missing': { type: 'boolean', default: false }, platforms: { type: 'string' } },
+});
 if (!values.out) {
-  process.stderr.write('usage: node scripts/pack-release.mjs --out DIR [--allow-missing]\n');
+  process.stderr.write('usage: node scripts/pack-release.mjs --out DIR [--allow-missing] [--platforms P1,P2...]\n');
   process.exit(2);
 }
 const out = path.resolve(values.out);
@@ -46,8 +50,13 @@ const npmPack = (dir, dest) => JSON.parse(execFileSync('npm', ['pack', '--json',
 const main = readJson(path.join(ROOT, 'package.json'));
 const libcOf = { gnu: 'glibc', musl: 'musl' };
 const platforms = main.napi.targets.map((triple) => parseTriple(triple));
+const only = values.platforms?.split(',');
+for (const p of only ?? []) {
+  if (!platforms.some((t) => t.platformArchABI === p)) fail(`--platforms: ${p} is not a napi.targets platform`);
+}
 const packed = [];
 const missing = [];
+const ready = [];
 
 for (const { triple, platform, arch, abi, platformArchABI } of platforms) {
   const dir = path.join(ROOT, 'npm', platformArchABI);
@@ -68,15 +77,18 @@ for (const { triple, platform, arch, abi, platformArchABI } of platforms) {
       fail(`npm/${platformArchABI}/package.json ${field} is ${JSON.stringify(got)}, not ${JSON.stringify(want)} (npx napi version / create-npm-dirs)`);
     }
   }
-  if (!fs.existsSync(path.join(dir, binary))) {
+  if (!fs.existsSync(path.join(dir, binary)) || (only && !only.includes(platformArchABI))) {
     missing.push(`${platformArchABI} (${triple})`);
-    continue;
+  } else {
+    ready.push({ dir, pkg, platformArchABI });
   }
-  const tarball = npmPack(dir, out);
-  packed.push({ name: pkg.name, version: pkg.version, file: tarball.filename, platform: platformArchABI });
 }
 if (missing.length && !values['allow-missing']) {
   fail(`no binary for ${missing.join(', ')}: npm run artifacts (macOS ones on a Mac), or --allow-missing`);
+}
+for (const { dir, pkg, platformArchABI } of ready) {
+  const tarball = npmPack(dir, out);
+  packed.push({ name: pkg.name, version: pkg.version, file: tarball.filename, platform: platformArchABI });
 }
 
 const stage = fs.mkdtempSync(path.join(os.tmpdir(), 'keyrotate-pack-'));
