@@ -10,8 +10,11 @@ export type ErrorCode =
   | 'ERR_KEY_UNCHANGED'
   | 'ERR_INVALID_ARG'
   | 'ERR_COLUMN_NOT_FOUND'
+  | 'ERR_TABLE_UNSUPPORTED'
+  | 'ERR_ROW_SECURITY'
   | 'ERR_OLD_KEY_MISMATCH'
   | 'ERR_UNDECRYPTABLE'
+  | 'ERR_UNREGISTERED_CIPHERTEXT'
   | 'ERR_DB_CONNECT'
   | 'ERR_LOCK_TIMEOUT'
   | 'ERR_DB'
@@ -23,18 +26,32 @@ export interface Location {
   schema: string
   table: string
   column: string
+  /** The JSON member that holds the sealed string, when it is not the whole value. */
+  member?: string
   primaryKey: string
+}
+
+/** A column (or a string inside its JSON documents) outside the registry. */
+export interface Place {
+  schema: string
+  table: string
+  column: string
+  /** Path of the string inside the column's JSON documents (`$enc`, `a.b[0]`). */
+  member?: string
 }
 
 export declare class KeyrotateError extends Error {
   readonly name: 'KeyrotateError'
   readonly code: ErrorCode
-  /** Set for ERR_OLD_KEY_MISMATCH and ERR_UNDECRYPTABLE. */
-  readonly details?: Location
+  /** ERR_OLD_KEY_MISMATCH, ERR_UNDECRYPTABLE: the value's Location.
+   *  ERR_UNREGISTERED_CIPHERTEXT: the Place. ERR_ROW_SECURITY: `{ schema, table }`. */
+  readonly details?: Location | Place | { schema: string; table: string }
 }
 
-/** An encrypted column beyond the defaults. `schema` defaults to the
- *  connection string's `?schema=` (or `public`). */
+/** A plain location beyond the defaults: the whole value of a text column,
+ *  no AAD. `schema` defaults to the connection string's `?schema=` (or
+ *  `public`). Locations with JSON members, row filters or AAD go in a
+ *  locations file (`columnsFile`). */
 export interface ColumnSpec {
   schema?: string
   table: string
@@ -53,11 +70,13 @@ export interface Progress {
 }
 
 export interface CommonOptions {
-  /** Extra columns: `"[schema.]table.primaryKey.column"` or objects. */
+  /** Extra plain locations: `"[schema.]table.primaryKey.column"` or objects. */
   columns?: Array<string | ColumnSpec>
-  /** Path of a JSON file: an array of ColumnSpec, or `{ "columns": [...] }`. */
+  /** Path of a locations file in the registry's format (see `locations.json`
+   *  and docs/locations.md): `{ "locations": [...] }` or a bare array. */
   columnsFile?: string
-  /** Scan unregistered text columns for ciphertext under the key (default true). */
+  /** Look outside the registry (text, json and jsonb columns) for ciphertext
+   *  under the key (default true). */
   discover?: boolean
   /** Accept keys with leading/trailing whitespace (default false). */
   allowWhitespace?: boolean
@@ -72,6 +91,9 @@ export interface RotateOptions extends CommonOptions {
   dryRun?: boolean
   /** Longest wait for the table locks, in milliseconds (default 10000). */
   lockTimeoutMs?: number
+  /** Rotate even when discovery finds ciphertext outside the registry; those
+   *  values stay on the old key (default false: ERR_UNREGISTERED_CIPHERTEXT). */
+  allowUnregistered?: boolean
 }
 
 export type VerifyOptions = CommonOptions
@@ -81,32 +103,51 @@ export interface Warning {
   message: string
 }
 
-export interface ColumnReport {
+export interface LocationReport {
   schema: string
   table: string
   primaryKey: string
   column: string
+  /** The JSON member holding the sealed string, or null for the whole value. */
+  member: string | null
+  /** How the AAD is built: none, a constant, or a template over the row's columns. */
+  aad: 'none' | 'constant' | 'template'
+  /** The row filter (column = value), when the location has one. */
+  where: Record<string, string> | null
   /** `absent`: a registry default this database does not have. */
   status: 'processed' | 'absent'
+  /** Why an absent location is absent (and the migration that would add it). */
+  absentReason: string | null
+  /** Rows the location covers (those its filter selects). */
   rows: number
   /** Rotation: values re-encrypted (or that would be, in a dry run). */
   reencrypted: number
   /** Rotation: values already on the new key. Verify: values that open with the key. */
   alreadyOnNewKey: number
-  /** NULL or empty values, skipped. */
+  /** NULL or empty values, or documents without the member: skipped. */
   empty: number
   /** Values that open with neither key (dry run and verify list them). */
   failed: number
+}
+
+/** What `_prisma_migrations` says about the database. */
+export interface Migrations {
+  present: boolean
+  /** Migrations applied and not rolled back. */
+  applied: number
+  /** The newest of them, by name. */
+  newest: string | null
+  /** Applied migrations the registry does not know. */
+  unknown: string[]
 }
 
 export interface Failure extends Location {
   reason: string
 }
 
-export interface DiscoveredColumn {
-  schema: string
-  table: string
-  column: string
+export interface DiscoveredColumn extends Place {
+  /** The AAD it opened with: null for none, else a constant. */
+  aad: string | null
   /** Values that opened with the key in the sample where the first one did (at least 1). */
   matches: number
 }
@@ -115,7 +156,7 @@ interface Findings {
   /** At most 100 are listed; `failureCount` is exact. */
   failures: Failure[]
   failureCount: number
-  /** Unregistered columns holding ciphertext under the key. */
+  /** Places outside the registry holding ciphertext under the key. */
   discovered: DiscoveredColumn[]
   warnings: Warning[]
   notices: string[]
@@ -124,13 +165,21 @@ interface Findings {
 export interface RotationReport extends Findings {
   dryRun: boolean
   committed: boolean
+  /** Rows rewritten (a row with several locations is one row). */
   rowsReencrypted: number
+  /** Values re-encrypted, summed over the locations. */
+  valuesReencrypted: number
   alreadyOnNewKey: number
   empty: number
   tables: number
   /** `X rows re-encrypted across Y tables` */
   summary: string
-  columns: ColumnReport[]
+  /** False when values open with neither key and none with the old key:
+   *  a dry run's "old key does not match". */
+  oldKeyMatches: boolean
+  /** Every location of the registry, in its order. */
+  locations: LocationReport[]
+  migrations: Migrations
   durationMs: number
   oldKeyFingerprint: string
   newKeyFingerprint: string
@@ -145,7 +194,8 @@ export interface VerifyReport extends Findings {
   empty: number
   tables: number
   summary: string
-  columns: ColumnReport[]
+  locations: LocationReport[]
+  migrations: Migrations
   durationMs: number
   keyFingerprint: string
   database: string
@@ -192,6 +242,24 @@ export declare function checkKeys(
 
 /** Parse a DATABASE_URL without connecting; never returns the password. */
 export declare function describeDatabase(databaseUrl: string): DatabaseDescription
+
+/** A location as a run would look for it (`describeLocations`). */
+export interface LocationDescription {
+  schema: string
+  table: string
+  primaryKey: string
+  column: string
+  member: string | null
+  aad: 'none' | 'constant' | 'template'
+  where: Record<string, string> | null
+}
+
+/** The locations a run with these options would look at in `schema`
+ *  (default `public`): the shipped registry plus `columns`/`columnsFile`. */
+export declare function describeLocations(
+  options?: Pick<CommonOptions, 'columns' | 'columnsFile'>,
+  schema?: string,
+): LocationDescription[]
 
 /** A new random key the backend accepts (64 base64 characters). */
 export declare function generateKey(): string

@@ -37,7 +37,7 @@ function progressCallback(options) {
 }
 
 const OPTION_NAMES = {
-  rotate: new Set(['dryRun', 'columns', 'columnsFile', 'lockTimeoutMs', 'discover', 'allowWhitespace', 'batchSize', 'onProgress']),
+  rotate: new Set(['dryRun', 'columns', 'columnsFile', 'lockTimeoutMs', 'discover', 'allowUnregistered', 'allowWhitespace', 'batchSize', 'onProgress']),
   verify: new Set(['columns', 'columnsFile', 'discover', 'allowWhitespace', 'batchSize', 'onProgress']),
 }
 
@@ -130,6 +130,11 @@ function describeDatabase(databaseUrl) {
   return unwrap(native.describeDatabase(databaseUrl))
 }
 
+function describeLocations(options, schema) {
+  const options_ = nativeOptions(options, 'verify')
+  return unwrap(callNative(() => native.describeLocations(options_, schema)))
+}
+
 function generateKey() {
   return native.generateKey()
 }
@@ -140,6 +145,7 @@ module.exports = {
   keyFingerprint,
   checkKeys,
   describeDatabase,
+  describeLocations,
   generateKey,
   KeyrotateError,
 }

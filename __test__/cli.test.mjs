@@ -152,7 +152,11 @@ describe('modes and output', () => {
     const report = JSON.parse(r.stdout);
     assert.equal(report.committed, true);
     assert.equal(report.rowsReencrypted, fixture.rows.filter((x) => x.kind === 'sealed').length);
-    assert.equal(report.columns.length, 2);
+    assert.equal(report.locations.length, 7);
+    assert.deepStrictEqual(
+      report.locations.filter((l) => l.status === 'processed').map((l) => `${l.table}.${l.column}`),
+      ['connectors.auth_config', 'connectors.env_vars', 'mcp_server_configs.auth_config'],
+    );
     // Everything is on NEW now, so only a pair that matches nothing fails.
     const failed = run(['--json'], { env: { ...env(), OLD_ENCRYPTION_KEY: OTHER, NEW_ENCRYPTION_KEY: generateKey() } });
     assert.equal(failed.status, 3);
@@ -334,7 +338,13 @@ describe('on a terminal', () => {
     assert.equal(r.status, 2);
     const dbName = new URL(url).pathname.slice(1);
     assert.match(r.stdout, new RegExp(`Rotate ENCRYPTION_KEY in database ${dbName} on 127\\.0\\.0\\.1`));
-    assert.match(r.stdout, /connectors\.auth_config, mcp_server_configs\.auth_config/);
+    // The registry's locations, listed from the addon, not from text in the CLI.
+    const { describeLocations } = await import('../index.js').then((m) => m.default);
+    for (const l of describeLocations()) {
+      const name = `${l.schema}.${l.table}.${l.column}${l.member ? `.${l.member}` : ''}`;
+      assert.ok(r.stdout.includes(name), name);
+    }
+    assert.match(r.stdout, /public\.org_settings\.value\.secretEnc where key = alert_webhook/);
     const { keyFingerprint } = await import('../index.js').then((m) => m.default);
     assert.ok(r.stdout.includes(`Old key ${keyFingerprint(OLD)} -> new key ${keyFingerprint(NEW)}`));
     assert.match(r.stdout, /Aborted; nothing was changed/);
@@ -353,7 +363,7 @@ describe('on a terminal', () => {
     await seedBulk(client, OLD, 100_000);
     const r = runTty([], { DATABASE_URL: url, OLD_ENCRYPTION_KEY: OLD, NEW_ENCRYPTION_KEY: NEW }, 'y\n');
     assert.equal(r.status, 0, r.stdout);
-    assert.match(r.stdout, /connectors\.auth_config: [\d,]+\/100,01\d \(\d+%\)/);
+    assert.match(r.stdout, /connectors\.auth_config, env_vars\.\$enc: [\d,]+\/100,01\d \(\d+%\)/);
     assert.match(r.stdout, /^100\d{3} rows re-encrypted across 2 tables/m);
     await allOpenWith(NEW);
     const again = runTty(['--yes'], { DATABASE_URL: url, OLD_ENCRYPTION_KEY: OLD, NEW_ENCRYPTION_KEY: NEW }, '');

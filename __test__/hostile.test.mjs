@@ -40,7 +40,6 @@ const UNREACHABLE = 'postgresql://nobody:Unre4chablePw@127.0.0.1:1/none';
 obs.secret('Unre4chablePw');
 const TOO_SHORT = 'too short to hold an IV and a tag';
 const AUTH = 'authentication tag does not verify';
-const NOT_UTF8 = 'plaintext is not UTF-8';
 
 const clients = [];
 after(async () => {
@@ -143,22 +142,12 @@ describe('stored values that are not what the backend writes', () => {
       ['truncated', valid.replace(/=+$/, '').slice(0, -4)],
       ['extended', valid.replace(/=+$/, '') + 'QUFB'],
       ['unrelated-key', encrypt(payload, OTHER)],
-      ['not-utf8', sealBytes(Buffer.from([0x7b, 0xff, 0xfe, 0x00, 0xc3, 0x28, 0x7d]), OLD)],
-      ['not-utf8-under-new-key', sealBytes(Buffer.from([0xed, 0xa0, 0x80]), NEW)],
       [`pk with 'quotes'; DROP TABLE connectors; --\n\u2028😀`, flip(valid, -2)],
     ].map(([id, v]) => {
       const raw = Buffer.from(v, 'base64');
-      if (id === 'not-utf8') {
-        // The backend's decrypt() does not throw here: update() returns a
-        // Buffer that `+` turns into U+FFFD-mangled text. The backend never
-        // seals such bytes (it encrypts JS strings); the addon refuses to
-        // carry a value it cannot hand back byte for byte as text.
-        assert.match(decrypt(v, OLD), /\ufffd/);
-        return { id, v, reason: NOT_UTF8 };
-      }
-      // Node is the oracle: none of the others open in the backend either.
+      // Node is the oracle: none of them open in the backend either.
       assert.equal(opens(v, OLD), false, id);
-      return { id, v, reason: id.startsWith('not-utf8') ? NOT_UTF8 : raw.length < 32 ? TOO_SHORT : AUTH };
+      return { id, v, reason: raw.length < 32 ? TOO_SHORT : AUTH };
     });
   });
 
@@ -181,20 +170,44 @@ describe('stored values that are not what the backend writes', () => {
     await assertAllOpenWith(env.client, OLD, { expected: env.fixture.rows.filter((r) => r.kind === 'sealed' && r.table === 'connectors').length });
   });
 
-  test('as the very first value: ERR_OLD_KEY_MISMATCH, nothing changed', async () => {
+  test("as the very first value, with the right old key: that value's own error, not a key mismatch", async () => {
     const e2 = await install('hostile_first');
     await e2.client.query('CREATE TABLE first_values (id text PRIMARY KEY, v text)');
     await e2.client.query("INSERT INTO first_values VALUES ('bad', $1), ('good', $2)", [cases[0].v, encrypt(payload, OLD)]);
-    const snap = await snapshotAll(e2.client);
-    // Only the extra column: the first value the rotation meets is the bad one.
+    // Only the extra columns: the first value the rotation meets is the bad one.
     await e2.client.query('UPDATE connectors SET auth_config = NULL');
     await e2.client.query('UPDATE mcp_server_configs SET auth_config = NULL');
-    const snap2 = await snapshotAll(e2.client);
-    const e = await obs.rejection(keyrotate.rotateEncryptionKey(OLD, NEW, e2.url, { columns: ['first_values.id.v'] }));
-    assert.equal(e.code, 'ERR_OLD_KEY_MISMATCH');
+    await e2.client.query('DELETE FROM hostile_values');
+    const snap = await snapshotAll(e2.client);
+    const columns = ['first_values.id.v'];
+    const e = await obs.rejection(keyrotate.rotateEncryptionKey(OLD, NEW, e2.url, { columns }));
+    assert.equal(e.code, 'ERR_UNDECRYPTABLE', e.message);
     assert.equal(e.details.primaryKey, 'bad');
-    assert.deepStrictEqual(await snapshotAll(e2.client), snap2);
-    assert.notDeepStrictEqual(snap, snap2);
+    assert.doesNotMatch(e.message, /old key does not match/);
+    assert.deepStrictEqual(await snapshotAll(e2.client), snap);
+    // With a wrong old key nothing opens with it: that, and only that, is a mismatch.
+    const wrong = await obs.rejection(keyrotate.rotateEncryptionKey(OTHER, NEW, e2.url, { columns }));
+    assert.equal(wrong.code, 'ERR_OLD_KEY_MISMATCH');
+    const dry = obs.observe(await keyrotate.rotateEncryptionKey(OTHER, NEW, e2.url, { columns, dryRun: true }));
+    assert.equal(dry.oldKeyMatches, false);
+    assert.equal(dry.failureCount, 2);
+    assert.deepStrictEqual(await snapshotAll(e2.client), snap);
+  });
+
+  test('plaintext bytes that are not UTF-8 are carried over exactly, never refused', async () => {
+    const e2 = await install('hostile_bytes');
+    const bytes = Buffer.from([0x7b, 0xff, 0xfe, 0x00, 0xc3, 0x28, 0x7d]);
+    await e2.client.query('CREATE TABLE byte_values (id text PRIMARY KEY, v text)');
+    await e2.client.query("INSERT INTO byte_values VALUES ('raw', $1)", [sealBytes(bytes, OLD)]);
+    const columns = ['byte_values.id.v', 'hostile_values.id.v'];
+    const report = obs.observe(await keyrotate.rotateEncryptionKey(OLD, NEW, e2.url, { columns }));
+    assert.equal(report.locations.find((l) => l.table === 'byte_values').reencrypted, 1);
+    const { rows } = await e2.client.query("SELECT v FROM byte_values WHERE id = 'raw'");
+    const raw = Buffer.from(rows[0].v, 'base64');
+    const decipher = crypto.createDecipheriv('aes-256-gcm', Buffer.from(NEW, 'utf-8').subarray(0, 32), raw.subarray(0, 16));
+    decipher.setAuthTag(raw.subarray(raw.length - 16));
+    const opened = Buffer.concat([decipher.update(raw.subarray(16, raw.length - 16)), decipher.final()]);
+    assert.ok(opened.equals(bytes), 'the same bytes, not U+FFFD-mangled text');
   });
 
   test('all together: a dry run and a verify list every one with its reason, and change nothing', async () => {
@@ -204,6 +217,7 @@ describe('stored values that are not what the backend writes', () => {
       const dry = obs.observe(await keyrotate.rotateEncryptionKey(OLD, NEW, env.url, { columns: ['hostile_values.id.v'], dryRun: true }));
       assert.equal(dry.committed, false);
       assert.equal(dry.failureCount, cases.length);
+      assert.equal(dry.oldKeyMatches, true);
       assert.equal(dry.rowsReencrypted, env.sealed + env.goods.length);
       const byId = Object.fromEntries(dry.failures.map((f) => [f.primaryKey, f]));
       for (const c of cases) {
@@ -265,8 +279,13 @@ describe('stored values that are not what the backend writes', () => {
     assert.deepStrictEqual(verify.failures.map((f) => f.primaryKey).sort(), nodeFails.sort());
     assert.equal(verify.failureCount, nodeFails.length);
 
-    const report = obs.observe(await keyrotate.rotateEncryptionKey(OLD, NEW, env.url, { columns: ['lenient_values.id.v'] }));
-    assert.equal(report.columns.find((c) => c.table === 'lenient_values').reencrypted, Object.keys(lenient).length);
+    const report = obs.observe(
+      await keyrotate.rotateEncryptionKey(OLD, NEW, env.url, { columns: ['lenient_values.id.v', 'hostile_values.id.v', 'mangled_values.id.v'], dryRun: true }),
+    );
+    assert.equal(report.failureCount, nodeFails.length, 'the mangled values Node cannot open fail here too');
+    const rotated = obs.observe(await keyrotate.rotateEncryptionKey(OLD, NEW, env.url, { columns: ['lenient_values.id.v', 'hostile_values.id.v'], allowUnregistered: true }));
+    assert.ok(rotated.discovered.some((d) => d.table === 'mangled_values'), 'the mangled values that open are found outside the registry');
+    assert.equal(rotated.locations.find((c) => c.table === 'lenient_values').reencrypted, Object.keys(lenient).length);
     const { rows } = await env.client.query('SELECT v FROM lenient_values');
     for (const r of rows) assert.equal(decrypt(r.v, NEW), payload);
   });
@@ -374,10 +393,12 @@ describe('identifiers and options carrying SQL', () => {
       [{ columns: [col('connectors', 'id', 'auth_config', 'public"; DROP SCHEMA public CASCADE; --')] }, 'ERR_COLUMN_NOT_FOUND'],
       [{ columns: [col('connectors', 'id" = "id" OR 1=1; --', 'auth_config')] }, 'ERR_COLUMN_NOT_FOUND'],
       [{ columns: [col('connectors', 'id', "auth_config = 'x'; DELETE FROM connectors; --")] }, 'ERR_COLUMN_NOT_FOUND'],
+      [{ columnsFile: file('hostile-filter.json', JSON.stringify([{ table: 'connectors', primaryKey: 'id', column: 'instructions', where: { "name' OR 1=1; --": 'x' } }])) }, 'ERR_COLUMN_NOT_FOUND'],
+      [{ columnsFile: file('hostile-aad.json', JSON.stringify([{ table: 'connectors', primaryKey: 'id', column: 'instructions', aad: { template: '{id"; DROP TABLE x; --}' } }])) }, 'ERR_COLUMN_NOT_FOUND'],
       [{ columns: [col("connectors' OR '1'='1", 'id', 'auth_config')] }, 'ERR_COLUMN_NOT_FOUND'],
       [{ columns: ['connectors.id.auth_config"; TRUNCATE connectors; --'] }, 'ERR_COLUMN_NOT_FOUND'],
-      [{ columns: ['public.connectors.id.is_active'] }, 'ERR_COLUMN_NOT_FOUND'], // boolean, not text
-      [{ columns: ['connectors.id.spec_data'] }, 'ERR_COLUMN_NOT_FOUND'], // jsonb
+      [{ columns: ['public.connectors.id.is_active'] }, 'ERR_TABLE_UNSUPPORTED'], // boolean, not text
+      [{ columns: ['connectors.id.spec_data'] }, 'ERR_TABLE_UNSUPPORTED'], // jsonb, and no member named
       [{ columns: [col('connectors', 'id', 'auth_config\n; DROP TABLE x')] }, 'ERR_INVALID_ARG'],
       [{ columns: [col('', 'id', 'auth_config')] }, 'ERR_INVALID_ARG'],
       [{ columns: [col('t'.repeat(64), 'id', 'v')] }, 'ERR_INVALID_ARG'],
@@ -407,7 +428,7 @@ describe('identifiers and options carrying SQL', () => {
       // verify takes the same options except the rotation-only lockTimeoutMs.
       if (typeof options === 'object' && !('lockTimeoutMs' in options)) {
         const v = await obs.rejection(keyrotate.verifyEncryptionKey(OLD, env.url, options));
-        assert.ok(['ERR_COLUMN_NOT_FOUND', 'ERR_INVALID_ARG'].includes(v.code), `verify ${JSON.stringify(options)}: ${v.code}`);
+        assert.ok(['ERR_COLUMN_NOT_FOUND', 'ERR_TABLE_UNSUPPORTED', 'ERR_INVALID_ARG'].includes(v.code), `verify ${JSON.stringify(options)}: ${v.code}`);
       }
     }
     assert.deepStrictEqual(await snapshotAll(env.client), snap, 'no table created, dropped or changed');
@@ -422,16 +443,15 @@ describe('identifiers and options carrying SQL', () => {
     const qualified = `${quoteIdent('Tenant "B"; --')}.${quoteIdent(table)}`;
     await env.client.query(`CREATE TABLE ${qualified} (${quoteIdent(pk)} bigint PRIMARY KEY, ${quoteIdent(column)} varchar(500))`);
     for (let i = 1; i <= 3; i++) await env.client.query(`INSERT INTO ${qualified} VALUES ($1, $2)`, [i, encrypt(`{"n":${i}}`, OLD)]);
-    const report = obs.observe(
-      await keyrotate.rotateEncryptionKey(OLD, NEW, env.url, { columns: [{ schema: 'Tenant "B"; --', table, primaryKey: pk, column }] }),
-    );
-    assert.equal(report.rowsReencrypted, env.sealed + 3);
+    const hostile = { schema: 'Tenant "B"; --', table, primaryKey: pk, column };
+    const report = obs.observe(await keyrotate.rotateEncryptionKey(OLD, NEW, env.url, { columns: [hostile, 'hostile_values.id.v'] }));
+    assert.equal(report.rowsReencrypted, env.sealed + env.goods.length + 3);
     const { rows } = await env.client.query(`SELECT ${quoteIdent(pk)}::int AS id, ${quoteIdent(column)} AS v FROM ${qualified} ORDER BY 1`);
     assert.deepStrictEqual(rows.map((r) => decrypt(r.v, NEW)), ['{"n":1}', '{"n":2}', '{"n":3}']);
     assert.ok((await tableNames(env.client)).includes('public.connectors'));
     // A corrupt row there is named by its (bigint) primary key.
     await env.client.query(`UPDATE ${qualified} SET ${quoteIdent(column)} = $1 WHERE ${quoteIdent(pk)} = 2`, [flip(rows[1].v, -1)]);
-    const e = await obs.rejection(keyrotate.rotateEncryptionKey(NEW, OTHER, env.url, { columns: [{ schema: 'Tenant "B"; --', table, primaryKey: pk, column }] }));
+    const e = await obs.rejection(keyrotate.rotateEncryptionKey(NEW, OTHER, env.url, { columns: [hostile, 'hostile_values.id.v'] }));
     assert.equal(e.code, 'ERR_UNDECRYPTABLE');
     assert.deepStrictEqual(e.details, { schema: 'Tenant "B"; --', table, column, primaryKey: '2' });
   });
@@ -599,7 +619,7 @@ describe('discovery: ciphertext in a column the registry does not know', () => {
     for (let i = 0; i < 5; i++) await env.client.query('INSERT INTO api_tokens VALUES ($1, $2)', [`t${i}`, crypto.randomBytes(48).toString('base64')]);
   });
 
-  const expected = [{ schema: 'public', table: 'webhook_signing_secrets', column: 'secret', matches: secrets.length }];
+  const expected = [{ schema: 'public', table: 'webhook_signing_secrets', column: 'secret', aad: null, matches: secrets.length }];
 
   test('verify with the old key fails on it before rotating', async () => {
     const v = obs.observe(await keyrotate.verifyEncryptionKey(OLD, env.url));
@@ -608,9 +628,14 @@ describe('discovery: ciphertext in a column the registry does not know', () => {
     assert.deepStrictEqual(v.discovered, expected);
   });
 
-  test('rotation warns about it (WARN_UNREGISTERED_CIPHERTEXT) and leaves it alone', async () => {
+  test('rotation refuses before writing (ERR_UNREGISTERED_CIPHERTEXT naming the column); accepted explicitly, it warns and leaves it alone', async () => {
     const snap = await snapshotTable(env.client, 'public', 'webhook_signing_secrets');
-    const report = obs.observe(await keyrotate.rotateEncryptionKey(OLD, NEW, env.url));
+    const before_ = await snapshotAll(env.client);
+    const refused = await obs.rejection(keyrotate.rotateEncryptionKey(OLD, NEW, env.url));
+    assert.equal(refused.code, 'ERR_UNREGISTERED_CIPHERTEXT');
+    assert.deepStrictEqual(refused.details, { schema: 'public', table: 'webhook_signing_secrets', column: 'secret' });
+    assert.deepStrictEqual(await snapshotAll(env.client), before_, 'nothing written');
+    const report = obs.observe(await keyrotate.rotateEncryptionKey(OLD, NEW, env.url, { allowUnregistered: true }));
     assert.equal(report.committed, true);
     assert.equal(report.rowsReencrypted, env.sealed);
     assert.deepStrictEqual(report.discovered, expected);
@@ -629,8 +654,8 @@ describe('discovery: ciphertext in a column the registry does not know', () => {
   });
 
   test('registered via columns, it is rotated and no longer discovered', async () => {
-    const report = obs.observe(await keyrotate.rotateEncryptionKey(OLD, NEW, env.url, registered));
-    const hooks = report.columns.find((c) => c.table === 'webhook_signing_secrets');
+    const report = obs.observe(await keyrotate.rotateEncryptionKey(OLD, NEW, env.url, { ...registered, allowUnregistered: false }));
+    const hooks = report.locations.find((c) => c.table === 'webhook_signing_secrets');
     assert.equal(hooks.reencrypted, secrets.length);
     assert.equal(hooks.alreadyOnNewKey, 1);
     assert.deepStrictEqual(report.discovered, []);
@@ -754,7 +779,7 @@ describe('every failure path through the compiled CLI', () => {
     await writer.query('BEGIN');
     await writer.query("UPDATE connectors SET name = name || ' (edited)' WHERE id = $1", [victim.id]);
     try {
-      const r = await cli(['--yes', '--lock-timeout', '300ms'], { env: keys(OLD, NEW) });
+      const r = await cli(['--yes', '--lock-timeout', '300ms', '--column', 'hostile_values.id.v'], { env: keys(OLD, NEW) });
       assert.equal(r.code, 4, r.stderr);
       assert.match(r.stderr, /\[ERR_LOCK_TIMEOUT\]/);
     } finally {

@@ -78,13 +78,14 @@ describe('acceptance fixture', () => {
     assert.ok(sealed.length >= 12, 'fixture has every connector and auth type');
     assert.ok(empty.length >= 2);
     assert.equal(report.rowsReencrypted, sealed.length);
-    assert.equal(report.empty, empty.length);
+    const authConfig = report.locations.filter((l) => l.column === 'auth_config' && l.status === 'processed');
+    assert.equal(authConfig.reduce((n, l) => n + l.empty, 0), empty.length);
     assert.equal(report.alreadyOnNewKey, 0);
     assert.equal(report.tables, 2);
     assert.equal(report.summary, `${sealed.length} rows re-encrypted across 2 tables`);
     assert.equal(report.committed, true);
     assert.equal(report.failureCount, 0);
-    const byTable = Object.fromEntries(report.columns.map((c) => [c.table, c]));
+    const byTable = Object.fromEntries(authConfig.map((c) => [c.table, c]));
     for (const table of ['connectors', 'mcp_server_configs']) {
       const rows = env.fixture.rows.filter((r) => r.table === table);
       assert.equal(byTable[table].status, 'processed');
@@ -252,10 +253,15 @@ describe('where the data lives', () => {
     const sealed = env.fixture.rows.filter((r) => r.kind === 'sealed');
     assert.equal(report.rowsReencrypted, sealed.length);
     assert.deepStrictEqual(
-      report.columns.map((c) => [c.schema, c.table, c.status]),
+      report.locations.map((c) => [c.schema, c.table, c.column, c.status]),
       [
-        ['tenant_a', 'connectors', 'processed'],
-        ['tenant_a', 'mcp_server_configs', 'absent'],
+        ['tenant_a', 'connectors', 'auth_config', 'processed'],
+        ['tenant_a', 'connectors', 'env_vars', 'processed'],
+        ['tenant_a', 'connector_auth_cache', 'token', 'absent'],
+        ['tenant_a', 'identity_providers', 'client_secret_enc', 'absent'],
+        ['tenant_a', 'connector_oauth_attempts', 'payload', 'absent'],
+        ['tenant_a', 'org_settings', 'value', 'absent'],
+        ['tenant_a', 'mcp_server_configs', 'auth_config', 'absent'],
       ],
     );
     assert.equal(report.tables, 1);
@@ -319,7 +325,7 @@ describe('where the data lives', () => {
     const snap = await snapshotAll(env.client, 'public');
     for (const column of ['parted.id.v', 'parent.id.v']) {
       const e = await rejection(keyrotate.rotateEncryptionKey(OLD, NEW, env.url, { columns: [column] }));
-      assert.equal(e.code, 'ERR_COLUMN_NOT_FOUND', column);
+      assert.equal(e.code, 'ERR_TABLE_UNSUPPORTED', column);
       assert.match(e.message, /partitioned or has child tables/);
     }
     // Each partition on its own is a plain table, and rotates correctly.
@@ -353,8 +359,9 @@ describe('where the data lives', () => {
     u.password = password;
     const snap = await snapshotAll(env.client, 'public');
     const e = await rejection(keyrotate.rotateEncryptionKey(OLD, NEW, u.toString(), { discover: false }));
-    assert.equal(e.code, 'ERR_DB');
+    assert.equal(e.code, 'ERR_ROW_SECURITY');
     assert.match(e.message, /row-level security/);
+    assert.deepStrictEqual(e.details, { schema: 'public', table: 'connectors' });
     assert.deepStrictEqual(await snapshotAll(env.client, 'public'), snap);
   });
 
@@ -413,7 +420,7 @@ describe('where the data lives', () => {
       await env.client.query('INSERT INTO odd_values VALUES ($1, $2)', [id, v]);
     }
     const report = observe(await keyrotate.rotateEncryptionKey(OLD, NEW, env.url, { columns: ['odd_values.id.v'] }));
-    assert.equal(report.columns.find((c) => c.table === 'odd_values').reencrypted, 4);
+    assert.equal(report.locations.find((c) => c.table === 'odd_values').reencrypted, 4);
     const { rows } = await env.client.query('SELECT id, v FROM odd_values');
     for (const r of rows) assert.equal(decrypt(r.v, NEW), r.id === 'emptyPlaintext' ? '' : '{"token":"lenient"}');
   });
@@ -453,7 +460,7 @@ describe('the JS API', () => {
     assert.ok(ticks >= Math.min(10, elapsed / 20), `event loop ticked ${ticks} times in ${elapsed} ms`);
     await new Promise((r) => setImmediate(r));
     const last = events.at(-1);
-    assert.deepStrictEqual(last, { schema: 'public', table: 'connectors', column: 'auth_config', done: 20_000, total: 20_000 });
+    assert.deepStrictEqual(last, { schema: 'public', table: 'connectors', column: 'auth_config, env_vars.$enc', done: 20_000, total: 20_000 });
     assert.ok(events.every((e) => e.done <= e.total));
     const sample = (await client.query('SELECT id, auth_config FROM connectors ORDER BY random() LIMIT 50')).rows;
     for (const r of sample) assert.ok(opens(r.auth_config, NEW));

@@ -6,9 +6,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use keyrotate_core::columns::{self, ColumnRef};
 use keyrotate_core::connection::ConnectionTarget;
 use keyrotate_core::key::{self, Key, KeyPair, KeyPolicy};
+use keyrotate_core::locations::{Location, Registry};
 use keyrotate_core::rotation::{self, Progress};
 use keyrotate_core::{Error, KeyRole};
 use napi::bindgen_prelude::{Buffer, Either};
@@ -21,7 +21,7 @@ use zeroize::Zeroizing;
 /// A key from JS: a string (as in `ENCRYPTION_KEY`) or a Buffer of its UTF-8.
 type KeyInput = Either<String, Buffer>;
 
-/// One extra encrypted column.
+/// One extra plain location: the whole value of a text column, no AAD.
 #[napi(object)]
 pub struct ColumnSpec {
     pub schema: Option<String>,
@@ -35,10 +35,11 @@ pub struct NativeOptions {
     pub dry_run: Option<bool>,
     /// `[schema.]table.primaryKey.column` strings or objects.
     pub columns: Option<Vec<Either<String, ColumnSpec>>>,
-    /// Path of a JSON columns file.
+    /// Path of a locations file (the registry's format).
     pub columns_file: Option<String>,
     pub lock_timeout_ms: Option<u32>,
     pub discover: Option<bool>,
+    pub allow_unregistered: Option<bool>,
     pub allow_whitespace: Option<bool>,
     pub batch_size: Option<u32>,
 }
@@ -72,32 +73,39 @@ fn policy(options: &Option<NativeOptions>) -> KeyPolicy {
     }
 }
 
-fn extra_columns(options: &NativeOptions) -> keyrotate_core::Result<Vec<ColumnRef>> {
-    let mut out = Vec::new();
+/// The shipped registry plus the caller's locations.
+fn registry(options: &Option<NativeOptions>) -> keyrotate_core::Result<Registry> {
+    let mut registry = Registry::defaults();
+    let Some(options) = options else {
+        return Ok(registry);
+    };
+    if let Some(path) = &options.columns_file {
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            Error::invalid_argument(format!("cannot read locations file {path}: {e}"))
+        })?;
+        registry.add_file(&text)?;
+    }
     for spec in options.columns.iter().flatten() {
-        out.push(match spec {
-            Either::A(s) => ColumnRef::parse_spec(s)?,
+        registry.add(match spec {
+            Either::A(s) => Location::parse_spec(s)?,
             Either::B(c) => {
-                ColumnRef::new(c.schema.as_deref(), &c.table, &c.primary_key, &c.column)?
+                Location::plain(c.schema.as_deref(), &c.table, &c.primary_key, &c.column)?
             }
         });
     }
-    if let Some(path) = &options.columns_file {
-        let text = std::fs::read_to_string(path).map_err(|e| {
-            Error::invalid_argument(format!("cannot read columns file {path}: {e}"))
-        })?;
-        out.extend(columns::parse_json(&text)?);
-    }
-    Ok(out)
+    Ok(registry)
 }
 
 fn rotate_options(
     options: &Option<NativeOptions>,
 ) -> keyrotate_core::Result<rotation::RotateOptions> {
-    let mut out = rotation::RotateOptions::default();
+    let mut out = rotation::RotateOptions {
+        registry: registry(options)?,
+        ..rotation::RotateOptions::default()
+    };
     if let Some(o) = options {
         out.dry_run = o.dry_run.unwrap_or(false);
-        out.columns = extra_columns(o)?;
+        out.allow_unregistered = o.allow_unregistered.unwrap_or(false);
         if let Some(ms) = o.lock_timeout_ms {
             out.lock_timeout = Duration::from_millis(ms.into());
         }
@@ -115,7 +123,7 @@ fn verify_options(
 ) -> keyrotate_core::Result<rotation::VerifyOptions> {
     let shared = rotate_options(options)?;
     Ok(rotation::VerifyOptions {
-        columns: shared.columns,
+        registry: shared.registry,
         discover: shared.discover,
         batch_size: shared.batch_size,
     })
@@ -147,7 +155,7 @@ fn outcome<T: serde::Serialize>(result: keyrotate_core::Result<T>) -> Value {
             "ok": false,
             "code": e.code(),
             "message": e.to_string(),
-            "details": e.location(),
+            "details": e.details(),
         }),
     }
 }
@@ -245,4 +253,33 @@ pub fn describe_database(database_url: String) -> Value {
             "notices": t.notices(),
         })
     }))
+}
+
+/// The locations a run with these options would look at, in the schema
+/// `schema` (the connection string's, default `public`): what a
+/// confirmation prompt lists.
+#[napi(ts_return_type = "NativeOutcome")]
+pub fn describe_locations(options: Option<NativeOptions>, schema: Option<String>) -> Value {
+    let schema = schema.unwrap_or_else(|| "public".to_owned());
+    outcome(
+        registry(&options)
+            .and_then(|r| r.resolve(&schema))
+            .map(|locations| {
+                locations
+                    .iter()
+                    .map(|l| {
+                        json!({
+                            "schema": l.schema,
+                            "table": l.table,
+                            "primaryKey": l.primary_key,
+                            "column": l.column,
+                            "member": l.member,
+                            "aad": l.aad.kind(),
+                            "where": (!l.filter.is_empty())
+                                .then(|| l.filter.iter().cloned().collect::<std::collections::BTreeMap<_, _>>()),
+                        })
+                    })
+                    .collect::<Vec<_>>()
+            }),
+    )
 }

@@ -3,6 +3,11 @@
 //! `Buffer.from(value, 'base64')`, because anything the backend can open must
 //! be rotatable; encoding is canonical (standard alphabet, padded), as Node's
 //! `toString('base64')` writes it.
+//!
+//! Newer backend code binds some values to their context with GCM additional
+//! authenticated data: `setAAD(Buffer.from(aad, 'utf-8'))`. The AAD is not
+//! stored; callers rebuild it for every value. An empty AAD is the same, to
+//! GCM, as none, which is how values sealed without one keep opening.
 
 use aes_gcm::aead::generic_array::GenericArray;
 use aes_gcm::aead::rand_core::RngCore;
@@ -20,11 +25,8 @@ pub const TAG_LEN: usize = 16;
 pub enum OpenError {
     /// Fewer bytes than an IV and a tag.
     TooShort,
-    /// The tag did not verify: wrong key, or the value was altered.
+    /// The tag did not verify: wrong key, wrong AAD, or the value was altered.
     Authentication,
-    /// It decrypted, but the plaintext is not UTF-8, which the backend
-    /// (`decipher.update(..., 'utf8')`) would silently mangle.
-    NotUtf8,
 }
 
 impl OpenError {
@@ -32,7 +34,6 @@ impl OpenError {
         match self {
             OpenError::TooShort => "too short to hold an IV and a tag",
             OpenError::Authentication => "authentication tag does not verify",
-            OpenError::NotUtf8 => "plaintext is not UTF-8",
         }
     }
 }
@@ -65,9 +66,11 @@ pub fn decode_lenient(value: &str) -> Vec<u8> {
     out
 }
 
-/// Open a stored value with `key`. The plaintext comes back in a buffer that
-/// wipes itself.
-pub fn open(key: &Key, value: &str) -> Result<Zeroizing<Vec<u8>>, OpenError> {
+/// Open a stored value with `key` and `aad` (empty for none). The plaintext
+/// comes back in a buffer that wipes itself, byte for byte as it was sealed:
+/// it is carried over, never interpreted, so even bytes that are not UTF-8
+/// survive a rotation exactly.
+pub fn open(key: &Key, value: &str, aad: &[u8]) -> Result<Zeroizing<Vec<u8>>, OpenError> {
     // Nearly every stored value is canonical base64, which the strict (and
     // much faster) decoder reads exactly as Node would; only the rest needs
     // the byte-by-byte lenient path.
@@ -83,34 +86,32 @@ pub fn open(key: &Key, value: &str) -> Result<Zeroizing<Vec<u8>>, OpenError> {
     key.cipher()
         .decrypt_in_place_detached(
             GenericArray::from_slice(iv),
-            b"",
+            aad,
             &mut plaintext,
             GenericArray::from_slice(tag),
         )
         .map_err(|_| OpenError::Authentication)?;
-    if std::str::from_utf8(&plaintext).is_err() {
-        return Err(OpenError::NotUtf8);
-    }
     Ok(plaintext)
 }
 
-/// Seal `plaintext` under `key` with a fresh random IV.
-pub fn seal(key: &Key, plaintext: &[u8]) -> String {
+/// Seal `plaintext` under `key` and `aad` (empty for none) with a fresh
+/// random IV.
+pub fn seal(key: &Key, plaintext: &[u8], aad: &[u8]) -> String {
     let mut iv = [0u8; IV_LEN];
     OsRng.fill_bytes(&mut iv);
-    seal_with_iv(key, plaintext, &iv)
+    seal_with_iv(key, plaintext, aad, &iv)
 }
 
 /// Seal with a caller-chosen IV. Only `seal` and tests use it: reusing an IV
 /// under one key destroys GCM's security.
-pub(crate) fn seal_with_iv(key: &Key, plaintext: &[u8], iv: &[u8; IV_LEN]) -> String {
+pub(crate) fn seal_with_iv(key: &Key, plaintext: &[u8], aad: &[u8], iv: &[u8; IV_LEN]) -> String {
     // The buffer holds plaintext until encryption overwrites it in place.
     let mut buf = Zeroizing::new(Vec::with_capacity(IV_LEN + plaintext.len() + TAG_LEN));
     buf.extend_from_slice(iv);
     buf.extend_from_slice(plaintext);
     let tag = key
         .cipher()
-        .encrypt_in_place_detached(GenericArray::from_slice(iv), b"", &mut buf[IV_LEN..])
+        .encrypt_in_place_detached(GenericArray::from_slice(iv), aad, &mut buf[IV_LEN..])
         .expect("AES-GCM encryption only fails for plaintexts over 64 GiB");
     buf.extend_from_slice(&tag);
     base64::engine::general_purpose::STANDARD.encode(&buf[..])
@@ -138,14 +139,14 @@ mod tests {
 
     #[test]
     fn opens_a_value_sealed_by_node() {
-        let pt = open(&key(K1), NODE_VECTOR).unwrap();
+        let pt = open(&key(K1), NODE_VECTOR, b"").unwrap();
         assert_eq!(&pt[..], br#"{"apiKey":"sk-test-123"}"#);
     }
 
     #[test]
     fn seals_exactly_like_node_for_a_given_iv() {
         let iv: [u8; 16] = core::array::from_fn(|i| i as u8);
-        let sealed = seal_with_iv(&key(K1), br#"{"apiKey":"sk-test-123"}"#, &iv);
+        let sealed = seal_with_iv(&key(K1), br#"{"apiKey":"sk-test-123"}"#, b"", &iv);
         assert_eq!(sealed, NODE_VECTOR);
     }
 
@@ -154,42 +155,76 @@ mod tests {
         let k = key(K1);
         let big = "x".repeat(1 << 20);
         for pt in ["", "日本語 🔑 e\u{301}", big.as_str()] {
-            let sealed = seal(&k, pt.as_bytes());
-            assert_eq!(&open(&k, &sealed).unwrap()[..], pt.as_bytes());
+            let sealed = seal(&k, pt.as_bytes(), b"");
+            assert_eq!(&open(&k, &sealed, b"").unwrap()[..], pt.as_bytes());
         }
     }
 
     #[test]
     fn fresh_iv_every_time() {
         let k = key(K1);
-        assert_ne!(seal(&k, b"same"), seal(&k, b"same"));
+        assert_ne!(seal(&k, b"same", b""), seal(&k, b"same", b""));
     }
 
     #[test]
     fn wrong_key_and_tampering_fail_authentication() {
         let k1 = key(K1);
-        assert_eq!(open(&key(K2), NODE_VECTOR), Err(OpenError::Authentication));
+        assert_eq!(
+            open(&key(K2), NODE_VECTOR, b""),
+            Err(OpenError::Authentication)
+        );
         let mut raw = decode_lenient(NODE_VECTOR);
         let last = raw.len() - 1;
         raw[last] ^= 1;
         let tampered = base64::engine::general_purpose::STANDARD.encode(&raw);
-        assert_eq!(open(&k1, &tampered), Err(OpenError::Authentication));
+        assert_eq!(open(&k1, &tampered, b""), Err(OpenError::Authentication));
     }
 
     #[test]
     fn short_and_garbage_values_are_rejected() {
         let k = key(K1);
-        assert_eq!(open(&k, ""), Err(OpenError::TooShort));
-        assert_eq!(open(&k, "not base64 at all!"), Err(OpenError::TooShort));
-        assert_eq!(open(&k, &"A".repeat(42)), Err(OpenError::TooShort));
-        assert_eq!(open(&k, &"A".repeat(44)), Err(OpenError::Authentication));
+        assert_eq!(open(&k, "", b""), Err(OpenError::TooShort));
+        assert_eq!(
+            open(&k, "not base64 at all!", b""),
+            Err(OpenError::TooShort)
+        );
+        assert_eq!(open(&k, &"A".repeat(42), b""), Err(OpenError::TooShort));
+        assert_eq!(
+            open(&k, &"A".repeat(44), b""),
+            Err(OpenError::Authentication)
+        );
     }
 
     #[test]
-    fn non_utf8_plaintext_is_reported() {
+    fn plaintext_bytes_that_are_not_utf8_are_carried_over() {
         let k = key(K1);
-        let sealed = seal(&k, &[0xff, 0xfe, 0x00]);
-        assert_eq!(open(&k, &sealed), Err(OpenError::NotUtf8));
+        let sealed = seal(&k, &[0xff, 0xfe, 0x00], b"");
+        assert_eq!(&open(&k, &sealed, b"").unwrap()[..], &[0xff, 0xfe, 0x00]);
+    }
+
+    /// Sealed by Node: the backend's `encrypt('{"clientSecret":"s3cr3t"}', K1,
+    /// 'idp_client_secret:idp1:org1')` with IV bytes 0..16.
+    const NODE_AAD_VECTOR: &str =
+        "AAECAwQFBgcICQoLDA0OD6O7xMSCMPrlico7oBJNPnXbT6sLqjTKxrtJlK1E8Mf0HB3sy8SeX9LE";
+    const AAD: &[u8] = b"idp_client_secret:idp1:org1";
+
+    #[test]
+    fn aad_is_bound_exactly_as_node_binds_it() {
+        let iv: [u8; 16] = core::array::from_fn(|i| i as u8);
+        let pt = br#"{"clientSecret":"s3cr3t"}"#;
+        assert_eq!(seal_with_iv(&key(K1), pt, AAD, &iv), NODE_AAD_VECTOR);
+        assert_eq!(&open(&key(K1), NODE_AAD_VECTOR, AAD).unwrap()[..], pt);
+        // Another row's AAD, or none, fails exactly like a wrong key.
+        for wrong in [&b"idp_client_secret:idp2:org1"[..], b""] {
+            assert_eq!(
+                open(&key(K1), NODE_AAD_VECTOR, wrong),
+                Err(OpenError::Authentication)
+            );
+        }
+        assert_eq!(
+            open(&key(K1), NODE_VECTOR, AAD),
+            Err(OpenError::Authentication)
+        );
     }
 
     #[test]
@@ -203,7 +238,7 @@ mod tests {
             .flat_map(|(i, c)| if i % 10 == 9 { vec![c, '\n'] } else { vec![c] })
             .collect();
         for v in [url_safe.as_str(), unpadded, spaced.as_str()] {
-            assert!(open(&k, v).is_ok(), "{v}");
+            assert!(open(&k, v, b"").is_ok(), "{v}");
         }
         // Node stops at the first '=' and ignores what follows.
         assert_eq!(decode_lenient("QQ==QUJD"), b"A");

@@ -15,16 +15,42 @@ pub struct Location {
     pub schema: String,
     pub table: String,
     pub column: String,
+    /// The JSON member holding the sealed string, when it is not the whole value.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub member: Option<String>,
     pub primary_key: String,
 }
 
 impl fmt::Display for Location {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "{}.{}.{} (primary key {})",
-            self.schema, self.table, self.column, self.primary_key
-        )
+        write!(f, "{}.{}.{}", self.schema, self.table, self.column)?;
+        if let Some(member) = &self.member {
+            write!(f, " member {member:?}")?;
+        }
+        write!(f, " (primary key {})", self.primary_key)
+    }
+}
+
+/// A column outside the registry, named without any value.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Place {
+    pub schema: String,
+    pub table: String,
+    pub column: String,
+    /// The JSON path of a string inside the column's documents, if it is not
+    /// the whole value.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub member: Option<String>,
+}
+
+impl fmt::Display for Place {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}.{}.{}", self.schema, self.table, self.column)?;
+        match &self.member {
+            Some(member) => write!(f, " (JSON {member})"),
+            None => Ok(()),
+        }
     }
 }
 
@@ -63,12 +89,29 @@ pub enum Error {
     /// not exist, or is not a text column. Registry defaults that are absent
     /// are reported, not raised.
     ColumnNotFound { reason: String },
-    /// `ERR_OLD_KEY_MISMATCH`: the first non-empty value opens with neither
-    /// the old nor the new key, so the old key is almost certainly wrong.
-    OldKeyMismatch { location: Location },
+    /// `ERR_TABLE_UNSUPPORTED`: a location's table exists but cannot be
+    /// rotated safely (partitioned or inherited, a column of a type that
+    /// cannot hold ciphertext, a missing filter or AAD column).
+    TableUnsupported { reason: String },
+    /// `ERR_ROW_SECURITY`: row-level security on a table that holds a
+    /// location would hide rows from the connecting role, so a rotation
+    /// would leave them behind.
+    RowSecurity { schema: String, table: String },
+    /// `ERR_OLD_KEY_MISMATCH`: values open with neither key and not one opens
+    /// with the old key, so the old key is almost certainly wrong. `location`
+    /// is the first value that failed.
+    OldKeyMismatch { location: Box<Location> },
     /// `ERR_UNDECRYPTABLE`: a value opens with neither key (or holds invalid
-    /// data). The whole rotation is rolled back.
-    Undecryptable { location: Location, reason: String },
+    /// data) while others open with the old key. The whole rotation is
+    /// rolled back.
+    Undecryptable {
+        location: Box<Location>,
+        reason: String,
+    },
+    /// `ERR_UNREGISTERED_CIPHERTEXT`: a column outside the registry holds
+    /// values that open with the old key; rotating would leave them behind.
+    /// Raised before anything is written.
+    UnregisteredCiphertext { place: Place, more: usize },
     /// `ERR_DB_CONNECT`: the server could not be reached, refused TLS, or
     /// rejected the credentials. `target` is `host:port/database`.
     DbConnect { target: String, reason: String },
@@ -97,6 +140,9 @@ impl Error {
             Error::KeyUnchanged => "ERR_KEY_UNCHANGED",
             Error::InvalidArgument { .. } => "ERR_INVALID_ARG",
             Error::ColumnNotFound { .. } => "ERR_COLUMN_NOT_FOUND",
+            Error::TableUnsupported { .. } => "ERR_TABLE_UNSUPPORTED",
+            Error::RowSecurity { .. } => "ERR_ROW_SECURITY",
+            Error::UnregisteredCiphertext { .. } => "ERR_UNREGISTERED_CIPHERTEXT",
             Error::OldKeyMismatch { .. } => "ERR_OLD_KEY_MISMATCH",
             Error::Undecryptable { .. } => "ERR_UNDECRYPTABLE",
             Error::DbConnect { .. } => "ERR_DB_CONNECT",
@@ -107,11 +153,16 @@ impl Error {
         }
     }
 
-    /// The location an error is about, when it is about one value.
-    pub fn location(&self) -> Option<&Location> {
+    /// Machine-readable details: the value's location, or the column, the
+    /// error is about. Never a value.
+    pub fn details(&self) -> Option<serde_json::Value> {
         match self {
             Error::OldKeyMismatch { location } | Error::Undecryptable { location, .. } => {
-                Some(location)
+                serde_json::to_value(&**location).ok()
+            }
+            Error::UnregisteredCiphertext { place, .. } => serde_json::to_value(place).ok(),
+            Error::RowSecurity { schema, table } => {
+                Some(serde_json::json!({ "schema": schema, "table": table }))
             }
             _ => None,
         }
@@ -138,11 +189,27 @@ impl fmt::Display for Error {
                 "old and new keys are the same (their first 32 bytes are equal); nothing to rotate",
             ),
             Error::InvalidArgument { reason } => write!(f, "invalid argument: {reason}"),
-            Error::ColumnNotFound { reason } => f.write_str(reason),
+            Error::ColumnNotFound { reason } | Error::TableUnsupported { reason } => {
+                f.write_str(reason)
+            }
+            Error::RowSecurity { schema, table } => write!(
+                f,
+                "row-level security on {schema}.{table} would hide rows from this role, so they would be left on the old key; nothing was changed. Run as the table's owner (with row security not forced), a role with BYPASSRLS, or a superuser"
+            ),
             Error::OldKeyMismatch { location } => write!(
                 f,
-                "old key does not match: the first value ({location}) opens with neither the old nor the new key; nothing was changed"
+                "old key does not match: no value opens with it (the first that failed: {location}); nothing was changed"
             ),
+            Error::UnregisteredCiphertext { place, more } => {
+                write!(
+                    f,
+                    "{place} is not in the registry but holds values sealed under the old key; rotating would leave them behind, so nothing was changed"
+                )?;
+                if *more > 0 {
+                    write!(f, " ({more} more such column(s) in the report)")?;
+                }
+                Ok(())
+            }
             Error::Undecryptable { location, reason } => write!(
                 f,
                 "value at {location} opens with neither key ({reason}); the rotation was rolled back and nothing was changed"

@@ -2,12 +2,14 @@
 //! in plain Rust so `cargo test` exercises it without Node.
 #![forbid(unsafe_code)]
 
-pub mod columns;
+pub mod aad;
 pub mod connection;
+pub mod document;
 pub mod envelope;
 pub mod error;
 pub mod ident;
 pub mod key;
+pub mod locations;
 pub mod report;
 pub mod rotation;
 pub mod session;

@@ -1,58 +1,71 @@
-//! What a run tells the operator: per-column counts, failures by location,
-//! columns found outside the registry, and the one-line summary the request
-//! asks for. Reports hold counts, names and fingerprints only — never a key,
+//! What a run tells the operator: per-location counts, failures by location,
+//! ciphertext found outside the registry, the migrations the database has,
+//! and the one-line summary the request asks for. Reports hold counts, names and fingerprints only — never a key,
 //! a plaintext or a ciphertext.
+
+use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use crate::error::Location;
+use crate::error::{Location as ValueLocation, Place};
 use crate::key::Warning;
+use crate::locations::Location;
 
 /// At most this many failures are listed in a report; the count is exact.
 pub const MAX_LISTED_FAILURES: usize = 100;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
-pub enum ColumnStatus {
-    /// The column exists and every value in it was examined.
+pub enum LocationStatus {
+    /// The location exists and every value in it was examined.
     Processed,
-    /// A registry default this database does not have (e.g. the legacy
-    /// `mcp_server_configs` table after its migration dropped it).
+    /// A registry default this database does not have (a table from a newer
+    /// release, or the legacy `mcp_server_configs.auth_config`).
     Absent,
 }
 
-/// Counts for one column. `alreadyOnNewKey` means "opens with the new key" in
-/// a rotation and "opens with the given key" in a verify, so both reports
-/// read the same way.
+/// Counts for one location. `alreadyOnNewKey` means "opens with the new key"
+/// in a rotation and "opens with the given key" in a verify, so both reports
+/// read the same way. For a processed location,
+/// `rows = reencrypted + alreadyOnNewKey + empty + failed`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct ColumnReport {
+pub struct LocationReport {
     pub schema: String,
     pub table: String,
     pub primary_key: String,
     pub column: String,
-    pub status: ColumnStatus,
+    /// The JSON member holding the sealed string, or null for the whole value.
+    pub member: Option<String>,
+    /// `none`, `constant` or `template`: how the AAD is built (never the AAD).
+    pub aad: &'static str,
+    /// The row filter's columns and values, when the location has one.
+    #[serde(rename = "where")]
+    pub filter: Option<BTreeMap<String, String>>,
+    pub status: LocationStatus,
+    /// Why an absent location is absent.
+    pub absent_reason: Option<String>,
+    /// Rows the location covers (those its filter selects).
     pub rows: u64,
     pub reencrypted: u64,
     pub already_on_new_key: u64,
+    /// NULL, empty, or (JSON members) a document without the member.
     pub empty: u64,
     pub failed: u64,
 }
 
-impl ColumnReport {
-    pub fn new(
-        schema: &str,
-        table: &str,
-        primary_key: &str,
-        column: &str,
-        status: ColumnStatus,
-    ) -> Self {
-        ColumnReport {
-            schema: schema.to_owned(),
-            table: table.to_owned(),
-            primary_key: primary_key.to_owned(),
-            column: column.to_owned(),
+impl LocationReport {
+    pub fn new(location: &Location, status: LocationStatus) -> Self {
+        LocationReport {
+            schema: location.schema.clone().unwrap_or_default(),
+            table: location.table.clone(),
+            primary_key: location.primary_key.clone(),
+            column: location.column.clone(),
+            member: location.member.clone(),
+            aad: location.aad.kind(),
+            filter: filter_of(location),
             status,
+            absent_reason: None,
             rows: 0,
             reencrypted: 0,
             already_on_new_key: 0,
@@ -60,6 +73,19 @@ impl ColumnReport {
             failed: 0,
         }
     }
+
+    /// Whether this report is about `location`.
+    pub fn is_for(&self, location: &Location) -> bool {
+        location.schema.as_deref() == Some(self.schema.as_str())
+            && location.table == self.table
+            && location.column == self.column
+            && location.member == self.member
+            && filter_of(location) == self.filter
+    }
+}
+
+fn filter_of(location: &Location) -> Option<BTreeMap<String, String>> {
+    (!location.filter.is_empty()).then(|| location.filter.iter().cloned().collect())
 }
 
 /// A value that would not open, by location only.
@@ -67,22 +93,39 @@ impl ColumnReport {
 #[serde(rename_all = "camelCase")]
 pub struct Failure {
     #[serde(flatten)]
-    pub location: Location,
+    pub location: ValueLocation,
     pub reason: String,
 }
 
-/// A column outside the registry that holds values opening with the key
+/// A place outside the registry that holds values opening with the key
 /// being rotated away from (or verified): ciphertext a rotation would leave
 /// behind.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct DiscoveredColumn {
-    pub schema: String,
-    pub table: String,
-    pub column: String,
+    #[serde(flatten)]
+    pub place: Place,
+    /// The AAD that opened it: null for none, else a constant (never a
+    /// per-row AAD, which discovery cannot guess).
+    pub aad: Option<String>,
     /// Values that opened with the key in the batch of candidates where the
     /// first one did (discovery stops there): at least 1.
     pub matches: u64,
+}
+
+/// What `_prisma_migrations` says about the database's release.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Migrations {
+    /// The table exists (and could be read).
+    pub present: bool,
+    /// Migrations applied and not rolled back.
+    pub applied: u64,
+    /// The newest of them, by name (Prisma applies them in name order).
+    pub newest: Option<String>,
+    /// Applied migrations the registry does not know: a newer release may
+    /// seal secrets in places the registry does not list.
+    pub unknown: Vec<String>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
@@ -110,14 +153,21 @@ pub struct RotationReport {
     pub dry_run: bool,
     /// True only when the transaction committed. A dry run never commits.
     pub committed: bool,
+    /// Rows rewritten (a row with several locations is one row).
     pub rows_reencrypted: u64,
+    /// Values, summed over the locations.
+    pub values_reencrypted: u64,
     pub already_on_new_key: u64,
     pub empty: u64,
     /// Tables that exist and were examined.
     pub tables: u64,
     /// `X rows re-encrypted across Y tables`.
     pub summary: String,
-    pub columns: Vec<ColumnReport>,
+    /// False when values open with neither key and none opens with the old
+    /// key (a dry run's way of saying "old key does not match").
+    pub old_key_matches: bool,
+    pub locations: Vec<LocationReport>,
+    pub migrations: Migrations,
     #[serde(flatten)]
     pub findings: Findings,
     pub duration_ms: u64,
@@ -137,7 +187,8 @@ pub struct VerifyReport {
     pub empty: u64,
     pub tables: u64,
     pub summary: String,
-    pub columns: Vec<ColumnReport>,
+    pub locations: Vec<LocationReport>,
+    pub migrations: Migrations,
     #[serde(flatten)]
     pub findings: Findings,
     pub duration_ms: u64,
@@ -145,11 +196,11 @@ pub struct VerifyReport {
     pub database: String,
 }
 
-/// Distinct existing tables among the processed columns.
-pub fn table_count(columns: &[ColumnReport]) -> u64 {
-    let mut seen: Vec<(&str, &str)> = columns
+/// Distinct existing tables among the processed locations.
+pub fn table_count(locations: &[LocationReport]) -> u64 {
+    let mut seen: Vec<(&str, &str)> = locations
         .iter()
-        .filter(|c| c.status == ColumnStatus::Processed)
+        .filter(|c| c.status == LocationStatus::Processed)
         .map(|c| (c.schema.as_str(), c.table.as_str()))
         .collect();
     seen.sort_unstable();

@@ -63,13 +63,13 @@ fn decoder_matches_node_on_padding_and_junk() {
 #[test]
 fn every_single_bit_flip_is_refused() {
     let k = key(K1);
-    let sealed = seal(&k, br#"{"token":"abc"}"#);
+    let sealed = seal(&k, br#"{"token":"abc"}"#, b"");
     let raw = decode_lenient(&sealed);
     for bit in 0..raw.len() * 8 {
         let mut flipped = raw.clone();
         flipped[bit / 8] ^= 1 << (bit % 8);
         assert_eq!(
-            open(&k, &STANDARD.encode(&flipped)),
+            open(&k, &STANDARD.encode(&flipped), b""),
             Err(OpenError::Authentication),
             "bit {bit}"
         );
@@ -90,7 +90,7 @@ fn lengths_around_iv_plus_tag() {
             OpenError::Authentication
         };
         assert_eq!(
-            open(&k, &STANDARD.encode(&raw)),
+            open(&k, &STANDARD.encode(&raw), b""),
             Err(expected),
             "{len} bytes"
         );
@@ -104,7 +104,7 @@ fn lengths_around_iv_plus_tag() {
         "====",
         "\u{1F600}\u{1F600}",
     ] {
-        assert_eq!(open(&k, junk), Err(OpenError::TooShort), "{junk:?}");
+        assert_eq!(open(&k, junk, b""), Err(OpenError::TooShort), "{junk:?}");
     }
 }
 
@@ -113,9 +113,9 @@ fn lengths_around_iv_plus_tag() {
 #[test]
 fn unrelated_key_and_fresh_ivs() {
     let (k1, k2) = (key(K1), key(K2));
-    let a = seal(&k1, b"same");
-    let b = seal(&k1, b"same");
-    assert_eq!(open(&k2, &a), Err(OpenError::Authentication));
+    let a = seal(&k1, b"same", b"");
+    let b = seal(&k1, b"same", b"");
+    assert_eq!(open(&k2, &a, b""), Err(OpenError::Authentication));
     assert_ne!(decode_lenient(&a)[..IV_LEN], decode_lenient(&b)[..IV_LEN]);
 }
 

@@ -8,11 +8,12 @@ import { parseArgs } from 'node:util'
 import {
   checkKeys,
   describeDatabase,
+  describeLocations,
   generateKey,
   keyFingerprint,
   rotateEncryptionKey,
   verifyEncryptionKey,
-  type ColumnReport,
+  type LocationReport,
   type Progress,
   type RotateOptions,
   type RotationReport,
@@ -34,8 +35,11 @@ const EXIT_BY_CODE: Record<string, number> = {
   ERR_KEY_UNCHANGED: EXIT.usage,
   ERR_INVALID_ARG: EXIT.usage,
   ERR_COLUMN_NOT_FOUND: EXIT.usage,
+  ERR_TABLE_UNSUPPORTED: EXIT.usage,
   ERR_OLD_KEY_MISMATCH: EXIT.data,
   ERR_UNDECRYPTABLE: EXIT.data,
+  ERR_UNREGISTERED_CIPHERTEXT: EXIT.data,
+  ERR_ROW_SECURITY: EXIT.database,
   ERR_VERIFY_FAILED: EXIT.data,
   ERR_DB_CONNECT: EXIT.database,
   ERR_LOCK_TIMEOUT: EXIT.database,
@@ -47,8 +51,11 @@ const HINTS: Record<string, string> = {
   ERR_KEY_UNCHANGED: 'The new key must differ from the old one in its first 32 bytes.',
   ERR_INVALID_ARG: 'Run with --help for usage.',
   ERR_COLUMN_NOT_FOUND: 'Check --column / --columns-file against the database schema.',
+  ERR_TABLE_UNSUPPORTED: 'Nothing was changed. Check the location against the table (docs/locations.md).',
+  ERR_UNREGISTERED_CIPHERTEXT: 'Nothing was changed. Add the location with --columns-file (docs/locations.md) and run again; --leave-unregistered rotates anyway and leaves those values on the old key.',
+  ERR_ROW_SECURITY: 'Nothing was changed.',
   ERR_OLD_KEY_MISMATCH: 'The old key is not the one this database was encrypted with. Use the ENCRYPTION_KEY the backend currently runs with. Nothing was changed.',
-  ERR_UNDECRYPTABLE: 'That value opens with neither key. Restore it from backup or clear it in the backend, then run again. Nothing was changed.',
+  ERR_UNDECRYPTABLE: 'Other values open with the old key, so the key is right and this one value is damaged, or was sealed elsewhere (a value copied from another row does not open under its own row). Re-enter or clear that credential in the backend, then run again. Nothing was changed.',
   ERR_VERIFY_FAILED: 'Do not discard the old key yet. Values that do not open were probably written under the old key after the rotation: run the same rotation again (keys from files or the environment) to finish, then verify again. Unregistered columns need --column.',
   ERR_DB_CONNECT: 'Check DATABASE_URL / --database-url, that the database is reachable, and its TLS settings (sslmode).',
   ERR_LOCK_TIMEOUT: 'Another rotation or a long transaction holds the tables. Retry, stop the backend, or raise --lock-timeout. Nothing was changed.',
@@ -91,12 +98,17 @@ Options:
   --json                                   print one JSON document on stdout
   --lock-timeout DURATION                  longest wait for table locks: 500ms,
                                            10s (default), 2m
-  --column SCHEMA.TABLE.PK.COLUMN          another encrypted column (repeatable;
-                                           schema optional)
-  --columns-file PATH                      JSON list of {schema?, table,
-                                           primaryKey, column}
-  --no-discover                            skip the scan for unregistered
-                                           columns holding ciphertext
+  --column SCHEMA.TABLE.PK.COLUMN          another location: the whole value of
+                                           a text column (repeatable; schema
+                                           optional)
+  --columns-file PATH                      more locations, in the registry's
+                                           JSON format (JSON members, row
+                                           filters, AAD: docs/locations.md)
+  --no-discover                            skip the search outside the
+                                           registry for ciphertext
+  --leave-unregistered                     rotate even though ciphertext was
+                                           found outside the registry (it stays
+                                           on the old key)
   --help, -h                               this help
 
 Exit codes:
@@ -141,6 +153,7 @@ type Values = {
   column?: string[]
   'columns-file'?: string
   'no-discover'?: boolean
+  'leave-unregistered'?: boolean
   help?: boolean
 }
 
@@ -161,6 +174,7 @@ const OPTIONS = {
   column: { type: 'string', multiple: true },
   'columns-file': { type: 'string' },
   'no-discover': { type: 'boolean' },
+  'leave-unregistered': { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
 } as const
 
@@ -283,15 +297,19 @@ function progressLine(enabled: boolean) {
   return { onProgress, clear }
 }
 
-function columnTable(columns: ColumnReport[], verify: boolean): string {
+function locationName(l: { schema: string; table: string; column: string; member?: string | null }): string {
+  return `${l.schema}.${l.table}.${l.column}${l.member ? `.${l.member}` : ''}`
+}
+
+function locationTable(locations: LocationReport[], verify: boolean): string {
   const head = verify
-    ? ['column', 'status', 'rows', 'open with key', 'empty', 'failed']
-    : ['column', 'status', 'rows', 're-encrypted', 'already new', 'empty', 'failed']
-  const rows = columns.map((c) => {
-    const name = `${c.schema}.${c.table}.${c.column}`
+    ? ['location', 'status', 'rows', 'open with key', 'empty', 'failed']
+    : ['location', 'status', 'rows', 're-encrypted', 'already new', 'empty', 'failed']
+  const rows = locations.map((l) => {
+    const name = locationName(l) + (l.where ? ` (${Object.entries(l.where).map(([k, v]) => `${k} = ${v}`).join(', ')})` : '')
     return verify
-      ? [name, c.status, c.rows, c.alreadyOnNewKey, c.empty, c.failed].map(String)
-      : [name, c.status, c.rows, c.reencrypted, c.alreadyOnNewKey, c.empty, c.failed].map(String)
+      ? [name, l.status, l.rows, l.alreadyOnNewKey, l.empty, l.failed].map(String)
+      : [name, l.status, l.rows, l.reencrypted, l.alreadyOnNewKey, l.empty, l.failed].map(String)
   })
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)))
   const line = (cells: string[]) =>
@@ -303,18 +321,26 @@ function printFindings(report: RotationReport | VerifyReport) {
   for (const n of report.notices) note(n)
   for (const w of report.warnings) warn(w.message)
   for (const f of report.failures) {
-    process.stderr.write(`failed: ${f.schema}.${f.table}.${f.column} (primary key ${f.primaryKey}): ${f.reason}\n`)
+    process.stderr.write(`failed: ${locationName(f)} (primary key ${f.primaryKey}): ${f.reason}\n`)
   }
   if (report.failureCount > report.failures.length) {
     process.stderr.write(`failed: ... and ${report.failureCount - report.failures.length} more\n`)
   }
+  for (const d of report.discovered) {
+    process.stderr.write(
+      `unregistered: ${locationName(d)} holds ${d.matches} sampled value(s) under the ${'keyFingerprint' in report ? '' : 'old '}key` +
+        `${d.aad === null ? '' : ` (AAD "${d.aad}")`}\n`,
+    )
+  }
+  const m = report.migrations
+  if (m.present) note(`database at migration ${m.newest ?? '(none)'} (${m.applied} applied${m.unknown.length ? `, ${m.unknown.length} unknown to the registry` : ''})`)
 }
 
 function printWarnings(warnings: Warning[]) {
   for (const w of warnings) warn(w.message)
 }
 
-function columnOptions(v: Values): Pick<RotateOptions, 'columns' | 'columnsFile' | 'discover' | 'allowWhitespace'> {
+function locationOptions(v: Values): Pick<RotateOptions, 'columns' | 'columnsFile' | 'discover' | 'allowWhitespace'> {
   return {
     columns: v.column,
     columnsFile: v['columns-file'],
@@ -344,13 +370,14 @@ async function runRotate(v: Values, keys: KeySources): Promise<number> {
   const dryRun = v['dry-run'] ?? false
   if (!v.json) printWarnings(check.warnings)
 
+  const leave = v['leave-unregistered'] ?? false
   if (!dryRun && !v.yes && interactive()) {
-    const extra = [...(v.column ?? []), ...(v['columns-file'] ? [`the columns in ${v['columns-file']}`] : [])]
-      .map((c) => `, ${c}`)
-      .join('')
+    const locations = describeLocations(locationOptions(v), db.schema)
+      .map((l) => `  ${locationName(l)}${l.where ? ` where ${Object.entries(l.where).map(([k, val]) => `${k} = ${val}`).join(', ')}` : ''}`)
+      .join('\n')
     const ok = await confirm(
       `Rotate ENCRYPTION_KEY in database ${db.name} on ${db.host} (schema ${db.schema}).\n` +
-        `Columns: connectors.auth_config, mcp_server_configs.auth_config (if present)${extra}\n` +
+        `Locations (those this database lacks are skipped):\n${locations}\n` +
         `Old key ${check.oldKeyFingerprint} -> new key ${check.newKeyFingerprint}\n` +
         `Proceed? [y/N] `,
     )
@@ -364,28 +391,32 @@ async function runRotate(v: Values, keys: KeySources): Promise<number> {
   let report: RotationReport
   try {
     report = await rotateEncryptionKey(keys.old, keys.new, url, {
-      ...columnOptions(v),
+      ...locationOptions(v),
       dryRun,
       lockTimeoutMs,
+      allowUnregistered: leave,
       onProgress: progress.onProgress,
     })
   } finally {
     progress.clear()
   }
-  const failed = report.failureCount > 0
+  const failed = report.failureCount > 0 || (!leave && report.discovered.length > 0)
   if (v.json) {
     process.stdout.write(JSON.stringify(report, null, 2) + '\n')
   } else {
     printFindings(report)
-    process.stdout.write(columnTable(report.columns, false) + '\n')
+    process.stdout.write(locationTable(report.locations, false) + '\n')
     process.stdout.write(
       `${dryRun ? 'Dry run (nothing written): ' : ''}${report.summary}` +
         ` (${report.alreadyOnNewKey} already on the new key, ${report.empty} empty) in ${report.durationMs} ms;` +
         ` keys ${report.oldKeyFingerprint} -> ${report.newKeyFingerprint}\n`,
     )
+    if (!report.oldKeyMatches) {
+      process.stdout.write('Old key does not match: values open with neither key and none opens with the old key.\n')
+    }
     if (!dryRun && report.discovered.length > 0) {
       process.stdout.write(
-        'Do NOT discard the old key: the columns warned about above still hold values under it. Add them with --column and run again.\n',
+        'Do NOT discard the old key: the places warned about above still hold values under it. Add them with --columns-file and run again.\n',
       )
     } else if (!dryRun) {
       process.stdout.write('Next: set ENCRYPTION_KEY to the new key, restart the backend, then run `verify`.\n')
@@ -402,7 +433,7 @@ async function runVerify(v: Values, keys: KeySources): Promise<number> {
   const progress = progressLine(!v.json && interactive())
   let report: VerifyReport
   try {
-    report = await verifyEncryptionKey(keys.key, url, { ...columnOptions(v), onProgress: progress.onProgress })
+    report = await verifyEncryptionKey(keys.key, url, { ...locationOptions(v), onProgress: progress.onProgress })
   } finally {
     progress.clear()
   }
@@ -410,12 +441,7 @@ async function runVerify(v: Values, keys: KeySources): Promise<number> {
     process.stdout.write(JSON.stringify(report, null, 2) + '\n')
   } else {
     printFindings(report)
-    for (const d of report.discovered) {
-      process.stderr.write(
-        `unregistered: ${d.schema}.${d.table}.${d.column} holds ${d.matches} sampled value(s) under this key; add it with --column\n`,
-      )
-    }
-    process.stdout.write(columnTable(report.columns, true) + '\n')
+    process.stdout.write(locationTable(report.locations, true) + '\n')
     process.stdout.write(`${report.summary}; key ${report.keyFingerprint}: ${report.ok ? 'OK' : 'FAILED'}\n`)
   }
   if (!report.ok && !v.json) process.stderr.write(`${HINTS.ERR_VERIFY_FAILED}\n`)

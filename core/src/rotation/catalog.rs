@@ -1,0 +1,288 @@
+//! Checking the registry against this database's catalog: which locations
+//! exist, whether their tables can be rotated safely, and the table plans
+//! the scan follows.
+
+use tokio_postgres::Transaction;
+
+use crate::error::{Error, Result};
+use crate::key::Warning;
+use crate::locations::{Location, Origin};
+use crate::report::{Findings, LocationReport, LocationStatus};
+
+use super::dberror::db_error;
+use super::plan::{ColumnKind, TablePlan};
+
+/// The registry as it applies here: plans for the tables that exist, and
+/// reports for the locations that do not.
+pub struct Resolved {
+    pub plans: Vec<TablePlan>,
+    pub absent: Vec<LocationReport>,
+}
+
+/// A table as the catalog describes it.
+struct TableInfo {
+    split: bool,
+    row_security: bool,
+    triggers: i64,
+    columns: Vec<(String, Option<ColumnKind>, String)>,
+    unique_columns: Vec<String>,
+}
+
+impl TableInfo {
+    fn column(&self, name: &str) -> Option<(Option<ColumnKind>, &str)> {
+        self.columns
+            .iter()
+            .find(|(n, _, _)| n == name)
+            .map(|(_, kind, ty)| (*kind, ty.as_str()))
+    }
+}
+
+async fn table_info(tx: &Transaction<'_>, schema: &str, table: &str) -> Result<Option<TableInfo>> {
+    let Some(row) = tx
+        .query_opt(
+            "SELECT t.oid, t.relkind = 'p' OR t.relhassubclass, \
+                    row_security_active(t.oid), \
+                    (SELECT count(*) FROM pg_trigger tg WHERE tg.tgrelid = t.oid \
+                       AND NOT tg.tgisinternal AND tg.tgenabled <> 'D') \
+             FROM pg_class t JOIN pg_namespace n ON n.oid = t.relnamespace \
+             WHERE n.nspname = $1 AND t.relname = $2 AND t.relkind IN ('r', 'p')",
+            &[&schema, &table],
+        )
+        .await
+        .map_err(db_error)?
+    else {
+        return Ok(None);
+    };
+    let oid: u32 = row.get(0);
+    let columns = tx
+        .query(
+            "SELECT a.attname, \
+                    CASE WHEN a.atttypid IN ('text'::regtype, 'varchar'::regtype) THEN 'text' \
+                         WHEN a.atttypid = 'json'::regtype THEN 'json' \
+                         WHEN a.atttypid = 'jsonb'::regtype THEN 'jsonb' END, \
+                    format_type(a.atttypid, a.atttypmod), \
+                    EXISTS (SELECT 1 FROM pg_index i WHERE i.indrelid = a.attrelid \
+                       AND i.indisunique AND i.indnkeyatts = 1 AND i.indkey[0] = a.attnum) \
+             FROM pg_attribute a WHERE a.attrelid = $1 AND a.attnum > 0 AND NOT a.attisdropped",
+            &[&oid],
+        )
+        .await
+        .map_err(db_error)?;
+    let kind = |k: Option<&str>| match k {
+        Some("text") => Some(ColumnKind::Text),
+        Some("json") => Some(ColumnKind::Json),
+        Some("jsonb") => Some(ColumnKind::Jsonb),
+        _ => None,
+    };
+    // In a SQL_ASCII database a name may hold any bytes; such a column
+    // cannot be one the registry names, so it is simply not listed.
+    let columns: Vec<(String, Option<ColumnKind>, String, bool)> = columns
+        .iter()
+        .filter_map(|c| {
+            let name = c.try_get::<_, String>(0).ok()?;
+            let ty = c
+                .try_get::<_, String>(2)
+                .unwrap_or_else(|_| "(a type whose name is not UTF-8)".to_owned());
+            Some((name, kind(c.get(1)), ty, c.get(3)))
+        })
+        .collect();
+    Ok(Some(TableInfo {
+        split: row.get(1),
+        row_security: row.get(2),
+        triggers: row.get(3),
+        unique_columns: columns
+            .iter()
+            .filter(|c| c.3)
+            .map(|c| c.0.clone())
+            .collect(),
+        columns: columns.into_iter().map(|(n, k, t, _)| (n, k, t)).collect(),
+    }))
+}
+
+/// Group the locations by table, check each table against the catalog, and
+/// plan the scans. Locations must come from `Registry::resolve`.
+pub async fn resolve(
+    tx: &Transaction<'_>,
+    locations: &[Location],
+    findings: &mut Findings,
+) -> Result<Resolved> {
+    let mut tables: Vec<(&str, &str)> = locations
+        .iter()
+        .map(|l| (l.schema.as_deref().unwrap_or_default(), l.table.as_str()))
+        .collect();
+    tables.sort_unstable();
+    tables.dedup();
+
+    let mut resolved = Resolved {
+        plans: Vec::new(),
+        absent: Vec::new(),
+    };
+    let raw_text = tx
+        .query_one(
+            "SELECT current_setting('server_encoding') = 'SQL_ASCII'",
+            &[],
+        )
+        .await
+        .map_err(db_error)?
+        .get::<_, bool>(0);
+    for (schema, table) in tables {
+        let here: Vec<&Location> = locations
+            .iter()
+            .filter(|l| l.schema.as_deref() == Some(schema) && l.table == table)
+            .collect();
+        let info = table_info(tx, schema, table).await?;
+        let mut present = Vec::new();
+        for location in here {
+            let column = info.as_ref().and_then(|i| i.column(&location.column));
+            let Some((kind, ty)) = column else {
+                let why = match &info {
+                    None => format!("table {schema}.{table} does not exist"),
+                    Some(_) => format!("{schema}.{table} has no column {}", location.column),
+                };
+                absent(location, why, &mut resolved)?;
+                continue;
+            };
+            let info = info.as_ref().expect("a column implies its table");
+            let kind = check_location(location, info, kind, ty)?;
+            present.push((location.clone(), kind));
+        }
+        if present.is_empty() {
+            continue;
+        }
+        let info = info.expect("present locations imply their table");
+        if present
+            .iter()
+            .any(|(l, _)| l.primary_key != present[0].0.primary_key)
+        {
+            return Err(Error::TableUnsupported {
+                reason: format!(
+                    "the locations in {schema}.{table} name rows by different columns; give them the same primaryKey"
+                ),
+            });
+        }
+        if info.row_security {
+            return Err(Error::RowSecurity {
+                schema: schema.to_owned(),
+                table: table.to_owned(),
+            });
+        }
+        warn_about_table(schema, table, &info, &present, findings);
+        resolved.plans.push(TablePlan {
+            raw_text,
+            ..TablePlan::new(present)
+        });
+    }
+    Ok(resolved)
+}
+
+fn absent(location: &Location, why: String, resolved: &mut Resolved) -> Result<()> {
+    match location.origin {
+        // A release without this location: report it, with the migration
+        // that would add it.
+        Origin::Default => {
+            let mut report = LocationReport::new(location, LocationStatus::Absent);
+            report.absent_reason = Some(match &location.since {
+                Some(since) => format!("{why} (added by migration {since})"),
+                None => why,
+            });
+            resolved.absent.push(report);
+            Ok(())
+        }
+        Origin::Required => Err(Error::ColumnNotFound {
+            reason: format!(
+                "{}: {why}. This is not an AnythingMCP database, or not its schema (check the database name and ?schema=)",
+                location.name()
+            ),
+        }),
+        Origin::Explicit => Err(Error::ColumnNotFound {
+            reason: format!(
+                "location {}: {why} (check the spelling and the schema)",
+                location.name()
+            ),
+        }),
+    }
+}
+
+/// Refuse what cannot be rotated safely; otherwise the column's kind.
+fn check_location(
+    location: &Location,
+    info: &TableInfo,
+    kind: Option<ColumnKind>,
+    ty: &str,
+) -> Result<ColumnKind> {
+    let unsupported = |reason: String| Err(Error::TableUnsupported { reason });
+    let name = format!(
+        "{}.{}",
+        location.schema.as_deref().unwrap_or_default(),
+        location.name()
+    );
+    // Rows are written back by ctid, which names a row only within one
+    // physical table: across partitions or child tables it would write one
+    // row's credential into another.
+    if info.split {
+        return unsupported(format!(
+            "{name}: the table is partitioned or has child tables; register each partition or child table as its own location instead"
+        ));
+    }
+    let kind = match (kind, &location.member) {
+        (Some(ColumnKind::Text), None) => ColumnKind::Text,
+        (Some(kind), Some(_)) => kind,
+        _ => {
+            return unsupported(format!(
+                "{name}: the column is of type {ty}; sealed values are stored in text{}",
+                if location.member.is_some() {
+                    ", json or jsonb"
+                } else {
+                    ""
+                }
+            ))
+        }
+    };
+    let needed = std::iter::once(("primary key", &location.primary_key))
+        .chain(location.filter.iter().map(|(c, _)| ("filter", c)))
+        .chain(location.aad.columns().iter().map(|c| ("AAD", c)));
+    for (what, column) in needed {
+        if info.column(column).is_none() {
+            return Err(Error::ColumnNotFound {
+                reason: format!("{name}: its {what} column {column} does not exist in this table"),
+            });
+        }
+    }
+    Ok(kind)
+}
+
+fn warn_about_table(
+    schema: &str,
+    table: &str,
+    info: &TableInfo,
+    present: &[(Location, ColumnKind)],
+    findings: &mut Findings,
+) {
+    if info.triggers > 0 {
+        findings.warnings.push(Warning {
+            code: "WARN_TABLE_TRIGGERS",
+            message: format!(
+                "{schema}.{table} has {} user trigger(s); they fire on the rotation's UPDATE and may change other columns",
+                info.triggers
+            ),
+        });
+    }
+    // Writes go by ctid, so this is about names only: reports and errors
+    // name rows by this column, which had better identify them, and not be
+    // a secret itself.
+    let mut keys: Vec<&str> = present
+        .iter()
+        .map(|(l, _)| l.primary_key.as_str())
+        .collect();
+    keys.dedup();
+    for key in keys {
+        if !info.unique_columns.iter().any(|c| c == key) {
+            findings.warnings.push(Warning {
+                code: "WARN_PRIMARY_KEY_NOT_UNIQUE",
+                message: format!(
+                    "{schema}.{table}.{key} has no unique index: reports and errors name rows by it, so name a unique, non-secret column"
+                ),
+            });
+        }
+    }
+}

@@ -1,0 +1,383 @@
+//! "No ciphertext left behind": before anything is written, look outside
+//! the registry for values that open with the old key (or, in a verify, the
+//! key) — whole text values, and string members anywhere in JSON held in
+//! text, json and jsonb columns — trying no AAD, each constant AAD the
+//! registry knows, and `<table>.<column>` (the backend's naming habit).
+//!
+//! Discovery has its own read-only transaction on its own connection and
+//! runs before the rotation locks anything, so it never makes writers wait.
+//! A table it may not read, or that row-level security would filter, is
+//! skipped with a notice; it never fails the run on one.
+
+use std::collections::BTreeMap;
+
+use tokio_postgres::types::ToSql;
+use tokio_postgres::{IsolationLevel, Transaction};
+
+use crate::aad::Aad;
+use crate::connection::ConnectionTarget;
+use crate::envelope;
+use crate::error::{Place, Result};
+use crate::ident::quote_ident;
+use crate::key::Key;
+use crate::locations::Location;
+use crate::report::{DiscoveredColumn, Findings};
+use crate::session::session_settings;
+
+use super::dberror::db_error;
+use super::plan::filter_sql;
+
+/// At most this many candidate values are tried per column, in batches,
+/// stopping at the first batch where one opens: enough to see past a table
+/// full of random tokens, and cheap (an attempt costs about a microsecond).
+const CANDIDATES_PER_COLUMN: usize = 20_000;
+const BATCH: i32 = 500;
+
+/// 44 characters is the shortest envelope (IV and tag around an empty
+/// plaintext); a run of 42 base64 characters is in every one of them.
+const LOOKS_SEALED: &str = "[A-Za-z0-9+/_-]{42}";
+
+pub async fn discover(
+    target: &ConnectionTarget,
+    key: &Key,
+    locations: &[Location],
+    lock_ms: u128,
+    findings: &mut Findings,
+) -> Result<Vec<DiscoveredColumn>> {
+    let mut client = target.connect().await?;
+    let mut tx = client
+        .build_transaction()
+        .isolation_level(IsolationLevel::RepeatableRead)
+        .read_only(true)
+        .start()
+        .await
+        .map_err(db_error)?;
+    tx.batch_execute(&session_settings(lock_ms, false))
+        .await
+        .map_err(db_error)?;
+
+    let mut schemas: Vec<&str> = locations
+        .iter()
+        .map(|l| l.schema.as_deref().unwrap_or_default())
+        .collect();
+    schemas.sort_unstable();
+    schemas.dedup();
+    let candidates = tx
+        .query(
+            "SELECT n.nspname, c.relname, a.attname, \
+                    has_column_privilege(c.oid, a.attnum, 'SELECT'), row_security_active(c.oid) \
+             FROM pg_attribute a \
+             JOIN pg_class c ON c.oid = a.attrelid \
+             JOIN pg_namespace n ON n.oid = c.relnamespace \
+             WHERE n.nspname = ANY($1) AND c.relkind IN ('r', 'p', 'm') AND NOT c.relispartition \
+               AND a.attnum > 0 AND NOT a.attisdropped \
+               AND a.atttypid IN ('text'::regtype, 'varchar'::regtype, 'bpchar'::regtype, \
+                                  'json'::regtype, 'jsonb'::regtype) \
+             ORDER BY 1, 2, 3",
+            &[&schemas],
+        )
+        .await
+        .map_err(db_error)?;
+
+    let constants: Vec<&str> = locations
+        .iter()
+        .filter_map(|l| match &l.aad {
+            Aad::Constant(c) => Some(c.as_str()),
+            _ => None,
+        })
+        .collect();
+    let mut found = Vec::new();
+    let mut skipped: BTreeMap<String, &'static str> = BTreeMap::new();
+    let mut tables: BTreeMap<(String, String), Vec<String>> = BTreeMap::new();
+    let mut unnamed = 0;
+    for row in candidates {
+        let names = (
+            row.try_get::<_, String>(0),
+            row.try_get::<_, String>(1),
+            row.try_get::<_, String>(2),
+        );
+        let (Ok(schema), Ok(table), Ok(column)) = names else {
+            unnamed += 1;
+            continue;
+        };
+        if row.get::<_, bool>(4) {
+            skipped.insert(
+                format!("{schema}.{table}"),
+                "row-level security would filter its rows",
+            );
+        } else if !row.get::<_, bool>(3) {
+            skipped.insert(format!("{schema}.{table}"), "this role may not read it");
+        } else {
+            tables.entry((schema, table)).or_default().push(column);
+        }
+    }
+    for ((schema, table), names) in &tables {
+        if skipped.contains_key(&format!("{schema}.{table}")) {
+            continue;
+        }
+        let columns: Vec<Column> = names
+            .iter()
+            .filter_map(|column| {
+                let registered: Vec<&Location> = locations
+                    .iter()
+                    .filter(|l| {
+                        l.schema.as_deref() == Some(schema.as_str())
+                            && l.table == *table
+                            && l.column == *column
+                    })
+                    .collect();
+                // A whole-value location on every row leaves nothing outside it.
+                let covered = registered
+                    .iter()
+                    .any(|l| l.member.is_none() && l.filter.is_empty());
+                (!covered).then(|| Column {
+                    schema,
+                    table,
+                    column,
+                    registered,
+                    own_aad: format!("{table}.{column}"),
+                    constants: &constants,
+                })
+            })
+            .collect();
+        if columns.is_empty() {
+            continue;
+        }
+        let savepoint = tx
+            .savepoint("keyrotate_discovery")
+            .await
+            .map_err(db_error)?;
+        match search_table(&savepoint, &columns, key).await {
+            Ok(places) => {
+                savepoint.commit().await.map_err(db_error)?;
+                found.extend(places);
+            }
+            // The server refused this one table (a permission on a view's
+            // base table, a lock held too long): note it and go on. A lost
+            // connection is not the table's fault and ends discovery.
+            Err(e) if e.as_db_error().is_some() => {
+                savepoint.rollback().await.map_err(db_error)?;
+                skipped.insert(format!("{schema}.{table}"), "the server refused to read it");
+            }
+            Err(e) => return Err(db_error(e)),
+        }
+    }
+    if unnamed > 0 {
+        findings.notices.push(format!(
+            "discovery skipped {unnamed} column(s) whose schema, table or column name is not valid UTF-8"
+        ));
+    }
+    for (table, why) in skipped {
+        findings
+            .notices
+            .push(format!("discovery skipped {table}: {why}"));
+    }
+    tx.rollback().await.map_err(db_error)?;
+    Ok(found)
+}
+
+/// One pass over the table finds the columns that hold anything shaped like
+/// a sealed value at all; only those are searched, each with its own portal
+/// that stops early. Most columns (names, URLs, ids) hold nothing of the
+/// kind, and this spares a full scan of the table for each of them.
+async fn search_table(
+    tx: &Transaction<'_>,
+    columns: &[Column<'_>],
+    key: &Key,
+) -> Result<Vec<DiscoveredColumn>, tokio_postgres::Error> {
+    let probes: Vec<String> = columns
+        .iter()
+        .map(|c| {
+            format!(
+                "count(*) FILTER (WHERE {}::text ~ '{LOOKS_SEALED}')",
+                quote_ident(c.column)
+            )
+        })
+        .collect();
+    let counts = tx
+        .query_one(
+            &format!(
+                "SELECT {} FROM {}.{}",
+                probes.join(", "),
+                quote_ident(columns[0].schema),
+                quote_ident(columns[0].table)
+            ),
+            &[],
+        )
+        .await?;
+    let mut found = Vec::new();
+    for (i, column) in columns.iter().enumerate() {
+        if counts.get::<_, i64>(i) > 0 {
+            found.extend(column.scan(tx, key).await?);
+        }
+    }
+    Ok(found)
+}
+
+/// One column outside the registry (or partly in it), being searched.
+struct Column<'a> {
+    schema: &'a str,
+    table: &'a str,
+    column: &'a str,
+    /// Registry locations in this column: their cells are not "outside".
+    registered: Vec<&'a Location>,
+    own_aad: String,
+    constants: &'a [&'a str],
+}
+
+impl Column<'_> {
+    async fn scan(
+        &self,
+        tx: &Transaction<'_>,
+        key: &Key,
+    ) -> Result<Vec<DiscoveredColumn>, tokio_postgres::Error> {
+        let col = quote_ident(self.column);
+        let mut next = 0;
+        let flags: Vec<String> = self
+            .registered
+            .iter()
+            .map(|l| filter_sql(l, &mut next))
+            .collect();
+        let params: Vec<&str> = self
+            .registered
+            .iter()
+            .flat_map(|l| l.filter.iter().map(|(_, v)| v.as_str()))
+            .collect();
+        let params: Vec<&(dyn ToSql + Sync)> =
+            params.iter().map(|p| p as &(dyn ToSql + Sync)).collect();
+        let select: Vec<String> = std::iter::once(format!("{col}::text"))
+            .chain(flags)
+            .collect();
+        let portal = tx
+            .bind(
+                &format!(
+                    "SELECT {} FROM {}.{} WHERE {col}::text ~ '{LOOKS_SEALED}'",
+                    select.join(", "),
+                    quote_ident(self.schema),
+                    quote_ident(self.table)
+                ),
+                &params,
+            )
+            .await?;
+        let mut matches: BTreeMap<(Option<String>, Option<String>), u64> = BTreeMap::new();
+        let mut tried = 0;
+        while matches.is_empty() && tried < CANDIDATES_PER_COLUMN {
+            let rows = tx.query_portal(&portal, BATCH).await?;
+            if rows.is_empty() {
+                break;
+            }
+            tried += rows.len();
+            for row in &rows {
+                // Text that is not UTF-8 cannot be a sealed value the
+                // backend reads.
+                let Ok(value) = row.try_get::<_, &str>(0) else {
+                    continue;
+                };
+                let applies: Vec<bool> = (0..self.registered.len())
+                    .map(|i| row.get::<_, bool>(1 + i))
+                    .collect();
+                for (member, aad) in self.sealed_in(value, &applies, key) {
+                    *matches.entry((member, aad)).or_default() += 1;
+                }
+            }
+        }
+        Ok(matches
+            .into_iter()
+            .map(|((member, aad), matches)| DiscoveredColumn {
+                place: Place {
+                    schema: self.schema.to_owned(),
+                    table: self.table.to_owned(),
+                    column: self.column.to_owned(),
+                    member,
+                },
+                aad,
+                matches,
+            })
+            .collect())
+    }
+
+    /// The places in one value that open with `key`: `(member path, AAD)`.
+    fn sealed_in(
+        &self,
+        value: &str,
+        applies: &[bool],
+        key: &Key,
+    ) -> Vec<(Option<String>, Option<String>)> {
+        let mut out = Vec::new();
+        let claimed = |member: Option<&str>| {
+            self.registered
+                .iter()
+                .zip(applies)
+                .any(|(l, &on)| on && l.member.as_deref() == member)
+        };
+        if !claimed(None) {
+            if let Some(aad) = self.opens(value, key) {
+                out.push((None, aad));
+            }
+        }
+        let trimmed = value.trim_start();
+        if !(trimmed.starts_with('{') || trimmed.starts_with('[')) {
+            return out;
+        }
+        let Ok(doc) = serde_json::from_str::<serde_json::Value>(value) else {
+            return out;
+        };
+        let mut strings = Vec::new();
+        match &doc {
+            serde_json::Value::Object(members) => {
+                for (name, item) in members {
+                    if !(item.is_string() && claimed(Some(name))) {
+                        walk(item, name.clone(), &mut strings);
+                    }
+                }
+            }
+            other => walk(other, String::new(), &mut strings),
+        }
+        for (path, s) in strings {
+            if let Some(aad) = self.opens(s, key) {
+                out.push((Some(path), aad));
+            }
+        }
+        out
+    }
+
+    /// The AAD under which `value` opens with `key`, if any: `Some(None)`
+    /// for no AAD.
+    fn opens(&self, value: &str, key: &Key) -> Option<Option<String>> {
+        if value.len() < 44 {
+            return None;
+        }
+        let constants = self
+            .constants
+            .iter()
+            .copied()
+            .chain([self.own_aad.as_str()]);
+        std::iter::once(None)
+            .chain(constants.map(Some))
+            .find(|aad| envelope::open(key, value, aad.unwrap_or("").as_bytes()).is_ok())
+            .map(|aad| aad.map(str::to_owned))
+    }
+}
+
+/// Every string in a JSON document, with its path (`a.b[2]`).
+fn walk<'a>(value: &'a serde_json::Value, path: String, out: &mut Vec<(String, &'a str)>) {
+    match value {
+        serde_json::Value::String(s) => out.push((path, s)),
+        serde_json::Value::Array(items) => {
+            for (i, item) in items.iter().enumerate() {
+                walk(item, format!("{path}[{i}]"), out);
+            }
+        }
+        serde_json::Value::Object(members) => {
+            for (name, item) in members {
+                let child = if path.is_empty() {
+                    name.clone()
+                } else {
+                    format!("{path}.{name}")
+                };
+                walk(item, child, out);
+            }
+        }
+        _ => {}
+    }
+}

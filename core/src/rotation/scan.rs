@@ -1,0 +1,498 @@
+//! Streaming one table through the rotation: a reader fetches batches from
+//! a portal, a blocking worker does the crypto, and the writer settles each
+//! batch and sends one UPDATE for it, so the server rarely waits for the
+//! crypto and the crypto rarely waits for the server. Memory stays bounded
+//! by a handful of batches, whatever the table size.
+//!
+//! Settling a batch is where the diagnosis happens. "Old key does not
+//! match" is said only when not one value anywhere has opened with the old
+//! key; otherwise the failing value is named for what it is. The decision
+//! never depends on which row PostgreSQL happens to return first.
+
+use std::time::{Duration, Instant};
+
+use tokio::sync::mpsc;
+use tokio_postgres::types::ToSql;
+use tokio_postgres::{Row, Transaction};
+
+use crate::error::{Error, Location as ValueLocation, Result};
+use crate::report::{Failure, Findings, LocationReport, LocationStatus};
+
+use super::dberror::db_error;
+use super::examine::{examine_row, Cell, Mode, NotUtf8, Outcome, RowView};
+use super::plan::{TablePlan, COL_CTID, COL_FIRST_VALUE, COL_PK};
+use super::tid::{check_distinct, Tid};
+
+/// Batches in flight between the reader, the crypto worker and the writer.
+const PIPELINE_DEPTH: usize = 2;
+
+/// How often, at most, progress is reported.
+const PROGRESS_INTERVAL: Duration = Duration::from_millis(200);
+
+/// Rows done out of rows to examine in one table.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Progress {
+    pub schema: String,
+    pub table: String,
+    /// The table's locations: `auth_config, env_vars.$enc`.
+    pub column: String,
+    pub done: u64,
+    pub total: u64,
+}
+
+pub type ProgressFn<'a> = &'a (dyn Fn(&Progress) + Sync);
+
+pub struct Scan<'a> {
+    mode: Mode,
+    batch_size: i32,
+    progress: ProgressFn<'a>,
+    /// Values that opened with the old key so far, in any table.
+    pub opened_with_old: u64,
+    /// A writing rotation's first failed value while nothing had opened with
+    /// the old key yet: a wrong old key, or a bad value, as the rest of the
+    /// data will tell. Nothing is written while it is set.
+    suspect: Option<Failure>,
+    /// Rows rewritten (or, in a dry run, that would be).
+    pub rows_reencrypted: u64,
+}
+
+/// What the crypto worker made of one batch.
+struct Examined {
+    rows: usize,
+    /// ctids to write, and per column the new texts, in step.
+    ids: Vec<Tid>,
+    columns: Vec<Vec<Option<String>>>,
+    outcomes: Vec<Vec<Outcome>>,
+    failures: Vec<Failure>,
+    opened_with_old: u64,
+}
+
+impl<'a> Scan<'a> {
+    pub fn new(mode: Mode, batch_size: i32, progress: ProgressFn<'a>) -> Self {
+        Scan {
+            mode,
+            batch_size,
+            progress,
+            opened_with_old: 0,
+            suspect: None,
+            rows_reencrypted: 0,
+        }
+    }
+
+    fn writing(&self) -> bool {
+        matches!(self.mode, Mode::Rotate { write: true, .. })
+    }
+
+    /// After every table: a writing rotation that saw values fail and none
+    /// open with the old key has the wrong old key.
+    pub fn finish(&mut self) -> Result<()> {
+        match self.suspect.take() {
+            Some(failure) => Err(Error::OldKeyMismatch {
+                location: Box::new(failure.location),
+            }),
+            None => Ok(()),
+        }
+    }
+
+    pub async fn table(
+        &mut self,
+        tx: &Transaction<'_>,
+        plan: &TablePlan,
+        findings: &mut Findings,
+    ) -> Result<Vec<LocationReport>> {
+        let params = plan.params();
+        let params: Vec<&(dyn ToSql + Sync)> =
+            params.iter().map(|p| p as &(dyn ToSql + Sync)).collect();
+        let counts = tx
+            .query_one(&plan.count_sql(), &params)
+            .await
+            .map_err(db_error)?;
+        let mut reports: Vec<LocationReport> = plan
+            .locations
+            .iter()
+            .enumerate()
+            .map(|(i, l)| {
+                let mut r = LocationReport::new(&l.location, LocationStatus::Processed);
+                r.rows = counts.get::<_, i64>(2 * i) as u64;
+                r.empty = counts.get::<_, i64>(2 * i + 1) as u64;
+                r
+            })
+            .collect();
+        let total = counts.get::<_, i64>(2 * plan.locations.len()) as u64;
+        let mut tick = Ticker::new(self.progress, plan, total);
+
+        // Rows are addressed by ctid for the write-back: stable here because
+        // our EXCLUSIVE lock keeps every other writer out, and the portal's
+        // snapshot never sees the row versions our own UPDATEs create.
+        let portal = tx
+            .bind(&plan.select_sql(), &params)
+            .await
+            .map_err(db_error)?;
+        let update = match self.writing() {
+            true => Some(tx.prepare(&plan.update_sql()).await.map_err(db_error)?),
+            false => None,
+        };
+
+        let (raw_tx, mut raw_rx) = mpsc::channel::<Vec<Row>>(PIPELINE_DEPTH);
+        let (out_tx, mut out_rx) = mpsc::channel::<Result<Examined>>(PIPELINE_DEPTH);
+        let mode = self.mode.clone();
+        let worker_plan = plan.clone();
+        let worker = tokio::task::spawn_blocking(move || {
+            while let Some(rows) = raw_rx.blocking_recv() {
+                let examined = examine_batch(&mode, &worker_plan, &rows);
+                let stop = examined.is_err();
+                if out_tx.blocking_send(examined).is_err() || stop {
+                    break;
+                }
+            }
+        });
+
+        let batch_size = self.batch_size;
+        let read = async move {
+            loop {
+                let rows = tx
+                    .query_portal(&portal, batch_size)
+                    .await
+                    .map_err(db_error)?;
+                // A closed channel means the writer stopped on an error,
+                // which it reports itself.
+                if rows.is_empty() || raw_tx.send(rows).await.is_err() {
+                    return Ok::<_, Error>(());
+                }
+            }
+        };
+        let write = async {
+            let mut done = 0u64;
+            while let Some(batch) = out_rx.recv().await {
+                let batch = batch?;
+                if !self.settle(&batch, &mut reports, findings)? {
+                    done += batch.rows as u64;
+                    continue;
+                }
+                check_distinct(&batch.ids)?;
+                self.rows_reencrypted += batch.ids.len() as u64;
+                if let (Some(stmt), false) = (&update, batch.ids.is_empty()) {
+                    let mut args: Vec<&(dyn ToSql + Sync)> = vec![&batch.ids];
+                    args.extend(batch.columns.iter().map(|c| c as &(dyn ToSql + Sync)));
+                    let updated = tx.execute(stmt, &args).await.map_err(db_error)?;
+                    if updated != batch.ids.len() as u64 {
+                        return Err(Error::internal(format!(
+                            "wrote {updated} rows of a batch of {} in {}; rolled back",
+                            batch.ids.len(),
+                            plan.qualified()
+                        )));
+                    }
+                }
+                done += batch.rows as u64;
+                tick.advance(done);
+            }
+            Ok(done)
+        };
+        // Biased toward the writer: when an UPDATE fails, the reader's next
+        // fetch fails too ("current transaction is aborted"), and the
+        // operator must see the UPDATE's error, not that echo of it.
+        let outcome = tokio::try_join!(biased; write, read);
+        // Whatever happened, the worker must see its channels close and end:
+        // `write` only borrowed the receiver, and a worker blocked on a full
+        // channel after an error would otherwise wait for it forever.
+        drop(out_rx);
+        worker
+            .await
+            .map_err(|_| Error::internal("the crypto worker panicked; rolled back"))?;
+        let (done, ()) = outcome?;
+        tick.finish(done);
+        Ok(reports)
+    }
+
+    /// Apply one examined batch to the counts and the diagnosis. Returns
+    /// whether the batch may be written.
+    fn settle(
+        &mut self,
+        batch: &Examined,
+        reports: &mut [LocationReport],
+        findings: &mut Findings,
+    ) -> Result<bool> {
+        self.opened_with_old += batch.opened_with_old;
+        for row in &batch.outcomes {
+            for (outcome, report) in row.iter().zip(reports.iter_mut()) {
+                match outcome {
+                    Outcome::Empty => report.empty += 1,
+                    Outcome::Reencrypted => report.reencrypted += 1,
+                    Outcome::AlreadyOnNewKey => report.already_on_new_key += 1,
+                    Outcome::Failed(_) => report.failed += 1,
+                    Outcome::Null | Outcome::NotApplicable => {}
+                }
+            }
+        }
+        if !self.writing() {
+            for failure in &batch.failures {
+                findings.record_failure(failure.clone());
+            }
+            return Ok(true);
+        }
+        if self.suspect.is_none() {
+            self.suspect = batch.failures.first().cloned();
+        }
+        match &self.suspect {
+            Some(failure) if self.opened_with_old > 0 => Err(Error::Undecryptable {
+                location: Box::new(failure.location.clone()),
+                reason: failure.reason.clone(),
+            }),
+            Some(_) => Ok(false),
+            None => Ok(true),
+        }
+    }
+}
+
+/// The crypto for one batch: runs on a blocking thread, never on the async
+/// runtime, so the connection keeps moving while it works.
+fn examine_batch(mode: &Mode, plan: &TablePlan, rows: &[Row]) -> Result<Examined> {
+    let mut out = Examined {
+        rows: rows.len(),
+        ids: Vec::new(),
+        columns: vec![Vec::new(); plan.columns.len()],
+        outcomes: Vec::with_capacity(rows.len()),
+        failures: Vec::new(),
+        opened_with_old: 0,
+    };
+    let first_aad = plan.first_aad();
+    let first_flag = plan.first_flag();
+    for row in rows {
+        let view = RowView {
+            columns: (0..plan.columns.len())
+                .map(|i| cell(row, COL_FIRST_VALUE + i, plan.raw_text))
+                .collect(),
+            aad: (0..plan.aad_columns.len())
+                .map(|i| cell(row, first_aad + i, plan.raw_text))
+                .collect(),
+            applies: (0..plan.locations.len())
+                .map(|i| row.get::<_, bool>(first_flag + i))
+                .collect(),
+        };
+        let result = examine_row(mode, plan, &view)?;
+        for (outcome, loc) in result.outcomes.iter().zip(&plan.locations) {
+            match outcome {
+                Outcome::Reencrypted => out.opened_with_old += 1,
+                Outcome::Failed(why) => out.failures.push(Failure {
+                    location: ValueLocation {
+                        schema: plan.schema.clone(),
+                        table: plan.table.clone(),
+                        column: loc.location.column.clone(),
+                        member: loc.location.member.clone(),
+                        primary_key: primary_key(row, plan.raw_text),
+                    },
+                    reason: (*why).to_owned(),
+                }),
+                _ => {}
+            }
+        }
+        if result.changed() {
+            out.ids.push(row.get::<_, Tid>(COL_CTID));
+            for (column, value) in out.columns.iter_mut().zip(result.new_columns) {
+                column.push(value);
+            }
+        }
+        out.outcomes.push(result.outcomes);
+    }
+    Ok(out)
+}
+
+fn cell(row: &Row, index: usize, raw: bool) -> Cell<'_> {
+    if raw {
+        return match row.get::<_, Option<&[u8]>>(index) {
+            Some(bytes) => std::str::from_utf8(bytes).map(Some).map_err(|_| NotUtf8),
+            None => Ok(None),
+        };
+    }
+    row.try_get::<_, Option<&str>>(index).map_err(|_| NotUtf8)
+}
+
+/// How reports name a row; the primary key is an identifier, never a secret.
+fn primary_key(row: &Row, raw: bool) -> String {
+    match cell(row, COL_PK, raw) {
+        Ok(Some(pk)) => pk.to_owned(),
+        Ok(None) => "NULL".to_owned(),
+        Err(NotUtf8) => "(not valid UTF-8)".to_owned(),
+    }
+}
+
+/// Throttled progress for one table.
+struct Ticker<'a> {
+    sink: ProgressFn<'a>,
+    progress: Progress,
+    last: Instant,
+}
+
+impl<'a> Ticker<'a> {
+    fn new(sink: ProgressFn<'a>, plan: &TablePlan, total: u64) -> Self {
+        let progress = Progress {
+            schema: plan.schema.clone(),
+            table: plan.table.clone(),
+            column: plan.describe(),
+            done: 0,
+            total,
+        };
+        sink(&progress);
+        Ticker {
+            sink,
+            progress,
+            last: Instant::now(),
+        }
+    }
+
+    fn advance(&mut self, done: u64) {
+        if self.last.elapsed() >= PROGRESS_INTERVAL {
+            self.progress.done = done;
+            (self.sink)(&self.progress);
+            self.last = Instant::now();
+        }
+    }
+
+    fn finish(mut self, done: u64) {
+        self.progress.done = done;
+        (self.sink)(&self.progress);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::key::{KeyPair, KeyPolicy};
+
+    fn mode(write: bool) -> Mode {
+        Mode::Rotate {
+            keys: Arc::new(
+                KeyPair::parse(
+                    b"Zr8qP1vX4mN7bC2kL9sD3fG6hJ0wE5tY",
+                    b"aQ3wS5eD7rF9tG1yH3uJ5iK7oL9pZ1xC",
+                    KeyPolicy::default(),
+                )
+                .unwrap(),
+            ),
+            write,
+        }
+    }
+
+    fn failure(pk: &str) -> Failure {
+        Failure {
+            location: ValueLocation {
+                schema: "public".into(),
+                table: "connectors".into(),
+                column: "auth_config".into(),
+                member: None,
+                primary_key: pk.into(),
+            },
+            reason: "authentication tag does not verify".into(),
+        }
+    }
+
+    /// A batch of `opened` values that opened with the old key and the given
+    /// failures, in one location.
+    fn batch(opened: u64, failed: &[&str]) -> Examined {
+        let mut outcomes = vec![vec![Outcome::Reencrypted]; opened as usize];
+        outcomes.extend(failed.iter().map(|_| vec![Outcome::Failed("x")]));
+        Examined {
+            rows: outcomes.len(),
+            ids: Vec::new(),
+            columns: vec![Vec::new()],
+            outcomes,
+            failures: failed.iter().map(|pk| failure(pk)).collect(),
+            opened_with_old: opened,
+        }
+    }
+
+    fn setup() -> (Vec<LocationReport>, Findings) {
+        let location = crate::locations::Registry::defaults()
+            .resolve("public")
+            .unwrap()[0]
+            .clone();
+        (
+            vec![LocationReport::new(&location, LocationStatus::Processed)],
+            Findings::default(),
+        )
+    }
+
+    fn location_of(e: Error) -> (&'static str, String) {
+        let code = e.code();
+        match e {
+            Error::Undecryptable { location, .. } | Error::OldKeyMismatch { location } => {
+                (code, location.primary_key)
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_bad_first_value_is_that_value_once_the_old_key_is_proven() {
+        let (mut reports, mut findings) = setup();
+        let mut scan = Scan::new(mode(true), 10, &|_| {});
+        // The physically first value fails: a suspect, and nothing is written.
+        assert!(!scan
+            .settle(&batch(0, &["c1"]), &mut reports, &mut findings)
+            .unwrap());
+        // A later value opens with the old key: the old key is right, so the
+        // error is the first value's own.
+        let e = scan
+            .settle(&batch(3, &[]), &mut reports, &mut findings)
+            .unwrap_err();
+        assert_eq!(location_of(e), ("ERR_UNDECRYPTABLE", "c1".into()));
+    }
+
+    #[test]
+    fn nothing_opening_with_the_old_key_is_a_key_mismatch() {
+        let (mut reports, mut findings) = setup();
+        let mut scan = Scan::new(mode(true), 10, &|_| {});
+        assert!(!scan
+            .settle(&batch(0, &["c1", "c2"]), &mut reports, &mut findings)
+            .unwrap());
+        assert!(!scan
+            .settle(&batch(0, &["c3"]), &mut reports, &mut findings)
+            .unwrap());
+        let e = scan.finish().unwrap_err();
+        assert_eq!(location_of(e), ("ERR_OLD_KEY_MISMATCH", "c1".into()));
+    }
+
+    #[test]
+    fn within_a_batch_the_order_does_not_matter() {
+        let (mut reports, mut findings) = setup();
+        let mut scan = Scan::new(mode(true), 10, &|_| {});
+        let e = scan
+            .settle(&batch(2, &["c9"]), &mut reports, &mut findings)
+            .unwrap_err();
+        assert_eq!(location_of(e), ("ERR_UNDECRYPTABLE", "c9".into()));
+    }
+
+    #[test]
+    fn clean_batches_are_written_and_counted() {
+        let (mut reports, mut findings) = setup();
+        let mut scan = Scan::new(mode(true), 10, &|_| {});
+        assert!(scan
+            .settle(&batch(4, &[]), &mut reports, &mut findings)
+            .unwrap());
+        scan.finish().unwrap();
+        assert_eq!((reports[0].reencrypted, scan.opened_with_old), (4, 4));
+    }
+
+    #[test]
+    fn dry_runs_list_every_failure_and_never_stop() {
+        let (mut reports, mut findings) = setup();
+        let mut scan = Scan::new(mode(false), 10, &|_| {});
+        assert!(scan
+            .settle(&batch(0, &["c1", "c2"]), &mut reports, &mut findings)
+            .unwrap());
+        assert!(scan
+            .settle(&batch(1, &["c3"]), &mut reports, &mut findings)
+            .unwrap());
+        scan.finish().unwrap();
+        assert_eq!(findings.failure_count, 3);
+        assert_eq!(reports[0].failed, 3);
+        let listed: Vec<&str> = findings
+            .failures
+            .iter()
+            .map(|f| f.location.primary_key.as_str())
+            .collect();
+        assert_eq!(listed, ["c1", "c2", "c3"]);
+    }
+}
