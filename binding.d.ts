@@ -12,7 +12,7 @@ export declare const __napiBindingTarget: 'native' | 'wasm32-wasi' | 'wasm32-was
 /** Check a key pair without connecting anywhere (the CLI's early refusal). */
 export declare function checkKeys(oldKey: KeyInput, newKey: KeyInput, allowWhitespace?: boolean | undefined | null): NativeOutcome
 
-/** One extra encrypted column. */
+/** One extra plain location: the whole value of a text column, no AAD. */
 export interface ColumnSpec {
   schema?: string
   table: string
@@ -26,6 +26,13 @@ export interface ColumnSpec {
  */
 export declare function describeDatabase(databaseUrl: string): NativeOutcome
 
+/**
+ * The locations a run with these options would look at, in the schema
+ * `schema` (the connection string's, default `public`): what a
+ * confirmation prompt lists.
+ */
+export declare function describeLocations(options?: NativeOptions | undefined | null, schema?: string | undefined | null): NativeOutcome
+
 /** The key's non-secret fingerprint (after the same validation as `verify`). */
 export declare function fingerprint(key: KeyInput, allowWhitespace?: boolean | undefined | null): NativeOutcome
 
@@ -36,10 +43,11 @@ export interface NativeOptions {
   dryRun?: boolean
   /** `[schema.]table.primaryKey.column` strings or objects. */
   columns?: Array<string | ColumnSpec>
-  /** Path of a JSON columns file. */
+  /** Path of a locations file (the registry's format). */
   columnsFile?: string
   lockTimeoutMs?: number
   discover?: boolean
+  allowUnregistered?: boolean
   allowWhitespace?: boolean
   batchSize?: number
 }

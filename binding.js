@@ -837,6 +837,7 @@ module.exports.__napiBindingTarget = __napiStampBindingTarget(nativeBinding, __n
 module.exports = nativeBinding
 module.exports.checkKeys = nativeBinding.checkKeys
 module.exports.describeDatabase = nativeBinding.describeDatabase
+module.exports.describeLocations = nativeBinding.describeLocations
 module.exports.fingerprint = nativeBinding.fingerprint
 module.exports.generateKey = nativeBinding.generateKey
 module.exports.rotate = nativeBinding.rotate
