@@ -391,7 +391,7 @@ describe('the Dockerfile\'s build commands, run outside Docker', () => {
     ok(run('bash', [BUILD_STEPS, '--skip-install', '--out', out, '--stage', stage], { timeout: 600_000 }), 'docker-build-steps.sh (host)');
     const { platformArchABI } = parseTriple(hostTriple());
     const pkgDir = path.join(stage, 'node_modules', '@anythingmcp', 'keyrotate');
-    assert.deepEqual(fs.readdirSync(pkgDir).sort(), ['binding.d.ts', 'binding.js', 'index.d.ts', 'index.js', `keyrotate.${platformArchABI}.node`, 'package.json']);
+    assert.deepEqual(fs.readdirSync(pkgDir).sort(), ['binding.d.ts', 'binding.js', 'index.d.ts', 'index.js', `keyrotate.${platformArchABI}.node`, 'locations.json', 'package.json']);
     assert.ok(fs.existsSync(path.join(stage, SHIM)));
     // The loader and its types are committed, so that the main package packs
     // without a build: what napi build generates must be what git has (the
@@ -416,7 +416,7 @@ describe('the Dockerfile\'s build commands, run outside Docker', () => {
     const excluded = dockerignore(fs.readFileSync(path.join(ROOT, '.dockerignore'), 'utf8'));
     for (const needed of [
       'Cargo.toml', 'Cargo.lock', 'build.rs', 'src/lib.rs', 'core/Cargo.toml', 'core/src/lib.rs', 'core/src/connection.rs',
-      'package.json', 'package-lock.json', 'index.js', 'index.d.ts', 'packages/backend/package.json',
+      'package.json', 'package-lock.json', 'index.js', 'index.d.ts', 'locations.json', 'packages/backend/package.json',
       'packages/backend/tsconfig.json', 'packages/backend/src/scripts/rotate-encryption-key.ts', 'scripts/docker-build-steps.sh',
     ]) {
       assert.equal(excluded(needed), false, `${needed} must be in the build context`);

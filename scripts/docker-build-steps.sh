@@ -10,8 +10,8 @@
 #        [--output-dir DIR]                           -> keyrotate.<platform>.node, binding.js, binding.d.ts
 #   3. npx tsc -p packages/backend/tsconfig.json     -> packages/backend/dist/scripts/rotate-encryption-key.js
 #   4. with --stage DIR, lay out what the backend image needs:
-#        DIR/node_modules/@anythingmcp/keyrotate/   package.json index.js index.d.ts binding.js
-#                                                   binding.d.ts keyrotate.<platform>.node
+#        DIR/node_modules/@anythingmcp/keyrotate/   package.json index.js index.d.ts locations.json
+#                                                   binding.js binding.d.ts keyrotate.<platform>.node
 #        DIR/packages/backend/dist/scripts/rotate-encryption-key.js
 #      Copied to /app in the backend image, `node packages/backend/dist/scripts/
 #      rotate-encryption-key.js` finds the package through /app/node_modules,
@@ -161,7 +161,7 @@ if [ -n "$STAGE" ]; then
   pkg="$STAGE/node_modules/@anythingmcp/keyrotate"
   scripts="$STAGE/packages/backend/dist/scripts"
   mkdir -p "$pkg" "$scripts"
-  cp package.json index.js index.d.ts "$pkg/"
+  cp package.json index.js index.d.ts locations.json "$pkg/"
   cp "$OUT/binding.js" "$OUT/binding.d.ts" "$OUT/keyrotate.$PLATFORM.node" "$pkg/"
   cp packages/backend/dist/scripts/rotate-encryption-key.js "$scripts/"
 fi
