@@ -69,6 +69,9 @@ export interface Progress {
   total: number
 }
 
+/** Options are checked before any work: a value of the wrong type or out of
+ *  range (including `null`, `NaN` and fractions) is `ERR_INVALID_ARG` naming
+ *  the option; leave an option out (or `undefined`) for its default. */
 export interface CommonOptions {
   /** Extra plain locations: `"[schema.]table.primaryKey.column"` or objects. */
   columns?: Array<string | ColumnSpec>
@@ -78,9 +81,10 @@ export interface CommonOptions {
   /** Look outside the registry (text, json and jsonb columns) for ciphertext
    *  under the key (default true). */
   discover?: boolean
-  /** Accept keys with leading/trailing whitespace (default false). */
+  /** Accept keys with leading/trailing whitespace or invisible characters
+   *  (byte-order mark, zero-width and other format characters; default false). */
   allowWhitespace?: boolean
-  /** Rows per round trip (default 2000). */
+  /** Rows per round trip, 1 to 100000 (default 2000). */
   batchSize?: number
   /** Called from native code, throttled, while columns are scanned. */
   onProgress?: (progress: Progress) => void
@@ -89,7 +93,7 @@ export interface CommonOptions {
 export interface RotateOptions extends CommonOptions {
   /** Everything except the writes; the transaction is rolled back. */
   dryRun?: boolean
-  /** Longest wait for the table locks, in milliseconds (default 10000). */
+  /** Longest wait for the table locks, in milliseconds: 1 to 2 ** 31 - 1 (default 10000). */
   lockTimeoutMs?: number
   /** Rotate even when discovery finds ciphertext outside the registry; those
    *  values stay on the old key (default false: ERR_UNREGISTERED_CIPHERTEXT). */

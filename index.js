@@ -19,14 +19,82 @@ function unwrap(outcome) {
   throw new KeyrotateError(outcome.code, outcome.message, outcome.details ?? undefined)
 }
 
-// Progress reaches JS through a thread-safe function; a throwing callback
-// must not take the rotation down with it, so it is shielded here.
-function progressCallback(options) {
-  const cb = options && options.onProgress
-  if (cb === undefined || cb === null) return undefined
-  if (typeof cb !== 'function') {
-    throw new KeyrotateError('ERR_INVALID_ARG', 'invalid argument: onProgress must be a function')
+// Every option of the JS API, in one table: its type, its range when it is a
+// number, and the calls that take it. Options are checked here, before any
+// native work, and handed over only once checked, because napi-rs converts
+// numbers as C does (2 ** 32 + 1000 into a u32 is 1000; 1.5 is 1) and cannot
+// tell `null` from a missing option. Refusals name the option, never its
+// value. A new option is a row here and a field of NativeOptions (src/lib.rs);
+// the core checks its own ranges again for Rust callers.
+const OPTIONS = {
+  dryRun: { type: 'boolean', calls: ['rotate'] },
+  allowUnregistered: { type: 'boolean', calls: ['rotate'] },
+  lockTimeoutMs: { type: 'integer', min: 1, max: 2 ** 31 - 1, unit: 'milliseconds', calls: ['rotate'] },
+  columns: { type: 'columns', calls: ['rotate', 'verify'] },
+  columnsFile: { type: 'string', calls: ['rotate', 'verify'] },
+  discover: { type: 'boolean', calls: ['rotate', 'verify'] },
+  batchSize: { type: 'integer', min: 1, max: 100_000, unit: 'rows', calls: ['rotate', 'verify'] },
+  allowWhitespace: { type: 'boolean', calls: ['rotate', 'verify', 'keys'] },
+  // Called in JS only: it reaches the binding as its own argument, shielded.
+  onProgress: { type: 'function', calls: ['rotate', 'verify'], native: false },
+}
+
+const COLUMN_SPEC_FIELDS = new Set(['schema', 'table', 'primaryKey', 'column'])
+
+function isColumnSpec(c) {
+  if (typeof c === 'string') return true
+  if (c === null || typeof c !== 'object' || Array.isArray(c)) return false
+  return (
+    Object.keys(c).every((k) => COLUMN_SPEC_FIELDS.has(k)) &&
+    ['table', 'primaryKey', 'column'].every((k) => typeof c[k] === 'string') &&
+    (c.schema === undefined || typeof c.schema === 'string')
+  )
+}
+
+const TYPES = {
+  boolean: { ok: (v) => typeof v === 'boolean', what: () => 'true or false' },
+  string: { ok: (v) => typeof v === 'string' && v !== '', what: () => 'a non-empty string' },
+  function: { ok: (v) => typeof v === 'function', what: () => 'a function' },
+  integer: {
+    ok: (v, row) => Number.isSafeInteger(v) && v >= row.min && v <= row.max,
+    what: (row) => `an integer from ${row.min} to ${row.max} (${row.unit})`,
+  },
+  columns: {
+    ok: (v) => Array.isArray(v) && v.every(isColumnSpec),
+    what: () => 'an array of "[schema.]table.primaryKey.column" strings or { schema?, table, primaryKey, column } objects',
+  },
+}
+
+function invalid(message) {
+  return new KeyrotateError('ERR_INVALID_ARG', `invalid argument: ${message}`)
+}
+
+// A misspelt option (`dryrun`, `lockTimeout`) must not silently become a
+// real rotation with defaults; `null` is refused too, because
+// `dryRun: config.dryRun ?? null` must not mean a real run.
+function checkOptions(options, call) {
+  const native = {}
+  let onProgress
+  if (options === undefined || options === null) return { native: undefined, onProgress }
+  if (typeof options !== 'object' || Array.isArray(options)) throw invalid('options must be an object')
+  for (const [name, value] of Object.entries(options)) {
+    const row = Object.hasOwn(OPTIONS, name) ? OPTIONS[name] : undefined
+    if (!row || !row.calls.includes(call)) {
+      const shown = /^[A-Za-z]{1,24}$/.test(name) ? ` ${name}` : ''
+      throw invalid(`unknown option${shown} (see index.d.ts)`)
+    }
+    if (value === undefined) continue
+    const type = TYPES[row.type]
+    if (!type.ok(value, row)) throw invalid(`option ${name} must be ${type.what(row)}, or left out`)
+    if (row.native === false) onProgress = value
+    else native[name] = value
   }
+  return { native, onProgress: onProgress && shielded(onProgress) }
+}
+
+// Progress reaches JS through a thread-safe function; a throwing callback
+// must not take the rotation down with it.
+function shielded(cb) {
   return (event) => {
     try {
       cb(event)
@@ -36,31 +104,10 @@ function progressCallback(options) {
   }
 }
 
-const OPTION_NAMES = {
-  rotate: new Set(['dryRun', 'columns', 'columnsFile', 'lockTimeoutMs', 'discover', 'allowUnregistered', 'allowWhitespace', 'batchSize', 'onProgress']),
-  verify: new Set(['columns', 'columnsFile', 'discover', 'allowWhitespace', 'batchSize', 'onProgress']),
-}
-
-// A misspelt option (`dryrun`, `lockTimeout`) must not silently become a
-// real rotation with defaults.
-function nativeOptions(options, kind) {
-  if (options === undefined || options === null) return undefined
-  if (typeof options !== 'object') {
-    throw new KeyrotateError('ERR_INVALID_ARG', 'invalid argument: options must be an object')
-  }
-  for (const name of Object.keys(options)) {
-    if (!OPTION_NAMES[kind].has(name)) {
-      const shown = /^[A-Za-z]{1,24}$/.test(name) ? ` ${name}` : ''
-      throw new KeyrotateError('ERR_INVALID_ARG', `invalid argument: unknown option${shown} (see index.d.ts)`)
-    }
-  }
-  const { onProgress, ...rest } = options
-  return rest
-}
-
-// napi-rs refuses a wrongly typed option (`batchSize: '10'`, `columns: 'x'`)
-// with its own status code and a message that can quote the value. Callers
-// get the stable code instead, naming the option but never its value.
+// napi-rs refuses a value that does not fit its Rust type with its own status
+// code and a message that can quote the value. checkOptions leaves nothing of
+// the kind to reach it; should a row and NativeOptions ever disagree, callers
+// still get the stable code, naming the option but never its value.
 const NAPI_TYPE_ERRORS = new Set([
   'InvalidArg',
   'ObjectExpected',
@@ -101,28 +148,28 @@ async function rotateEncryptionKey(oldKey, newKey, databaseUrl, options) {
   checkKeyArg('old key', oldKey)
   checkKeyArg('new key', newKey)
   checkUrl(databaseUrl)
-  const options_ = nativeOptions(options, 'rotate')
-  const onProgress = progressCallback(options)
+  const { native: options_, onProgress } = checkOptions(options, 'rotate')
   return unwrap(await callNative(() => native.rotate(oldKey, newKey, databaseUrl, options_, onProgress)))
 }
 
 async function verifyEncryptionKey(key, databaseUrl, options) {
   checkKeyArg('key', key)
   checkUrl(databaseUrl)
-  const options_ = nativeOptions(options, 'verify')
-  const onProgress = progressCallback(options)
+  const { native: options_, onProgress } = checkOptions(options, 'verify')
   return unwrap(await callNative(() => native.verify(key, databaseUrl, options_, onProgress)))
 }
 
 function keyFingerprint(key, options) {
   checkKeyArg('key', key)
-  return unwrap(native.fingerprint(key, options?.allowWhitespace ?? false))
+  const { native: options_ } = checkOptions(options, 'keys')
+  return unwrap(native.fingerprint(key, options_?.allowWhitespace ?? false))
 }
 
 function checkKeys(oldKey, newKey, options) {
   checkKeyArg('old key', oldKey)
   checkKeyArg('new key', newKey)
-  return unwrap(native.checkKeys(oldKey, newKey, options?.allowWhitespace ?? false))
+  const { native: options_ } = checkOptions(options, 'keys')
+  return unwrap(native.checkKeys(oldKey, newKey, options_?.allowWhitespace ?? false))
 }
 
 function describeDatabase(databaseUrl) {
@@ -131,7 +178,7 @@ function describeDatabase(databaseUrl) {
 }
 
 function describeLocations(options, schema) {
-  const options_ = nativeOptions(options, 'verify')
+  const { native: options_ } = checkOptions(options, 'verify')
   return unwrap(callNative(() => native.describeLocations(options_, schema)))
 }
 

@@ -11,8 +11,9 @@ import { fileURLToPath } from 'node:url';
 import { after, before, beforeEach, describe, test } from 'node:test';
 import pg from 'pg';
 
-import { decrypt, encrypt, generateKey } from './helpers/backend-crypto.mjs';
-import { seedAcceptanceFixture, seedBulk } from './helpers/fixture.mjs';
+import { encrypt, generateKey } from './helpers/backend-crypto.mjs';
+import { seedAcceptanceFixture, seedBulk, snapshotSchema } from './helpers/fixture.mjs';
+import { assertEntriesOpenWith, expectedReport } from './helpers/locations.mjs';
 import { getServer } from './helpers/pg.mjs';
 import { createAnythingMcpSchema } from './helpers/schema.mjs';
 
@@ -53,21 +54,17 @@ async function reset(key = OLD) {
   await client.query('DROP SCHEMA public CASCADE; CREATE SCHEMA public');
   await createAnythingMcpSchema(client, 'public', { legacy: true });
   fixture = await seedAcceptanceFixture(client, key, { legacy: true });
-  for (const r of fixture.rows) if (r.plaintext) secrets.add(r.plaintext);
+  for (const s of fixture.secrets) secrets.add(s);
 }
 
-async function values() {
-  const { rows } = await client.query(
-    'SELECT id, auth_config FROM connectors UNION ALL SELECT id, auth_config FROM mcp_server_configs ORDER BY 1',
-  );
-  return rows;
+// Every row of every table: what "nothing changed" compares.
+function values() {
+  return snapshotSchema(client, 'public');
 }
 
+// Every location value, opened as the backend opens it.
 async function allOpenWith(key) {
-  for (const row of fixture.rows.filter((r) => r.kind === 'sealed')) {
-    const { rows } = await client.query(`SELECT auth_config FROM ${row.table} WHERE id = $1`, [row.id]);
-    assert.equal(decrypt(rows[0].auth_config, key), row.plaintext);
-  }
+  await assertEntriesOpenWith(client, fixture, key);
 }
 
 before(async () => {
@@ -87,8 +84,8 @@ describe('key sources', () => {
   test('environment: OLD_ENCRYPTION_KEY / NEW_ENCRYPTION_KEY', async () => {
     const r = run(['--yes'], { env: { DATABASE_URL: url, OLD_ENCRYPTION_KEY: OLD, NEW_ENCRYPTION_KEY: NEW } });
     assert.equal(r.status, 0, r.stderr);
-    const sealed = fixture.rows.filter((x) => x.kind === 'sealed').length;
-    assert.match(r.stdout, new RegExp(`^${sealed} rows re-encrypted across 2 tables`, 'm'));
+    const want = expectedReport(fixture);
+    assert.match(r.stdout, new RegExp(`^${want.rowsReencrypted} rows re-encrypted across ${want.tables} tables`, 'm'));
     assert.doesNotMatch(r.stderr, /command line/);
     await allOpenWith(NEW);
   });
@@ -111,6 +108,22 @@ describe('key sources', () => {
     assert.equal(r.status, 2);
     assert.match(r.stderr, /ERR_KEY_INVALID.*whitespace/);
     assert.deepStrictEqual(await values(), before_);
+  });
+
+  test('a key file starting with a byte-order mark (as Notepad saves it) is refused (exit 2) unless --allow-whitespace', async () => {
+    const before_ = await values();
+    const bomNew = keyFile('bom-new.key', `\ufeff${NEW}\r\n`);
+    const zwspOld = keyFile('zwsp-old.key', `${OLD}\u200b\n`);
+    for (const args of [['--new-file', bomNew], ['--old-file', zwspOld, '--new-file', keyFile('plain-new.key', NEW)]]) {
+      const r = run([...args, '--database-url', url], { env: { OLD_ENCRYPTION_KEY: OLD } });
+      assert.equal(r.status, 2, r.stderr);
+      assert.match(r.stderr, /ERR_KEY_INVALID.*(starts with U\+FEFF|ends with U\+200B).*whitespace or an invisible character/);
+    }
+    assert.deepStrictEqual(await values(), before_);
+    secrets.add(`\ufeff${NEW}`);
+    const allowed = run(['--new-file', bomNew, '--allow-whitespace', '--database-url', url], { env: { OLD_ENCRYPTION_KEY: OLD } });
+    assert.equal(allowed.status, 0, allowed.stderr);
+    await allOpenWith(`\ufeff${NEW}`);
   });
 
   test('stdin: old then new, one per line', async () => {
@@ -151,11 +164,12 @@ describe('modes and output', () => {
     assert.equal(r.status, 0, r.stderr);
     const report = JSON.parse(r.stdout);
     assert.equal(report.committed, true);
-    assert.equal(report.rowsReencrypted, fixture.rows.filter((x) => x.kind === 'sealed').length);
+    const want = expectedReport(fixture);
+    assert.equal(report.rowsReencrypted, want.rowsReencrypted);
     assert.equal(report.locations.length, 7);
     assert.deepStrictEqual(
-      report.locations.filter((l) => l.status === 'processed').map((l) => `${l.table}.${l.column}`),
-      ['connectors.auth_config', 'connectors.env_vars', 'mcp_server_configs.auth_config'],
+      report.locations.filter((l) => l.status === 'processed').map((l) => `${l.table}.${l.column}${l.member ? `.${l.member}` : ''}`),
+      want.present,
     );
     // Everything is on NEW now, so only a pair that matches nothing fails.
     const failed = run(['--json'], { env: { ...env(), OLD_ENCRYPTION_KEY: OTHER, NEW_ENCRYPTION_KEY: generateKey() } });
@@ -163,7 +177,13 @@ describe('modes and output', () => {
     const err = JSON.parse(failed.stdout);
     assert.equal(err.ok, false);
     assert.equal(err.error.code, 'ERR_OLD_KEY_MISMATCH');
-    assert.equal(err.error.details.column, 'auth_config');
+    const d = err.error.details;
+    assert.ok(
+      fixture.rows.some((r) => r.kind === 'sealed' && r.table === d.table && r.column === d.column && (r.member ?? undefined) === (d.member ?? undefined) && r.id === d.primaryKey),
+      'names a sealed value of the fixture',
+    );
+    assert.deepStrictEqual(err.exit, { status: 3, meaning: err.exit.meaning });
+    assert.match(err.exit.meaning, /^old key does not match.*nothing was changed$/);
   });
 
   test('verify: 0 with the key everything is under, 3 otherwise; --json report', async () => {
@@ -204,6 +224,9 @@ describe('modes and output', () => {
     for (const word of ['OLD_ENCRYPTION_KEY', '--old-file', '--stdin', '--dry-run', '--json', '--yes', '--lock-timeout', '--column', '--columns-file', 'verify', 'generate-key', 'Exit codes', 'Example']) {
       assert.ok(r.stdout.includes(word), word);
     }
+    const codes = [...r.stdout.slice(r.stdout.indexOf('Exit codes:')).matchAll(/^ {2}(\d) {2}/gm)].map((m) => Number(m[1]));
+    assert.deepStrictEqual(codes, [0, 1, 2, 3, 4, 5]);
+    assert.match(r.stdout, /^ {2}5 {2}the connection was lost during COMMIT, so the rotation may or may not\n\s+have committed\. Do not switch keys: run the same rotation again with\n\s+the same keys, then verify with the new key$/m);
   });
 
   test('generate-key prints a key the backend and the addon accept', () => {
@@ -252,7 +275,7 @@ describe('exit codes', () => {
     assert.match(wrong.stderr, /ERR_OLD_KEY_MISMATCH.*old key does not match/);
     assert.match(wrong.stderr, /Nothing was changed/);
 
-    const victim = fixture.rows.filter((r) => r.kind === 'sealed' && r.table === 'connectors').at(-1);
+    const victim = fixture.rows.filter((r) => r.kind === 'sealed' && r.table === 'connectors' && r.column === 'auth_config').at(-1);
     await client.query('UPDATE connectors SET auth_config = $1 WHERE id = $2', [encrypt('{"x":1}', OTHER), victim.id]);
     const corrupt = run([], { env: env() });
     assert.equal(corrupt.status, 3);
@@ -312,7 +335,7 @@ describe('exit codes', () => {
     assert.equal(run(['--yes'], { env: env() }).status, 0);
     const again = run(['--yes'], { env: env() });
     assert.equal(again.status, 0);
-    assert.match(again.stdout, /^0 rows re-encrypted across 2 tables/m);
+    assert.match(again.stdout, new RegExp(`^0 rows re-encrypted across ${expectedReport(fixture).tables} tables`, 'm'));
   });
 });
 
@@ -351,6 +374,49 @@ describe('on a terminal', () => {
     assert.deepStrictEqual(await values(), before_);
   });
 
+  // The same pseudo-terminal, typed at only once the question is on screen:
+  // by then the CLI reads the terminal raw, so Ctrl-C and Ctrl-D reach it as
+  // keys (typed earlier, the terminal would turn Ctrl-C into a signal).
+  async function answerPrompt(env, keys) {
+    const cmd = [process.execPath, CLI].map((a) => `'${a.replace(/'/g, `'\\''`)}'`).join(' ');
+    const child = spawn('script', ['-qfec', cmd, '/dev/null'], {
+      env: { PATH: process.env.PATH, TERM: 'dumb', ...env },
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
+    let out = '';
+    child.stdout.on('data', (d) => {
+      const asked = !out.includes('Proceed?');
+      out += d;
+      if (asked && out.includes('Proceed?')) child.stdin.write(keys);
+    });
+    const status = await new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        child.kill('SIGKILL');
+        reject(new Error(`the CLI did not end after ${JSON.stringify(keys)}: ${out}`));
+      }, 30_000);
+      child.on('exit', (code) => {
+        clearTimeout(timer);
+        resolve(code);
+      });
+    });
+    outputs.push(out);
+    return { status, out };
+  }
+
+  for (const [what, keys] of [
+    ['Ctrl-C', '\x03'],
+    ['end of input (Ctrl-D)', '\x04'],
+  ]) {
+    test(`${what} at the prompt is a decline: exit 2, "nothing was changed", no error`, async () => {
+      const before_ = await values();
+      const { status, out } = await answerPrompt({ DATABASE_URL: url, OLD_ENCRYPTION_KEY: OLD, NEW_ENCRYPTION_KEY: NEW }, keys);
+      assert.equal(status, 2, out);
+      assert.match(out, /Proceed\? \[y\/N\] \r?\nAborted; nothing was changed\.\r?\n$/);
+      assert.doesNotMatch(out, /ERR_|error|transaction|report this/i);
+      assert.deepStrictEqual(await values(), before_);
+    });
+  }
+
   test('--stdin on a terminal is refused before anything is typed: the keys would be echoed', async () => {
     const before_ = await values();
     const r = runTty(['--stdin', '--yes'], { DATABASE_URL: url }, '');
@@ -363,8 +429,8 @@ describe('on a terminal', () => {
     await seedBulk(client, OLD, 100_000);
     const r = runTty([], { DATABASE_URL: url, OLD_ENCRYPTION_KEY: OLD, NEW_ENCRYPTION_KEY: NEW }, 'y\n');
     assert.equal(r.status, 0, r.stdout);
-    assert.match(r.stdout, /connectors\.auth_config, env_vars\.\$enc: [\d,]+\/100,01\d \(\d+%\)/);
-    assert.match(r.stdout, /^100\d{3} rows re-encrypted across 2 tables/m);
+    assert.match(r.stdout, /connectors\.auth_config, env_vars\.\$enc: [\d,]+\/100,0\d\d \(\d+%\)/);
+    assert.match(r.stdout, new RegExp(`^${100_000 + expectedReport(fixture).rowsReencrypted} rows re-encrypted across ${expectedReport(fixture).tables} tables`, 'm'));
     await allOpenWith(NEW);
     const again = runTty(['--yes'], { DATABASE_URL: url, OLD_ENCRYPTION_KEY: OLD, NEW_ENCRYPTION_KEY: NEW }, '');
     assert.equal(again.status, 0);

@@ -18,8 +18,9 @@ import { after, describe, test } from 'node:test';
 import pg from 'pg';
 
 import { decrypt, encrypt, generateKey } from './helpers/backend-crypto.mjs';
-import { seedAcceptanceFixture, snapshotTable } from './helpers/fixture.mjs';
+import { seedAcceptanceFixture, snapshotSchema } from './helpers/fixture.mjs';
 import { createObserver, keyrotateLocks, keyrotateSessions, opens, waitFor, within } from './helpers/hygiene.mjs';
+import { assertEntriesOpenWith, expectedReport } from './helpers/locations.mjs';
 import { getServer, withParams } from './helpers/pg.mjs';
 import { createAnythingMcpSchema } from './helpers/schema.mjs';
 
@@ -36,7 +37,6 @@ const GATE = 4242;
 const ROTATION_LOCK = BigInt('0x' + Buffer.from('keyrotat').toString('hex')).toString();
 const GATED = 'keyrotate-gated';
 const PROMPT_MS = 30_000;
-const TABLES = ['organizations', 'users', 'connectors', 'mcp_server_configs', 'mcp_api_keys'];
 
 const clients = [];
 after(async () => {
@@ -57,7 +57,7 @@ async function freshInstall(prefix) {
   const client = await connect(url);
   await createAnythingMcpSchema(client, 'public', { legacy: true });
   const fixture = await seedAcceptanceFixture(client, OLD, { legacy: true });
-  for (const r of fixture.rows) if (r.plaintext) obs.secret(r.plaintext);
+  for (const s of fixture.secrets) obs.secret(s);
   await client.query(`
     CREATE FUNCTION keyrotate_test_gate() RETURNS trigger LANGUAGE plpgsql AS $$
     BEGIN
@@ -69,29 +69,18 @@ async function freshInstall(prefix) {
     CREATE TRIGGER keyrotate_test_gate BEFORE UPDATE ON connectors
       FOR EACH ROW EXECUTE FUNCTION keyrotate_test_gate();`);
   const sealed = fixture.rows.filter((r) => r.kind === 'sealed');
-  const oauth = sealed.find((r) => r.table === 'connectors' && r.authType === 'OAUTH2');
-  return { url, client, fixture, sealed, oauth };
+  const oauth = sealed.find((r) => r.table === 'connectors' && r.column === 'auth_config' && r.authType === 'OAUTH2');
+  return { url, client, fixture, sealed, oauth, want: expectedReport(fixture) };
 }
 
-async function snapshotAll(client) {
-  const out = {};
-  for (const t of TABLES) out[t] = await snapshotTable(client, 'public', t);
-  return out;
-}
+const snapshotAll = (client) => snapshotSchema(client, 'public');
 
 const stored = async (client, id, table = 'connectors') =>
   (await client.query(`SELECT auth_config FROM ${table} WHERE id = $1`, [id])).rows[0].auth_config;
 
-/** Every fixture value opens with `key` to its original plaintext, except `changed` ids → plaintext. */
-async function assertAllOn(client, fixture, key, changed = {}) {
-  for (const row of fixture.rows) {
-    const value = await stored(client, row.id, row.table);
-    if (row.kind !== 'sealed') {
-      assert.equal(value, row.stored);
-      continue;
-    }
-    assert.equal(decrypt(value, key), changed[row.id] ?? row.plaintext, `${row.table} ${row.id}`);
-  }
+/** Every fixture value opens with `key` to its original plaintext, except `changed` connector ids → auth_config plaintext. */
+function assertAllOn(client, fixture, key, changed = {}) {
+  return assertEntriesOpenWith(client, fixture, key, { plaintextOf: (e) => (e.column === 'auth_config' && changed[e.id]) || e.plaintext });
 }
 
 /**
@@ -181,7 +170,7 @@ describe('the OAuth token refresher racing a rotation', () => {
     await writer.query('COMMIT');
     const report = obs.observe(await within(rotation.promise, PROMPT_MS, 'the rotation after the writer committed'));
     assert.equal(report.committed, true);
-    assert.equal(report.rowsReencrypted, env.sealed.length);
+    assert.equal(report.rowsReencrypted, env.want.rowsReencrypted);
     assert.equal(report.alreadyOnNewKey, 0);
     assert.equal(decrypt(await stored(env.client, env.oauth.id), NEW), refreshed, 'the refreshed token, on the new key');
     await assertAllOn(env.client, env.fixture, NEW, { [env.oauth.id]: refreshed });
@@ -201,7 +190,7 @@ describe('the OAuth token refresher racing a rotation', () => {
 
     const report = await gated.release();
     assert.equal(report.committed, true);
-    assert.equal(report.rowsReencrypted, env.sealed.length);
+    assert.equal(report.rowsReencrypted, env.want.rowsReencrypted);
     const written = await within(write.promise, PROMPT_MS, "the writer's UPDATE after the rotation committed");
     assert.equal(written.rowCount, 1);
 
@@ -212,7 +201,7 @@ describe('the OAuth token refresher racing a rotation', () => {
 
     const again = obs.observe(await keyrotate.rotateEncryptionKey(OLD, NEW, env.url));
     assert.equal(again.rowsReencrypted, 1);
-    assert.equal(again.alreadyOnNewKey, env.sealed.length - 1);
+    assert.equal(again.alreadyOnNewKey, env.want.values - 1);
     assert.equal(decrypt(await stored(env.client, env.oauth.id), NEW), refreshed);
     await assertAllOn(env.client, env.fixture, NEW, { [env.oauth.id]: refreshed });
   });
@@ -244,11 +233,11 @@ describe('rotations never interleave', () => {
     }, 'the second rotation to wait for the rotation lock');
 
     const report = await first.release();
-    assert.equal(report.rowsReencrypted, env.sealed.length);
+    assert.equal(report.rowsReencrypted, env.want.rowsReencrypted);
     const report2 = obs.observe(await within(second.promise, PROMPT_MS, 'the queued rotation'));
     assert.deepStrictEqual(order, ['first', 'second']);
     assert.equal(report2.rowsReencrypted, 0, 'it found the work done');
-    assert.equal(report2.alreadyOnNewKey, env.sealed.length);
+    assert.equal(report2.alreadyOnNewKey, env.want.values);
     await assertAllOn(env.client, env.fixture, NEW);
   });
 
@@ -260,7 +249,7 @@ describe('rotations never interleave', () => {
     const legacy = env.sealed.find((r) => r.table === 'mcp_server_configs');
     const writer = await connect(env.url);
     await writer.query('BEGIN');
-    await writer.query("UPDATE mcp_server_configs SET description = 'edited' WHERE id = $1", [legacy.id]);
+    await writer.query("UPDATE mcp_server_configs SET name = 'edited' WHERE id = $1", [legacy.id]);
 
     const started = Date.now();
     const e = await obs.rejection(within(keyrotate.rotateEncryptionKey(OLD, NEW, env.url, { lockTimeoutMs: 400 }), PROMPT_MS, 'the rotation'));
@@ -274,7 +263,7 @@ describe('rotations never interleave', () => {
     assert.deepStrictEqual(await keyrotateSessions(env.client), [], 'the rotation left no session behind');
 
     const report = obs.observe(await keyrotate.rotateEncryptionKey(OLD, NEW, env.url, { lockTimeoutMs: 400 }));
-    assert.equal(report.rowsReencrypted, env.sealed.length);
+    assert.equal(report.rowsReencrypted, env.want.rowsReencrypted);
   });
 });
 
@@ -291,7 +280,7 @@ test('readers are never blocked: SELECTs and a verify complete while a rotation 
   const elapsed = Date.now() - started;
 
   // Readers see the last committed state: everything still on the old key.
-  assert.equal(rows.length, env.fixture.rows.filter((r) => r.table === 'connectors').length);
+  assert.equal(rows.length, env.fixture.rows.filter((r) => r.table === 'connectors' && r.column === 'auth_config').length);
   for (const r of rows) if (r.auth_config) assert.ok(opens(r.auth_config, OLD));
   assert.ok(opens(one.rows[0].auth_config, OLD));
   assert.equal(legacy.rows[0].n, env.fixture.rows.filter((r) => r.table === 'mcp_server_configs').length);
@@ -305,7 +294,7 @@ test('readers are never blocked: SELECTs and a verify complete while a rotation 
   assert.ok(elapsed < PROMPT_MS);
 
   const report = await gated.release();
-  assert.equal(report.rowsReencrypted, env.sealed.length);
+  assert.equal(report.rowsReencrypted, env.want.rowsReencrypted);
   await assertAllOn(env.client, env.fixture, NEW);
 });
 

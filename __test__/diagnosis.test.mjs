@@ -16,6 +16,7 @@ import pg from 'pg';
 import { encrypt, generateKey } from './helpers/backend-crypto.mjs';
 import { snapshotTable } from './helpers/fixture.mjs';
 import { createObserver, opens } from './helpers/hygiene.mjs';
+import { LOCATIONS } from './helpers/locations.mjs';
 import { getServer } from './helpers/pg.mjs';
 import { createAnythingMcpSchema } from './helpers/schema.mjs';
 
@@ -204,6 +205,8 @@ describe('a SQL_ASCII database', () => {
 });
 
 describe('row-level security', () => {
+  // Every table that holds a location, and the ones the tests read.
+  const OWNED = [...new Set([...LOCATIONS.map((l) => l.table), 'organizations', 'users', 'mcp_api_keys'])];
   async function withRole(client, prefix) {
     const role = `${prefix}_${crypto.randomBytes(3).toString('hex')}`;
     const password = `Pw-${crypto.randomBytes(9).toString('hex')}`;
@@ -240,7 +243,7 @@ describe('row-level security', () => {
     assert.match(r.stderr, /\[ERR_ROW_SECURITY\]/);
     // The owner, with row security enabled but not forced, is not filtered.
     const owner = await withRole(client, 'rls_owner');
-    for (const t of ['connectors', 'organizations', 'users', 'mcp_api_keys']) await client.query(`ALTER TABLE ${t} OWNER TO ${owner.role}`);
+    for (const t of OWNED) await client.query(`ALTER TABLE ${t} OWNER TO ${owner.role}`);
     await client.query(`GRANT USAGE ON SCHEMA public TO ${owner.role}`);
     const report = obs.observe(await keyrotate.rotateEncryptionKey(OLD, NEW, as(url, owner)));
     assert.equal(report.rowsReencrypted, 2);
@@ -249,7 +252,7 @@ describe('row-level security', () => {
   test('forced on a table that holds no location, it never stops the run: discovery skips it with a notice', async () => {
     const { url, client } = await install('diag_rls_other', [encrypt(secretOf(1), OLD)]);
     const role = await withRole(client, 'rls_app');
-    for (const t of ['connectors', 'organizations', 'users', 'mcp_api_keys']) await client.query(`ALTER TABLE ${t} OWNER TO ${role.role}`);
+    for (const t of OWNED) await client.query(`ALTER TABLE ${t} OWNER TO ${role.role}`);
     await client.query(`GRANT USAGE ON SCHEMA public TO ${role.role}`);
     await client.query('CREATE TABLE audit_notes (id text PRIMARY KEY, note text)');
     await client.query(`GRANT SELECT ON audit_notes TO ${role.role}`);

@@ -28,7 +28,7 @@ import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 
 import { generateKey } from './helpers/backend-crypto.mjs';
-import { seedBulk, tableDigest } from './helpers/fixture.mjs';
+import { digestSchema, seedBulk } from './helpers/fixture.mjs';
 import { assertAllOpenWith, createObserver, keyrotateLocks, keyrotateSessions, waitFor, within } from './helpers/hygiene.mjs';
 import { getServer, startServer } from './helpers/pg.mjs';
 import { createAnythingMcpSchema } from './helpers/schema.mjs';
@@ -51,13 +51,7 @@ obs.secret(NEW.slice(0, 32));
 const PROMPT_MS = 30_000;
 const BULK = 100_000;
 const LEGACY_ROWS = 2_000;
-const TABLES = ['organizations', 'users', 'connectors', 'mcp_server_configs', 'mcp_api_keys'];
-
-async function digestAll(client) {
-  const out = {};
-  for (const t of TABLES) out[t] = await tableDigest(client, 'public', t);
-  return out;
-}
+const digestAll = (client) => digestSchema(client, 'public');
 
 /** Seed both registry tables; returns { seeded, baseline }. */
 async function seedLarge(client, rows) {

@@ -1,4 +1,5 @@
-// Tests of the test helpers themselves, against a real PostgreSQL server.
+// Tests of the test machinery itself: the backend's crypto and the PostgreSQL
+// servers (the fixture's own tests are in fixture.test.mjs).
 // Run: node --test __test__/harness.test.mjs
 //  or: node __test__/helpers/with-postgres.mjs node --test __test__/harness.test.mjs
 
@@ -13,9 +14,7 @@ import util from 'node:util';
 import pg from 'pg';
 
 import { decrypt, encrypt, generateKey } from './helpers/backend-crypto.mjs';
-import { BULK_PLAINTEXT_BYTES, bulkPlaintext, seedAcceptanceFixture, seedBulk, snapshotTable, tableDigest } from './helpers/fixture.mjs';
 import { getServer, startServer } from './helpers/pg.mjs';
-import { AUTH_TYPES, CONNECTOR_TYPES, createAnythingMcpSchema } from './helpers/schema.mjs';
 
 const HELPERS = path.join(path.dirname(fileURLToPath(import.meta.url)), 'helpers');
 const ROOT = path.join(HELPERS, '..', '..');
@@ -30,16 +29,6 @@ async function connect(url) {
   const client = new pg.Client({ connectionString: url });
   await client.connect();
   return client;
-}
-
-async function withDatabase(prefix, fn) {
-  const server = await getServer();
-  const client = await connect(await server.createDatabase(prefix));
-  try {
-    return await fn(client);
-  } finally {
-    await client.end();
-  }
 }
 
 describe('backend-crypto', () => {
@@ -70,6 +59,16 @@ describe('backend-crypto', () => {
     const bytes = Buffer.from(sealed, 'base64');
     bytes[20] ^= 1;
     assert.throws(() => decrypt(bytes.toString('base64'), key));
+  });
+
+  test('with an AAD, a value opens only with the same AAD (none is not the same as one)', () => {
+    const sealed = encrypt('{"secret":1}', key, 'idp_client_secret:a:b');
+    assert.equal(decrypt(sealed, key, 'idp_client_secret:a:b'), '{"secret":1}');
+    assert.throws(() => decrypt(sealed, key));
+    assert.throws(() => decrypt(sealed, key, 'idp_client_secret:a:c'));
+    assert.throws(() => decrypt(encrypt('plain', key), key, 'connectors.env_vars'));
+    // The AAD is authenticated, not stored: the envelope is the same size.
+    assert.equal(Buffer.from(sealed, 'base64').length, 16 + 12 + 16);
   });
 
   test('decodes leniently, as Buffer.from(value, "base64") does', () => {
@@ -146,173 +145,6 @@ describe('PostgreSQL server', () => {
     }
     await server.dropDatabase(b);
   });
-});
-
-describe('schema', () => {
-  const columnsOf = async (client, schema, table) =>
-    (
-      await client.query(
-        `SELECT column_name, data_type, udt_schema, udt_name, is_nullable
-           FROM information_schema.columns WHERE table_schema = $1 AND table_name = $2 ORDER BY ordinal_position`,
-        [schema, table],
-      )
-    ).rows;
-
-  test('builds the same tables in public and in tenant_a, each with its own enums', () =>
-    withDatabase('schema', async (client) => {
-      await createAnythingMcpSchema(client, 'public');
-      await createAnythingMcpSchema(client, 'tenant_a', { legacy: true });
-      for (const schema of ['public', 'tenant_a']) {
-        const cols = await columnsOf(client, schema, 'connectors');
-        const byName = Object.fromEntries(cols.map((c) => [c.column_name, c]));
-        assert.deepEqual(byName.auth_config, { column_name: 'auth_config', data_type: 'text', udt_schema: 'pg_catalog', udt_name: 'text', is_nullable: 'YES' });
-        assert.equal(byName.id.data_type, 'text');
-        assert.deepEqual([byName.type.udt_schema, byName.type.udt_name], [schema, 'ConnectorType']);
-        assert.deepEqual([byName.auth_type.udt_schema, byName.auth_type.udt_name], [schema, 'AuthType']);
-        assert.equal(byName.updated_at.data_type, 'timestamp without time zone');
-        const enumValues = async (name) =>
-          (await client.query(`SELECT enum_range(NULL::${client.escapeIdentifier(schema)}.${client.escapeIdentifier(name)})::text[] AS v`)).rows[0].v;
-        assert.deepEqual(await enumValues('ConnectorType'), CONNECTOR_TYPES);
-        assert.deepEqual(await enumValues('AuthType'), AUTH_TYPES);
-        assert.ok((await columnsOf(client, schema, 'mcp_api_keys')).some((c) => c.column_name === 'key'));
-      }
-      assert.equal((await columnsOf(client, 'public', 'mcp_server_configs')).length, 0, 'no legacy table unless asked');
-      const legacy = await columnsOf(client, 'tenant_a', 'mcp_server_configs');
-      assert.deepEqual(
-        legacy.filter((c) => ['id', 'auth_config'].includes(c.column_name)).map((c) => [c.column_name, c.data_type, c.is_nullable]),
-        [['id', 'text', 'NO'], ['auth_config', 'text', 'YES']],
-      );
-    }));
-
-  test('quotes awkward schema names; multiServer has mcp_server_configs without auth_config', () =>
-    withDatabase('schema_odd', async (client) => {
-      const odd = 'Tenant "B"-x';
-      await createAnythingMcpSchema(client, odd, { multiServer: true });
-      const cols = await columnsOf(client, odd, 'mcp_server_configs');
-      assert.ok(cols.length > 0);
-      assert.ok(!cols.some((c) => c.column_name === 'auth_config'));
-      assert.ok((await columnsOf(client, odd, 'connectors')).some((c) => c.column_name === 'auth_config'));
-    }));
-});
-
-describe('fixture', () => {
-  const key = generateKey();
-
-  async function checkFixture(client, schema, fixture) {
-    const q = (name) => `${client.escapeIdentifier(schema)}.${client.escapeIdentifier(name)}`;
-    const otherKey = generateKey();
-    for (const row of fixture.rows) {
-      const { rows } = await client.query(`SELECT auth_config FROM ${q(row.table)} WHERE id = $1`, [row.id]);
-      assert.equal(rows.length, 1, `${row.table} ${row.id}`);
-      const stored = rows[0].auth_config;
-      assert.equal(stored, row.stored);
-      if (row.kind === 'null') assert.equal(stored, null);
-      else if (row.kind === 'empty') assert.equal(stored, '');
-      else {
-        assert.equal(decrypt(stored, key), row.plaintext, `${row.table} ${row.id}`);
-        assert.throws(() => decrypt(stored, otherKey), undefined, `${row.table} ${row.id} opened with another key`);
-        JSON.parse(row.plaintext);
-      }
-    }
-  }
-
-  test('seeds every connector and auth type; each value opens with the key and no other', () =>
-    withDatabase('fixture', async (client) => {
-      await createAnythingMcpSchema(client, 'public', { legacy: true });
-      const fixture = await seedAcceptanceFixture(client, key, { legacy: true });
-      await checkFixture(client, 'public', fixture);
-
-      const connectors = fixture.rows.filter((r) => r.table === 'connectors');
-      assert.deepEqual(new Set(connectors.map((r) => r.type)), new Set(CONNECTOR_TYPES));
-      assert.deepEqual(new Set(connectors.map((r) => r.authType)), new Set(AUTH_TYPES));
-      const sealedAuth = new Set(connectors.filter((r) => r.kind === 'sealed').map((r) => r.authType));
-      for (const a of AUTH_TYPES.filter((a) => a !== 'NONE')) assert.ok(sealedAuth.has(a), `no sealed ${a}`);
-      for (const kind of ['null', 'empty', 'sealed']) assert.ok(connectors.some((r) => r.kind === kind), kind);
-      assert.ok(connectors.some((r) => r.authType === 'NONE' && r.kind === 'sealed'), 'NONE with a sealed "{}"');
-
-      const oauth = connectors.filter((r) => r.authType === 'OAUTH2').map((r) => JSON.parse(r.plaintext));
-      assert.ok(oauth.some((o) => o.clientSecret && o.accessToken && o.refreshToken));
-      const cert = connectors.find((r) => r.authType === 'CERTIFICATE');
-      assert.ok(Buffer.byteLength(cert.plaintext) >= 1024 * 1024, 'certificate bundle ~1 MB');
-      assert.match(JSON.parse(cert.plaintext).cert, /^-----BEGIN CERTIFICATE-----\n/);
-      assert.ok(connectors.some((r) => r.type === 'DATABASE' && r.authType === 'CONNECTION_STRING'));
-      const unicode = connectors.find((r) => r.plaintext?.includes('\u0308'));
-      assert.ok(unicode && /\p{Extended_Pictographic}/u.test(unicode.plaintext) && /\p{Script=Han}/u.test(unicode.plaintext));
-
-      const legacy = fixture.rows.filter((r) => r.table === 'mcp_server_configs');
-      for (const kind of ['null', 'empty', 'sealed']) assert.ok(legacy.some((r) => r.kind === kind), `legacy ${kind}`);
-
-      const keys = (await client.query('SELECT id, key FROM mcp_api_keys ORDER BY id')).rows;
-      assert.deepEqual(keys, [...fixture.apiKeys].sort((a, b) => (a.id < b.id ? -1 : 1)));
-      for (const k of keys) assert.match(k.key, /^amcp_[0-9a-f]{48}$/, 'API keys are stored in plain text');
-    }));
-
-  test('seeds a tenant schema without touching public', () =>
-    withDatabase('fixture_tenant', async (client) => {
-      await createAnythingMcpSchema(client, 'public');
-      await createAnythingMcpSchema(client, 'tenant_a');
-      const fixture = await seedAcceptanceFixture(client, key, { schema: 'tenant_a' });
-      await checkFixture(client, 'tenant_a', fixture);
-      assert.equal((await client.query('SELECT count(*)::int AS n FROM public.connectors')).rows[0].n, 0);
-    }));
-
-  test('seedBulk(5000) writes ~450-char values that open to bulkPlaintext(id)', () =>
-    withDatabase('bulk', async (client) => {
-      await createAnythingMcpSchema(client, 'public', { legacy: true });
-      const started = performance.now();
-      const bulk = await seedBulk(client, key, 5000);
-      const ms = performance.now() - started;
-      assert.ok(ms < 5000, `seedBulk(5000) took ${ms.toFixed(0)} ms`);
-      const { rows } = await client.query('SELECT id, auth_config FROM connectors ORDER BY id');
-      assert.equal(rows.length, 5000);
-      assert.equal(rows[0].id, bulk.firstId);
-      assert.equal(rows.at(-1).id, bulk.lastId);
-      assert.equal(bulk.idAt(1), rows[1].id);
-      for (const r of rows) {
-        assert.equal(r.auth_config.length, 452);
-        assert.equal(decrypt(r.auth_config, key), bulkPlaintext(r.id));
-      }
-      assert.equal(Buffer.byteLength(bulkPlaintext(bulk.firstId)), BULK_PLAINTEXT_BYTES);
-
-      // Appending, other tables and custom columns.
-      await seedBulk(client, key, 10, { startIndex: 5000 });
-      assert.equal((await client.query('SELECT count(*)::int AS n FROM connectors')).rows[0].n, 5010);
-      await seedBulk(client, key, 20, { table: 'mcp_server_configs', batchSize: 7 });
-      await client.query('CREATE TABLE extra_secrets (id text PRIMARY KEY, secret_value text)');
-      await seedBulk(client, key, 15, { table: 'extra_secrets', column: 'secret_value', idPrefix: 'x' });
-      const extra = (await client.query('SELECT id, secret_value FROM extra_secrets ORDER BY id')).rows;
-      assert.equal(extra.length, 15);
-      for (const r of extra) assert.equal(decrypt(r.secret_value, key), bulkPlaintext(r.id));
-      assert.equal((await client.query('SELECT count(*)::int AS n FROM mcp_server_configs')).rows[0].n, 20);
-    }));
-
-  test('snapshotTable and tableDigest see any change, and can ignore a column', () =>
-    withDatabase('snapshot', async (client) => {
-      await createAnythingMcpSchema(client, 'tenant_a');
-      const fixture = await seedAcceptanceFixture(client, key, { schema: 'tenant_a' });
-      const snap = (opts) => snapshotTable(client, 'tenant_a', 'connectors', opts);
-      const digest = (opts) => tableDigest(client, 'tenant_a', 'connectors', opts);
-      const before = await snap();
-      const beforeDigest = await digest();
-      const beforeExcl = await snap({ exclude: ['auth_config'] });
-      assert.equal(before.length, fixture.rows.length);
-      assert.deepEqual(await snap(), before);
-      assert.equal(beforeDigest.rows, before.length);
-      assert.ok(!beforeExcl.some((r) => r.includes('"auth_config"')));
-      const ids = before.map((r) => JSON.parse(r).id);
-      assert.deepEqual(ids, [...ids].sort(), 'ordered by primary key');
-
-      const target = fixture.rows.find((r) => r.kind === 'sealed').id;
-      await client.query(`UPDATE tenant_a.connectors SET auth_config = $2 WHERE id = $1`, [target, encrypt('{}', generateKey())]);
-      assert.notDeepEqual(await snap(), before);
-      assert.notEqual((await digest()).md5, beforeDigest.md5);
-      assert.deepEqual(await snap({ exclude: ['auth_config'] }), beforeExcl);
-      assert.equal((await digest({ exclude: ['auth_config'] })).md5, (await tableDigest(client, 'tenant_a', 'connectors', { exclude: ['auth_config'] })).md5);
-
-      // A millisecond of updated_at is a change.
-      await client.query(`UPDATE tenant_a.connectors SET updated_at = updated_at + interval '1 millisecond' WHERE id = $1`, [target]);
-      assert.notDeepEqual(await snap({ exclude: ['auth_config'] }), beforeExcl);
-    }));
 });
 
 // The lifecycle tests start their own embedded servers in child processes,

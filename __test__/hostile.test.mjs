@@ -6,35 +6,30 @@
 // nothing; nothing secret ever appears in any output.
 
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import { createRequire } from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 
 import { decrypt, encrypt, generateKey } from './helpers/backend-crypto.mjs';
 import { seedAcceptanceFixture, seedBulk, snapshotTable } from './helpers/fixture.mjs';
 import { assertAllOpenWith, createObserver, opens, within } from './helpers/hygiene.mjs';
 import { getServer, withParams } from './helpers/pg.mjs';
+import { assertEntriesOpenWith, assertNothingOpensWith, expectedReport } from './helpers/locations.mjs';
 import { createAnythingMcpSchema, quoteIdent } from './helpers/schema.mjs';
+import { runCli } from './helpers/cli.mjs';
 
 const require = createRequire(import.meta.url);
 const keyrotate = require('../index.js');
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
-const CLI = path.join(ROOT, 'packages', 'backend', 'dist', 'scripts', 'rotate-encryption-key.js');
 
 const OLD = generateKey();
 const NEW = generateKey();
 const OTHER = generateKey();
 const obs = createObserver();
-for (const k of [OLD, NEW, OTHER]) {
-  obs.secret(k);
-  obs.secret(k.slice(0, 32));
-}
+obs.keys(OLD, NEW, OTHER);
 
 const UNREACHABLE = 'postgresql://nobody:Unre4chablePw@127.0.0.1:1/none';
 obs.secret('Unre4chablePw');
@@ -68,15 +63,16 @@ async function install(prefix, key = OLD) {
   const client = await connect(url);
   await createAnythingMcpSchema(client, 'public', { legacy: true });
   const fixture = await seedAcceptanceFixture(client, key, { legacy: true });
-  for (const r of fixture.rows) if (r.plaintext) obs.secret(r.plaintext);
+  for (const s of fixture.secrets) obs.secret(s);
   await client.query('CREATE TABLE hostile_values (id text PRIMARY KEY, v text)');
   const goods = ['{"token":"good-one-abcdef"}', '{"token":"good-two-ghijkl"}'];
   for (const [i, p] of goods.entries()) {
     obs.secret(p);
     await client.query('INSERT INTO hostile_values VALUES ($1, $2)', [`good-${i + 1}`, encrypt(p, key)]);
   }
-  const sealed = fixture.rows.filter((r) => r.kind === 'sealed').length;
-  return { url, client, fixture, sealed, goods };
+  // Values (what verify counts) and rows (what a rotation writes; one per row).
+  const { values: sealed, rowsReencrypted: rows } = expectedReport(fixture);
+  return { url, client, fixture, sealed, rows, goods };
 }
 
 async function tableNames(client) {
@@ -167,7 +163,7 @@ describe('stored values that are not what the backend writes', () => {
         await env.client.query('DELETE FROM hostile_values WHERE id = $1', [c.id]);
       }
     }
-    await assertAllOpenWith(env.client, OLD, { expected: env.fixture.rows.filter((r) => r.kind === 'sealed' && r.table === 'connectors').length });
+    await assertAllOpenWith(env.client, OLD, { expected: env.fixture.rows.filter((r) => r.kind === 'sealed' && r.table === 'connectors' && r.column === 'auth_config').length });
   });
 
   test("as the very first value, with the right old key: that value's own error, not a key mismatch", async () => {
@@ -175,9 +171,12 @@ describe('stored values that are not what the backend writes', () => {
     await e2.client.query('CREATE TABLE first_values (id text PRIMARY KEY, v text)');
     await e2.client.query("INSERT INTO first_values VALUES ('bad', $1), ('good', $2)", [cases[0].v, encrypt(payload, OLD)]);
     // Only the extra columns: the first value the rotation meets is the bad one.
-    await e2.client.query('UPDATE connectors SET auth_config = NULL');
-    await e2.client.query('UPDATE mcp_server_configs SET auth_config = NULL');
-    await e2.client.query('DELETE FROM hostile_values');
+    await e2.client.query(`UPDATE connectors SET auth_config = NULL, env_vars = NULL;
+      UPDATE mcp_server_configs SET auth_config = NULL;
+      UPDATE identity_providers SET client_secret_enc = NULL;
+      DELETE FROM connector_auth_cache; DELETE FROM connector_oauth_attempts;
+      DELETE FROM org_settings WHERE key = 'alert_webhook';
+      DELETE FROM hostile_values`);
     const snap = await snapshotAll(e2.client);
     const columns = ['first_values.id.v'];
     const e = await obs.rejection(keyrotate.rotateEncryptionKey(OLD, NEW, e2.url, { columns }));
@@ -218,7 +217,7 @@ describe('stored values that are not what the backend writes', () => {
       assert.equal(dry.committed, false);
       assert.equal(dry.failureCount, cases.length);
       assert.equal(dry.oldKeyMatches, true);
-      assert.equal(dry.rowsReencrypted, env.sealed + env.goods.length);
+      assert.equal(dry.rowsReencrypted, env.rows + env.goods.length);
       const byId = Object.fromEntries(dry.failures.map((f) => [f.primaryKey, f]));
       for (const c of cases) {
         assert.equal(byId[c.id]?.reason, c.reason, c.id);
@@ -373,6 +372,92 @@ describe('keys at the edges of the backend rules', () => {
     assert.equal(report.rowsReencrypted, 10);
     await assertAllOpenWith(client, NEW, { expected: 10 });
   });
+
+  // What counts as invisible at the edge of a key (core/src/key.rs): Unicode
+  // whitespace, controls, format characters (Cf), default-ignorable code
+  // points, and U+2800 BRAILLE PATTERN BLANK. Node's ICU is the reference.
+  const INVISIBLE = /^[\p{White_Space}\p{Cc}\p{Cf}\p{Default_Ignorable_Code_Point}\u2800]$/u;
+  const thrown = (fn) => {
+    try {
+      fn();
+    } catch (e) {
+      return e;
+    }
+    assert.fail('expected a throw');
+  };
+  const NAMED = {
+    'byte-order mark': '\ufeff',
+    'zero-width space': '\u200b',
+    'zero-width non-joiner': '\u200c',
+    'zero-width joiner': '\u200d',
+    'word joiner': '\u2060',
+    'no-break space': '\u00a0',
+    'narrow no-break space': '\u202f',
+    'ideographic space': '\u3000',
+    'right-to-left override': '\u202e',
+    'soft hyphen': '\u00ad',
+    'Hangul filler': '\u3164',
+    'Braille blank': '\u2800',
+  };
+
+  test('invisible characters at either end (byte-order mark, zero-width, no-break space, ...) are refused like whitespace unless allowed', async () => {
+    for (const [what, c] of Object.entries(NAMED)) {
+      for (const key of [c + OLD, OLD + c]) {
+        obs.secret(key);
+        const e = obs.observe(thrown(() => keyrotate.keyFingerprint(key)));
+        assert.equal(e.code, 'ERR_KEY_INVALID', what);
+        const hex = c.codePointAt(0).toString(16).toUpperCase().padStart(4, '0');
+        assert.match(e.message, new RegExp(`(starts|ends) with U\\+${hex}, which is whitespace or an invisible character`), what);
+        assert.equal(keyrotate.keyFingerprint(key, { allowWhitespace: true }).length, 12, `${what}, allowed`);
+        const pair = keyrotate.checkKeys(OLD.replace(/^./, 'x'), key, { allowWhitespace: true });
+        assert.equal(pair.newKeyFingerprint, keyrotate.keyFingerprint(key, { allowWhitespace: true }));
+        assert.throws(() => keyrotate.checkKeys(OLD.replace(/^./, 'x'), key), { code: 'ERR_KEY_INVALID' });
+      }
+    }
+    // The addon refuses a code point at an edge exactly when ICU calls it
+    // invisible: every one ICU does, every other one in the BMP, and every
+    // 64th beyond (all of them cost seconds). NUL and lone surrogates are
+    // refused for reasons of their own.
+    const disagree = [];
+    for (let cp = 1; cp <= 0x10ffff; cp++) {
+      if (cp >= 0xd800 && cp <= 0xdfff) continue;
+      const c = String.fromCodePoint(cp);
+      const expected = INVISIBLE.test(c);
+      if (cp > 0xffff && !expected && cp % 64 !== 0) continue;
+      for (const key of [c + OLD, OLD + c]) {
+        let refused = false;
+        try {
+          keyrotate.keyFingerprint(key);
+        } catch (e) {
+          assert.equal(e.code, 'ERR_KEY_INVALID');
+          refused = true;
+        }
+        if (refused !== expected) disagree.push(cp.toString(16));
+      }
+    }
+    assert.deepStrictEqual(disagree, [], 'code points where the addon and ICU disagree');
+  });
+
+  test('a new key with a byte-order mark is refused before connecting; allowed, it is the key the values are sealed with', async () => {
+    const env = await install('hostile_bom');
+    const snap = await snapshotAll(env.client);
+    const BOM_KEY = '\ufeff' + NEW;
+    obs.secret(BOM_KEY);
+    for (const url of [UNREACHABLE, env.url]) {
+      const e = await obs.rejection(keyrotate.rotateEncryptionKey(OLD, BOM_KEY, url));
+      assert.equal(e.code, 'ERR_KEY_INVALID');
+      assert.match(e.message, /^new key is invalid: it starts with U\+FEFF/);
+    }
+    assert.deepStrictEqual(await snapshotAll(env.client), snap);
+    const report = obs.observe(
+      await keyrotate.rotateEncryptionKey(OLD, BOM_KEY, env.url, { allowWhitespace: true, columns: ['hostile_values.id.v'] }),
+    );
+    assert.equal(report.rowsReencrypted, env.rows + env.goods.length);
+    await assertAllOpenWith(env.client, BOM_KEY, { table: 'hostile_values', column: 'v', expected: env.goods.length });
+    // Every location opens with the key as given, mark included, and not with the key without it.
+    assert.equal(await assertEntriesOpenWith(env.client, env.fixture, BOM_KEY), env.sealed);
+    await assertNothingOpensWith(env.client, 'public', NEW);
+  });
 });
 
 // ------------------------------------------------------- options and names
@@ -445,7 +530,7 @@ describe('identifiers and options carrying SQL', () => {
     for (let i = 1; i <= 3; i++) await env.client.query(`INSERT INTO ${qualified} VALUES ($1, $2)`, [i, encrypt(`{"n":${i}}`, OLD)]);
     const hostile = { schema: 'Tenant "B"; --', table, primaryKey: pk, column };
     const report = obs.observe(await keyrotate.rotateEncryptionKey(OLD, NEW, env.url, { columns: [hostile, 'hostile_values.id.v'] }));
-    assert.equal(report.rowsReencrypted, env.sealed + env.goods.length + 3);
+    assert.equal(report.rowsReencrypted, env.rows + env.goods.length + 3);
     const { rows } = await env.client.query(`SELECT ${quoteIdent(pk)}::int AS id, ${quoteIdent(column)} AS v FROM ${qualified} ORDER BY 1`);
     assert.deepStrictEqual(rows.map((r) => decrypt(r.v, NEW)), ['{"n":1}', '{"n":2}', '{"n":3}']);
     assert.ok((await tableNames(env.client)).includes('public.connectors'));
@@ -508,7 +593,7 @@ describe('connection strings', () => {
     assert.equal(verify.ok, true);
     assert.equal(verify.valuesVerified, env.sealed + env.goods.length);
     const dry = obs.observe(await keyrotate.rotateEncryptionKey(OLD, NEW, url, { ...withHostile, dryRun: true }));
-    assert.equal(dry.rowsReencrypted, env.sealed + env.goods.length);
+    assert.equal(dry.rowsReencrypted, env.rows + env.goods.length);
     // WHATWG URLs end the user info at the last '@': an unencoded '@' and ':' still work.
     const bare = obs.observe(await keyrotate.verifyEncryptionKey(OLD, at(`kr_at:${PW_AT}`), withHostile));
     assert.equal(bare.ok, true);
@@ -637,7 +722,7 @@ describe('discovery: ciphertext in a column the registry does not know', () => {
     assert.deepStrictEqual(await snapshotAll(env.client), before_, 'nothing written');
     const report = obs.observe(await keyrotate.rotateEncryptionKey(OLD, NEW, env.url, { allowUnregistered: true }));
     assert.equal(report.committed, true);
-    assert.equal(report.rowsReencrypted, env.sealed);
+    assert.equal(report.rowsReencrypted, env.rows);
     assert.deepStrictEqual(report.discovered, expected);
     const warning = report.warnings.find((w) => w.code === 'WARN_UNREGISTERED_CIPHERTEXT');
     assert.ok(warning, 'a warning');
@@ -684,22 +769,7 @@ describe('every failure path through the compiled CLI', () => {
   let env;
   let url;
 
-  async function cli(args, { env: extra = {}, input } = {}) {
-    const child = spawn(process.execPath, [CLI, ...args], {
-      cwd: ROOT,
-      env: { PATH: process.env.PATH, HOME: process.env.HOME, DATABASE_URL: url, ...extra },
-      stdio: ['pipe', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (c) => (stdout += c));
-    child.stderr.on('data', (c) => (stderr += c));
-    child.stdin.end(input ?? '');
-    const code = await within(new Promise((resolve) => child.once('close', resolve)), 60_000, `CLI ${args[0] ?? ''}`);
-    obs.observe(stdout);
-    obs.observe(stderr);
-    return { code, stdout, stderr };
-  }
+  const cli = (args, { env: extra = {}, input } = {}) => runCli(args, { env: { DATABASE_URL: url, ...extra }, input, observe: obs.observe });
   const keys = (oldKey, newKey) => ({ OLD_ENCRYPTION_KEY: oldKey, NEW_ENCRYPTION_KEY: newKey });
 
   before(async () => {
@@ -752,7 +822,7 @@ describe('every failure path through the compiled CLI', () => {
   });
 
   test('corrupt value, dry-run failures and a lock timeout through the CLI', async () => {
-    const victim = env.fixture.rows.find((r) => r.kind === 'sealed' && r.table === 'connectors');
+    const victim = env.fixture.rows.find((r) => r.kind === 'sealed' && r.table === 'connectors' && r.column === 'auth_config');
     await env.client.query('UPDATE connectors SET auth_config = $1 WHERE id = $2', [flip(victim.stored, -1), victim.id]);
     await env.client.query("INSERT INTO hostile_values VALUES ('short-one', 'QUJD')");
     const snap = await snapshotAll(env.client);

@@ -270,7 +270,7 @@ describe('npm pack: installs and works from another directory', () => {
     );
     const report = JSON.parse(r.stdout);
     assert.equal(report.committed, true);
-    assert.equal(report.rowsReencrypted, db.sealed.length);
+    assert.equal(report.rowsReencrypted, db.want.rowsReencrypted);
     await assertSealedOpenWith(db, NEW);
   });
 
@@ -283,7 +283,7 @@ describe('npm pack: installs and works from another directory', () => {
     const db = await seededDatabase(OLD, 'packcli');
     const env = { DATABASE_URL: db.url, OLD_ENCRYPTION_KEY: OLD, NEW_ENCRYPTION_KEY: NEW, ENCRYPTION_KEY: '' };
     const rotated = ok(run(process.execPath, [SHIM, '--yes', '--json'], { cwd: app, env }), 'CLI rotate');
-    assert.equal(JSON.parse(rotated.stdout).rowsReencrypted, db.sealed.length);
+    assert.equal(JSON.parse(rotated.stdout).rowsReencrypted, db.want.rowsReencrypted);
     const verified = ok(run(process.execPath, [SHIM, 'verify', '--json'], { cwd: app, env: { ...env, ENCRYPTION_KEY: NEW } }), 'CLI verify');
     assert.equal(JSON.parse(verified.stdout).ok, true);
     await assertSealedOpenWith(db, NEW);
@@ -345,10 +345,10 @@ describe('npm pack: installs and works from another directory', () => {
       );
       const out = JSON.parse(r.stdout);
       assert.equal(out.dry.committed, false);
-      assert.equal(out.dry.rowsReencrypted, db.sealed.length);
+      assert.equal(out.dry.rowsReencrypted, db.want.rowsReencrypted);
       assert.equal(out.real.committed, true);
-      assert.equal(out.real.rowsReencrypted, db.sealed.length);
-      assert.equal(out.real.summary, `${db.sealed.length} rows re-encrypted across 2 tables`);
+      assert.equal(out.real.rowsReencrypted, db.want.rowsReencrypted);
+      assert.equal(out.real.summary, `${db.want.rowsReencrypted} rows re-encrypted across ${db.want.tables} tables`);
       assert.deepEqual(out.verified, { ok: true, summary: out.verified.summary, keyFingerprint: out.fp, failureCount: 0 });
       assert.equal(out.verifiedFromEnv.ok, true);
       assert.equal(out.mismatch.status, 409);
@@ -517,7 +517,7 @@ describe('the Dockerfile\'s build commands, run outside Docker', () => {
     const db = await seededDatabase(OLD, 'musl');
     const env = { DATABASE_URL: db.url, OLD_ENCRYPTION_KEY: OLD, NEW_ENCRYPTION_KEY: NEW, ENCRYPTION_KEY: '' };
     const rotated = ok(node.run([SHIM, '--yes', '--json'], { cwd: stage, env }), 'musl Node: CLI rotate');
-    assert.equal(JSON.parse(rotated.stdout).rowsReencrypted, db.sealed.length);
+    assert.equal(JSON.parse(rotated.stdout).rowsReencrypted, db.want.rowsReencrypted);
     await assertSealedOpenWith(db, NEW);
     t.diagnostic(`${how}; loaded in musl Node ${out1.node}${node.alpine ? ', musl detected by the loader itself (Alpine /usr/bin/ldd)' : ' via NAPI_RS_NATIVE_LIBRARY_PATH'}`);
   });

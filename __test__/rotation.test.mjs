@@ -11,8 +11,10 @@ import { after, before, describe, test } from 'node:test';
 import pg from 'pg';
 
 import { decrypt, encrypt, generateKey } from './helpers/backend-crypto.mjs';
-import { seedAcceptanceFixture, seedBulk, snapshotTable } from './helpers/fixture.mjs';
+import { dumpDatabase } from './helpers/dump.mjs';
+import { seedAcceptanceFixture, seedBulk, snapshotSchema } from './helpers/fixture.mjs';
 import { createObserver, opens } from './helpers/hygiene.mjs';
+import { LOCATIONS, assertEntriesOpenWith, assertNothingOpensWith, expectedReport, locationName } from './helpers/locations.mjs';
 import { getServer, withParams } from './helpers/pg.mjs';
 import { createAnythingMcpSchema, quoteIdent } from './helpers/schema.mjs';
 
@@ -28,8 +30,6 @@ const obs = createObserver();
 const { observe, rejection } = obs;
 for (const k of [OLD, NEW, OTHER, OLD.slice(0, 32), NEW.slice(0, 32)]) obs.secret(k);
 
-const TABLES = ['organizations', 'users', 'connectors', 'mcp_server_configs', 'mcp_api_keys'];
-
 async function freshInstall({ schema = 'public', legacy = true } = {}) {
   const server = await getServer();
   const url = await server.createDatabase('rot');
@@ -37,19 +37,12 @@ async function freshInstall({ schema = 'public', legacy = true } = {}) {
   await client.connect();
   await createAnythingMcpSchema(client, schema, { legacy });
   const fixture = await seedAcceptanceFixture(client, OLD, { schema, legacy });
-  for (const r of fixture.rows) if (r.plaintext) obs.secret(r.plaintext);
+  for (const s of fixture.secrets) obs.secret(s);
   const dbUrl = schema === 'public' ? url : withParams(url, { schema });
   return { url: dbUrl, client, fixture, schema };
 }
 
-async function snapshotAll(client, schema, opts) {
-  const out = {};
-  for (const t of TABLES) {
-    const exists = await client.query('SELECT to_regclass($1) AS r', [`${quoteIdent(schema)}.${quoteIdent(t)}`]);
-    if (exists.rows[0].r) out[t] = await snapshotTable(client, schema, t, opts);
-  }
-  return out;
-}
+const snapshotAll = (client, schema) => snapshotSchema(client, schema);
 
 async function stored(client, schema, table, id) {
   const { rows } = await client.query(`SELECT auth_config FROM ${quoteIdent(schema)}.${quoteIdent(table)} WHERE id = $1`, [id]);
@@ -68,93 +61,88 @@ describe('acceptance fixture', () => {
   before(async () => {
     env = await freshInstall();
     clients.push(env.client);
-    before_ = await snapshotAll(env.client, 'public', { exclude: ['auth_config'] });
+    before_ = await dumpDatabase(env.client, 'public', OLD);
     report = observe(await keyrotate.rotateEncryptionKey(OLD, NEW, env.url));
   });
 
   test('reports every sealed value re-encrypted, NULL and empty skipped', () => {
-    const sealed = env.fixture.rows.filter((r) => r.kind === 'sealed');
-    const empty = env.fixture.rows.filter((r) => r.kind !== 'sealed');
-    assert.ok(sealed.length >= 12, 'fixture has every connector and auth type');
-    assert.ok(empty.length >= 2);
-    assert.equal(report.rowsReencrypted, sealed.length);
-    const authConfig = report.locations.filter((l) => l.column === 'auth_config' && l.status === 'processed');
-    assert.equal(authConfig.reduce((n, l) => n + l.empty, 0), empty.length);
+    const want = expectedReport(env.fixture);
+    assert.ok(want.values >= 12, 'fixture has every connector and auth type');
+    assert.ok(want.empty >= 2);
+    assert.equal(report.rowsReencrypted, want.rowsReencrypted);
+    assert.equal(report.valuesReencrypted, want.values);
+    assert.equal(report.empty, want.empty);
     assert.equal(report.alreadyOnNewKey, 0);
-    assert.equal(report.tables, 2);
-    assert.equal(report.summary, `${sealed.length} rows re-encrypted across 2 tables`);
+    assert.equal(report.tables, want.tables);
+    assert.equal(report.summary, `${want.rowsReencrypted} rows re-encrypted across ${want.tables} tables`);
     assert.equal(report.committed, true);
     assert.equal(report.failureCount, 0);
-    const byTable = Object.fromEntries(authConfig.map((c) => [c.table, c]));
-    for (const table of ['connectors', 'mcp_server_configs']) {
-      const rows = env.fixture.rows.filter((r) => r.table === table);
-      assert.equal(byTable[table].status, 'processed');
-      assert.equal(byTable[table].rows, rows.length);
-      assert.equal(byTable[table].reencrypted, rows.filter((r) => r.kind === 'sealed').length);
+    const byName = Object.fromEntries(report.locations.map((l) => [`${l.table}.${l.column}${l.member ? `.${l.member}` : ''}`, l]));
+    for (const [name, counts] of Object.entries(want.perLocation)) {
+      const l = byName[name];
+      assert.deepStrictEqual([l.status, l.rows, l.reencrypted, l.empty, l.alreadyOnNewKey, l.failed], ['processed', counts.rows, counts.reencrypted, counts.empty, 0, 0], name);
     }
     assert.equal(report.oldKeyFingerprint, keyrotate.keyFingerprint(OLD));
     assert.equal(report.newKeyFingerprint, keyrotate.keyFingerprint(NEW));
   });
 
   test('every value opens with the new key in Node crypto, to the same plaintext, and not with the old', async () => {
-    for (const row of env.fixture.rows) {
-      const value = await stored(env.client, 'public', row.table, row.id);
-      if (row.kind !== 'sealed') {
-        assert.equal(value, row.stored, `${row.table} ${row.id} stays ${row.kind}`);
-        continue;
-      }
-      assert.notEqual(value, row.stored);
-      assert.equal(decrypt(value, NEW), row.plaintext, `${row.table} ${row.id} (${row.type}/${row.authType})`);
-      assert.equal(opens(value, OLD), false);
-    }
+    assert.equal(await assertEntriesOpenWith(env.client, env.fixture, NEW), expectedReport(env.fixture).values);
+    await assertNothingOpensWith(env.client, 'public', OLD);
   });
 
   test('the fixture covers every connector type and secret-bearing auth type, including 1 MB and unicode', () => {
-    const sealed = env.fixture.rows.filter((r) => r.kind === 'sealed' && r.table === 'connectors');
-    for (const type of ['REST', 'SOAP', 'GRAPHQL', 'DATABASE', 'MCP']) {
+    const sealed = env.fixture.rows.filter((r) => r.kind === 'sealed' && r.table === 'connectors' && r.column === 'auth_config');
+    for (const type of ['REST', 'SOAP', 'GRAPHQL', 'DATABASE', 'MCP', 'ODATA']) {
       assert.ok(sealed.some((r) => r.type === type), type);
     }
-    for (const auth of ['API_KEY', 'BEARER_TOKEN', 'BASIC_AUTH', 'OAUTH2', 'WS_SECURITY', 'CERTIFICATE', 'CONNECTION_STRING', 'HMAC']) {
+    for (const auth of ['API_KEY', 'BEARER_TOKEN', 'BASIC_AUTH', 'OAUTH2', 'WS_SECURITY', 'CERTIFICATE', 'CONNECTION_STRING', 'HMAC', 'QUERY_AUTH', 'OAUTH1', 'LOGIN_TOKEN']) {
       assert.ok(sealed.some((r) => r.authType === auth), auth);
     }
     assert.ok(sealed.some((r) => r.plaintext.length > 1_000_000), 'a 1 MB certificate bundle');
     assert.ok(sealed.some((r) => /[^\u0000-\u007f]/.test(r.plaintext)), 'a unicode plaintext');
   });
 
-  test('no other column of any table changed', async () => {
-    assert.deepStrictEqual(await snapshotAll(env.client, 'public', { exclude: ['auth_config'] }), before_);
+  test('no other byte of any table changed: every table, with each sealed value opened, is as before', async () => {
+    assert.deepStrictEqual(await dumpDatabase(env.client, 'public', NEW), before_);
   });
 
   test('a second run finds everything already on the new key and changes nothing', async () => {
     const snap = await snapshotAll(env.client, 'public');
     const again = observe(await keyrotate.rotateEncryptionKey(OLD, NEW, env.url));
     assert.equal(again.rowsReencrypted, 0);
-    assert.equal(again.alreadyOnNewKey, report.rowsReencrypted);
+    assert.equal(again.alreadyOnNewKey, expectedReport(env.fixture).values);
     assert.deepStrictEqual(await snapshotAll(env.client, 'public'), snap);
   });
 
   test('mixed state: a value re-sealed under the old key (token refresh) is finished by a re-run', async () => {
-    const row = env.fixture.rows.find((r) => r.kind === 'sealed' && r.authType === 'OAUTH2');
+    const row = env.fixture.rows.find((r) => r.kind === 'sealed' && r.authType === 'OAUTH2' && r.column === 'auth_config');
     const refreshed = JSON.stringify({ ...JSON.parse(row.plaintext), accessToken: 'refreshed-token-xyz' });
     obs.secret(refreshed);
     await env.client.query('UPDATE connectors SET auth_config = $1 WHERE id = $2', [encrypt(refreshed, OLD), row.id]);
     const again = observe(await keyrotate.rotateEncryptionKey(OLD, NEW, env.url));
     assert.equal(again.rowsReencrypted, 1);
-    assert.equal(again.alreadyOnNewKey, report.rowsReencrypted - 1);
+    assert.equal(again.alreadyOnNewKey, expectedReport(env.fixture).values - 1);
     assert.equal(decrypt(await stored(env.client, 'public', 'connectors', row.id), NEW), refreshed);
   });
 
   test('verify passes with the new key and fails, listing values, with the old one', async () => {
     const ok = observe(await keyrotate.verifyEncryptionKey(NEW, env.url));
     assert.equal(ok.ok, true);
-    assert.equal(ok.valuesVerified, report.rowsReencrypted);
+    assert.equal(ok.valuesVerified, expectedReport(env.fixture).values);
     assert.equal(ok.failureCount, 0);
     assert.equal(ok.keyFingerprint, keyrotate.keyFingerprint(NEW));
     const bad = observe(await keyrotate.verifyEncryptionKey(OLD, env.url));
     assert.equal(bad.ok, false);
-    assert.equal(bad.failureCount, report.rowsReencrypted);
+    assert.equal(bad.failureCount, expectedReport(env.fixture).values);
     assert.equal(bad.failures[0].reason, 'authentication tag does not verify');
-    assert.ok(['connectors', 'mcp_server_configs'].includes(bad.failures[0].table));
+    // Each failure names a sealed value of the fixture, at its location.
+    for (const f of bad.failures) {
+      assert.ok(
+        env.fixture.rows.some((r) => r.kind === 'sealed' && r.table === f.table && r.column === f.column && (r.member ?? undefined) === (f.member ?? undefined) && r.id === f.primaryKey),
+        `${f.table}.${f.column} ${f.primaryKey}`,
+      );
+    }
   });
 });
 
@@ -172,8 +160,11 @@ describe('refusals change nothing', () => {
     const e = await rejection(keyrotate.rotateEncryptionKey(OTHER, NEW, env.url));
     assert.equal(e.code, 'ERR_OLD_KEY_MISMATCH');
     assert.match(e.message, /old key does not match/);
-    assert.equal(e.details.column, 'auth_config');
-    assert.ok(env.fixture.rows.some((r) => r.id === e.details.primaryKey && r.table === e.details.table));
+    const d = e.details;
+    assert.ok(
+      env.fixture.rows.some((r) => r.kind === 'sealed' && r.id === d.primaryKey && r.table === d.table && r.column === d.column && (r.member ?? undefined) === (d.member ?? undefined)),
+      'names a sealed value of the fixture',
+    );
     await unchanged();
   });
 
@@ -204,7 +195,9 @@ describe('refusals change nothing', () => {
   });
 
   test('a corrupt value in the middle of the table: ERR_UNDECRYPTABLE naming it, nothing written', async () => {
-    const victims = env.fixture.rows.filter((r) => r.kind === 'sealed' && r.table === 'connectors');
+    // A connector whose only ciphertext is auth_config, so the row counts are plain.
+    const sealedEnv = new Set(env.fixture.rows.filter((r) => r.column === 'env_vars' && r.kind === 'sealed').map((r) => r.id));
+    const victims = env.fixture.rows.filter((r) => r.kind === 'sealed' && r.column === 'auth_config' && r.table === 'connectors' && !sealedEnv.has(r.id));
     const victim = victims[Math.floor(victims.length / 2)];
     const original = await stored(env.client, 'public', 'connectors', victim.id);
     const raw = Buffer.from(original, 'base64');
@@ -222,7 +215,7 @@ describe('refusals change nothing', () => {
       assert.equal(dry.committed, false);
       assert.equal(dry.failureCount, 1);
       assert.equal(dry.failures[0].primaryKey, victim.id);
-      assert.equal(dry.rowsReencrypted, victims.length - 1 + env.fixture.rows.filter((r) => r.kind === 'sealed' && r.table !== 'connectors').length);
+      assert.equal(dry.rowsReencrypted, expectedReport(env.fixture).rowsReencrypted - 1);
       assert.deepStrictEqual(await snapshotAll(env.client, 'public'), corrupted);
     } finally {
       await env.client.query('UPDATE connectors SET auth_config = $1 WHERE id = $2', [original, victim.id]);
@@ -239,7 +232,7 @@ describe('refusals change nothing', () => {
     const dry = observe(await keyrotate.rotateEncryptionKey(OLD, NEW, env.url, { dryRun: true }));
     assert.equal(dry.dryRun, true);
     assert.equal(dry.committed, false);
-    assert.equal(dry.rowsReencrypted, env.fixture.rows.filter((r) => r.kind === 'sealed').length);
+    assert.equal(dry.rowsReencrypted, expectedReport(env.fixture).rowsReencrypted);
     await unchanged();
   });
 });
@@ -250,24 +243,18 @@ describe('where the data lives', () => {
     clients.push(env.client);
     const url = withParams(env.url, { connection_limit: '5', pool_timeout: '10' });
     const report = observe(await keyrotate.rotateEncryptionKey(OLD, NEW, url));
-    const sealed = env.fixture.rows.filter((r) => r.kind === 'sealed');
-    assert.equal(report.rowsReencrypted, sealed.length);
+    const want = expectedReport(env.fixture);
+    assert.equal(report.rowsReencrypted, want.rowsReencrypted);
     assert.deepStrictEqual(
       report.locations.map((c) => [c.schema, c.table, c.column, c.status]),
-      [
-        ['tenant_a', 'connectors', 'auth_config', 'processed'],
-        ['tenant_a', 'connectors', 'env_vars', 'processed'],
-        ['tenant_a', 'connector_auth_cache', 'token', 'absent'],
-        ['tenant_a', 'identity_providers', 'client_secret_enc', 'absent'],
-        ['tenant_a', 'connector_oauth_attempts', 'payload', 'absent'],
-        ['tenant_a', 'org_settings', 'value', 'absent'],
-        ['tenant_a', 'mcp_server_configs', 'auth_config', 'absent'],
-      ],
+      // Every location of main is there; the current mcp_server_configs has no auth_config.
+      LOCATIONS.map((l) => ['tenant_a', l.table, l.column, want.absent.includes(locationName(l)) ? 'absent' : 'processed']),
     );
-    assert.equal(report.tables, 1);
+    assert.deepStrictEqual(want.absent, ['mcp_server_configs.auth_config']);
+    assert.equal(report.tables, want.tables);
     assert.ok(report.notices.some((n) => n.includes('connection_limit')));
     assert.ok(report.notices.some((n) => n.includes('mcp_server_configs') && n.includes('does not exist')));
-    for (const row of sealed) assert.equal(decrypt(await stored(env.client, 'tenant_a', 'connectors', row.id), NEW), row.plaintext);
+    assert.equal(await assertEntriesOpenWith(env.client, env.fixture, NEW), want.values);
   });
 
   test('extra columns from options and from a JSON file; unknown or hostile columns are refused', async () => {
@@ -302,9 +289,9 @@ describe('where the data lives', () => {
         columnsFile: file,
       }),
     );
-    const sealedCount = env.fixture.rows.filter((r) => r.kind === 'sealed').length;
-    assert.equal(report.rowsReencrypted, sealedCount + 2);
-    assert.equal(report.tables, 3);
+    const want = expectedReport(env.fixture);
+    assert.equal(report.rowsReencrypted, want.rowsReencrypted + 2);
+    assert.equal(report.tables, want.tables + 2);
     const hook = (await env.client.query('SELECT secret FROM webhook_secrets WHERE id = 1')).rows[0].secret;
     assert.equal(decrypt(hook, NEW), '{"hmac":"whsec_abc"}');
     const odd = (await env.client.query('SELECT "Secret;Col" AS v FROM "Odd ""Name"""')).rows[0].v;
@@ -374,7 +361,7 @@ describe('where the data lives', () => {
       await writer.query('BEGIN');
       await writer.query("UPDATE connectors SET name = name WHERE type = 'REST'");
       const dry = observe(await keyrotate.rotateEncryptionKey(OLD, NEW, env.url, { dryRun: true, lockTimeoutMs: 200 }));
-      assert.equal(dry.rowsReencrypted, env.fixture.rows.filter((r) => r.kind === 'sealed').length);
+      assert.equal(dry.rowsReencrypted, expectedReport(env.fixture).rowsReencrypted);
       const real = await rejection(keyrotate.rotateEncryptionKey(OLD, NEW, env.url, { lockTimeoutMs: 200 }));
       assert.equal(real.code, 'ERR_LOCK_TIMEOUT');
     } finally {
@@ -459,7 +446,8 @@ describe('the JS API', () => {
     // A blocked loop would tick once at the end; a free one about every 5 ms.
     assert.ok(ticks >= Math.min(10, elapsed / 20), `event loop ticked ${ticks} times in ${elapsed} ms`);
     await new Promise((r) => setImmediate(r));
-    const last = events.at(-1);
+    // The other locations' tables are empty here: the connectors events carry the work.
+    const last = events.filter((e) => e.table === 'connectors').at(-1);
     assert.deepStrictEqual(last, { schema: 'public', table: 'connectors', column: 'auth_config, env_vars.$enc', done: 20_000, total: 20_000 });
     assert.ok(events.every((e) => e.done <= e.total));
     const sample = (await client.query('SELECT id, auth_config FROM connectors ORDER BY random() LIMIT 50')).rows;

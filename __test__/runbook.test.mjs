@@ -16,8 +16,9 @@ import { fileURLToPath } from 'node:url';
 import { test } from 'node:test';
 import pg from 'pg';
 
-import { decrypt, generateKey } from './helpers/backend-crypto.mjs';
+import { generateKey } from './helpers/backend-crypto.mjs';
 import { seedAcceptanceFixture } from './helpers/fixture.mjs';
+import { assertEntriesOpenWith } from './helpers/locations.mjs';
 import { getServer } from './helpers/pg.mjs';
 import { createAnythingMcpSchema } from './helpers/schema.mjs';
 
@@ -64,7 +65,6 @@ test('the SECURITY.md rotation runbook works as written', async () => {
     const oldKey = generateKey();
     await createAnythingMcpSchema(client, 'public', { legacy: true });
     const fixture = await seedAcceptanceFixture(client, oldKey, { legacy: true });
-    const sealed = fixture.rows.filter((r) => r.kind === 'sealed');
     const serverMajor = Number((await client.query('SHOW server_version_num')).rows[0].server_version_num.slice(0, -4));
 
     const dir = mkdtempSync(path.join(os.tmpdir(), 'keyrotate-runbook-'));
@@ -116,12 +116,9 @@ test('the SECURITY.md rotation runbook works as written', async () => {
     // After the whole runbook, including its rollback, the data is back on
     // the old key; the key generated along the way was never printed.
     const newKey = readFileSync(path.join(dir, 'rotation', 'new.key'), 'utf8').trim();
-    for (const row of sealed) {
-      const { rows } = await client.query(`SELECT auth_config FROM ${row.table} WHERE id = $1`, [row.id]);
-      assert.equal(decrypt(rows[0].auth_config, oldKey), row.plaintext);
-    }
+    await assertEntriesOpenWith(client, fixture, oldKey);
     const all = outputs.join('\n');
-    for (const secret of [oldKey, newKey, server.password, ...sealed.map((r) => r.plaintext)]) {
+    for (const secret of [oldKey, newKey, server.password, ...fixture.secrets]) {
       assert.ok(!all.includes(secret), 'a secret reached the output');
     }
   } finally {

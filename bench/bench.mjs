@@ -134,7 +134,8 @@ async function cli50(server) {
       encoding: 'utf8',
     });
     times.push(performance.now() - t);
-    if (r.status !== 0 || !r.stdout.includes('50 rows re-encrypted across 1 tables')) throw new Error(`CLI run failed: ${r.stderr}`);
+    // Across every table that holds a location (empty but for connectors).
+    if (r.status !== 0 || !/^50 rows re-encrypted across \d+ tables/m.test(r.stdout)) throw new Error(`CLI run failed: ${r.stderr}`);
   }
   return median(times);
 }

@@ -37,6 +37,7 @@ pub struct NativeOptions {
     pub columns: Option<Vec<Either<String, ColumnSpec>>>,
     /// Path of a locations file (the registry's format).
     pub columns_file: Option<String>,
+    /// u32 wraps larger numbers; index.js's option table keeps them out.
     pub lock_timeout_ms: Option<u32>,
     pub discover: Option<bool>,
     pub allow_unregistered: Option<bool>,

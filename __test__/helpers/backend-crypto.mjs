@@ -5,9 +5,10 @@
 // as the key truncation, the 16-byte IV, lenient base64 decoding and the
 // Buffer + string concatenation on decrypt are part of what is being tested.
 //
-// `aad` exists upstream for newer columns (identity-provider client secrets,
-// bound to provider and organization). Connector credentials are sealed
-// without it.
+// `aad` is the optional third argument of the current upstream file (v0.1.20
+// has none): the newer locations are sealed with one (SPEC.md section 1:
+// env_vars, identity providers, OAuth attempts, alert webhooks), connector
+// credentials and cached login tokens without.
 
 import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
 

@@ -34,6 +34,13 @@ export function createObserver() {
       // Very short strings would match by accident; nothing secret is that short.
       if (typeof s === 'string' && s.length >= 8) secrets.add(s);
     },
+    /** Keys: each whole, and its first 32 characters (what the backend uses). */
+    keys(...keys) {
+      for (const k of keys) {
+        this.secret(k);
+        this.secret(k.slice(0, 32));
+      }
+    },
     /** Await a promise that must reject; returns the error (recorded). */
     async rejection(promise) {
       try {

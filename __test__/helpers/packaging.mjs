@@ -7,8 +7,8 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 
-import { decrypt } from './backend-crypto.mjs';
 import { seedAcceptanceFixture } from './fixture.mjs';
+import { assertEntriesOpenWith, expectedReport } from './locations.mjs';
 import { getServer } from './pg.mjs';
 import { createAnythingMcpSchema } from './schema.mjs';
 
@@ -39,7 +39,10 @@ export function hostTriple() {
 
 const clients = [];
 
-/** A database with AnythingMCP's tables and the acceptance fixture sealed under `key`. */
+/**
+ * A database with AnythingMCP's tables and the acceptance fixture sealed
+ * under `key`; `want` is the report a rotation of it must give.
+ */
 export async function seededDatabase(key, prefix) {
   const server = await getServer();
   const url = await server.createDatabase(prefix);
@@ -48,16 +51,12 @@ export async function seededDatabase(key, prefix) {
   clients.push(client);
   await createAnythingMcpSchema(client, 'public', { legacy: true });
   const fixture = await seedAcceptanceFixture(client, key, { legacy: true });
-  const sealed = fixture.rows.filter((r) => r.kind === 'sealed');
-  return { url, client, sealed };
+  return { url, client, fixture, want: expectedReport(fixture) };
 }
 
 /** Every sealed value of a seededDatabase() opens with `key`, to its own plaintext. */
 export async function assertSealedOpenWith(db, key) {
-  for (const row of db.sealed) {
-    const { rows } = await db.client.query(`SELECT auth_config FROM "public"."${row.table}" WHERE id = $1`, [row.id]);
-    assert.equal(decrypt(rows[0].auth_config, key), row.plaintext, `${row.table} ${row.id}`);
-  }
+  await assertEntriesOpenWith(db.client, db.fixture, key);
 }
 
 export async function closeDatabases() {

@@ -73,7 +73,97 @@ impl fmt::Display for KeyRole {
     }
 }
 
+/// What a location is missing in this database.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Missing {
+    Table,
+    Column,
+    /// The column that names rows in reports.
+    PrimaryKey(String),
+    /// A column the location's row filter compares.
+    FilterColumn(String),
+    /// A column the location's AAD template is built from.
+    AadColumn(String),
+}
+
+impl fmt::Display for Missing {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Missing::Table => f.write_str("the table does not exist"),
+            Missing::Column => f.write_str("the table has no such column"),
+            Missing::PrimaryKey(c) => write!(f, "its primary key column {c} does not exist"),
+            Missing::FilterColumn(c) => write!(f, "its filter column {c} does not exist"),
+            Missing::AadColumn(c) => write!(f, "its AAD column {c} does not exist"),
+        }
+    }
+}
+
+/// Why a table that exists cannot be rotated safely.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Unsupported {
+    /// Rows are written back by ctid, which names a row only within one
+    /// physical table: across partitions or child tables it would write one
+    /// row's credential into another.
+    PartitionedOrInherited,
+    /// Sealed strings live in text (whole values), or in text, json or jsonb
+    /// (members of JSON documents).
+    ColumnType { ty: String, member: bool },
+    /// Locations in one table must name rows by the same column.
+    MixedPrimaryKeys,
+}
+
+impl fmt::Display for Unsupported {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Unsupported::PartitionedOrInherited => f.write_str(
+                "the table is partitioned or has child tables; register each partition or child table as its own location instead",
+            ),
+            Unsupported::ColumnType { ty, member: false } => write!(
+                f,
+                "the column is of type {ty}; sealed values are stored in text"
+            ),
+            Unsupported::ColumnType { ty, member: true } => write!(
+                f,
+                "the column is of type {ty}; JSON documents are stored in text, json or jsonb"
+            ),
+            Unsupported::MixedPrimaryKeys => f.write_str(
+                "the table's locations name rows by different columns; give them the same primaryKey",
+            ),
+        }
+    }
+}
+
+/// Which lock a run waited for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum LockKind {
+    /// The advisory lock every keyrotate run takes: another rotation holds it.
+    Rotation,
+    /// The EXCLUSIVE locks on the tables that hold locations: a writer, or a
+    /// long transaction, holds a conflicting lock.
+    Tables,
+    /// Any other lock a statement waited for.
+    Other,
+}
+
+impl fmt::Display for LockKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            LockKind::Rotation => "another keyrotate run holds the rotation lock",
+            LockKind::Tables => "a writer or another session holds a lock on the tables",
+            LockKind::Other => "a conflicting lock is held",
+        })
+    }
+}
+
+/// Every way a keyrotate call fails. Each variant's doc names its code.
+/// Variants carry names, counts and kinds, never a key, a plaintext, a
+/// ciphertext or a password; new variants may be added (`non_exhaustive`),
+/// codes are never renamed.
 #[derive(Debug)]
+#[non_exhaustive]
 pub enum Error {
     /// `ERR_KEY_INVALID`: a key is missing, too short, not UTF-8, holds a NUL,
     /// has surrounding whitespace, or (new key only) looks like a placeholder.
@@ -85,14 +175,18 @@ pub enum Error {
     /// `ERR_INVALID_ARG`: an option is malformed (column spec, columns file,
     /// lock timeout, connection string).
     InvalidArgument { reason: String },
-    /// `ERR_COLUMN_NOT_FOUND`: a column the operator asked for explicitly does
-    /// not exist, or is not a text column. Registry defaults that are absent
-    /// are reported, not raised.
-    ColumnNotFound { reason: String },
+    /// `ERR_COLUMN_NOT_FOUND`: a location the operator named, or the one every
+    /// AnythingMCP database has (`required`: `connectors.auth_config`), is
+    /// missing its table or a column it needs. Registry defaults that are
+    /// absent are reported, not raised.
+    ColumnNotFound {
+        place: Box<Place>,
+        missing: Missing,
+        required: bool,
+    },
     /// `ERR_TABLE_UNSUPPORTED`: a location's table exists but cannot be
-    /// rotated safely (partitioned or inherited, a column of a type that
-    /// cannot hold ciphertext, a missing filter or AAD column).
-    TableUnsupported { reason: String },
+    /// rotated safely.
+    TableUnsupported { place: Box<Place>, why: Unsupported },
     /// `ERR_ROW_SECURITY`: row-level security on a table that holds a
     /// location would hide rows from the connecting role, so a rotation
     /// would leave them behind.
@@ -111,13 +205,13 @@ pub enum Error {
     /// `ERR_UNREGISTERED_CIPHERTEXT`: a column outside the registry holds
     /// values that open with the old key; rotating would leave them behind.
     /// Raised before anything is written.
-    UnregisteredCiphertext { place: Place, more: usize },
+    UnregisteredCiphertext { place: Box<Place>, more: usize },
     /// `ERR_DB_CONNECT`: the server could not be reached, refused TLS, or
     /// rejected the credentials. `target` is `host:port/database`.
     DbConnect { target: String, reason: String },
     /// `ERR_LOCK_TIMEOUT`: another session held a conflicting lock (a writer
     /// or a concurrent rotation) for longer than the lock timeout.
-    LockTimeout { reason: String },
+    LockTimeout { lock: LockKind },
     /// `ERR_DB`: any other database error; the transaction was rolled back.
     Db {
         reason: String,
@@ -160,7 +254,9 @@ impl Error {
             Error::OldKeyMismatch { location } | Error::Undecryptable { location, .. } => {
                 serde_json::to_value(&**location).ok()
             }
-            Error::UnregisteredCiphertext { place, .. } => serde_json::to_value(place).ok(),
+            Error::UnregisteredCiphertext { place, .. }
+            | Error::ColumnNotFound { place, .. }
+            | Error::TableUnsupported { place, .. } => serde_json::to_value(&**place).ok(),
             Error::RowSecurity { schema, table } => {
                 Some(serde_json::json!({ "schema": schema, "table": table }))
             }
@@ -189,9 +285,18 @@ impl fmt::Display for Error {
                 "old and new keys are the same (their first 32 bytes are equal); nothing to rotate",
             ),
             Error::InvalidArgument { reason } => write!(f, "invalid argument: {reason}"),
-            Error::ColumnNotFound { reason } | Error::TableUnsupported { reason } => {
-                f.write_str(reason)
+            Error::ColumnNotFound {
+                place,
+                missing,
+                required,
+            } => {
+                write!(f, "location {place}: {missing}")?;
+                f.write_str(match required {
+                    true => ". This is not an AnythingMCP database, or not its schema (check the database name and ?schema=)",
+                    false => " (check the spelling and the schema)",
+                })
             }
+            Error::TableUnsupported { place, why } => write!(f, "location {place}: {why}"),
             Error::RowSecurity { schema, table } => write!(
                 f,
                 "row-level security on {schema}.{table} would hide rows from this role, so they would be left on the old key; nothing was changed. Run as the table's owner (with row security not forced), a role with BYPASSRLS, or a superuser"
@@ -217,9 +322,9 @@ impl fmt::Display for Error {
             Error::DbConnect { target, reason } => {
                 write!(f, "cannot connect to database {target}: {reason}")
             }
-            Error::LockTimeout { reason } => write!(
+            Error::LockTimeout { lock } => write!(
                 f,
-                "timed out waiting for a table lock ({reason}); another rotation or a writer holds the tables. Nothing was changed; retry, or raise the lock timeout"
+                "timed out waiting for a lock ({lock}). Nothing was changed; retry, or raise the lock timeout"
             ),
             Error::Db { reason, sqlstate } => match sqlstate {
                 Some(state) => write!(
@@ -230,7 +335,7 @@ impl fmt::Display for Error {
             },
             Error::CommitUnknown { reason } => write!(
                 f,
-                "the connection failed during COMMIT ({reason}); the rotation may or may not have committed. Run the same rotation again (values already on the new key are left alone) or verify with each key before switching"
+                "the connection failed during COMMIT ({reason}); the rotation may or may not have committed. Do not switch keys: run the same rotation again with the same keys (values already on the new key are left alone), then verify with the new key"
             ),
             Error::Internal { reason } => write!(f, "internal error: {reason}"),
         }
@@ -240,3 +345,77 @@ impl fmt::Display for Error {
 impl std::error::Error for Error {}
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn place() -> Box<Place> {
+        Box::new(Place {
+            schema: "public".into(),
+            table: "connectors".into(),
+            column: "auth_config".into(),
+            member: None,
+        })
+    }
+
+    #[test]
+    fn structured_variants_give_codes_details_and_words() {
+        let missing = Error::ColumnNotFound {
+            place: place(),
+            missing: Missing::Table,
+            required: true,
+        };
+        assert_eq!(missing.code(), "ERR_COLUMN_NOT_FOUND");
+        assert_eq!(
+            missing.details().unwrap(),
+            serde_json::json!({"schema": "public", "table": "connectors", "column": "auth_config"})
+        );
+        assert!(missing.to_string().contains("not an AnythingMCP database"));
+
+        let split = Error::TableUnsupported {
+            place: place(),
+            why: Unsupported::PartitionedOrInherited,
+        };
+        assert_eq!(split.code(), "ERR_TABLE_UNSUPPORTED");
+        assert!(split
+            .to_string()
+            .contains("partitioned or has child tables"));
+        let typed = Error::TableUnsupported {
+            place: place(),
+            why: Unsupported::ColumnType {
+                ty: "boolean".into(),
+                member: false,
+            },
+        };
+        assert!(typed.to_string().contains("of type boolean"));
+
+        let lock = Error::LockTimeout {
+            lock: LockKind::Rotation,
+        };
+        assert_eq!(lock.code(), "ERR_LOCK_TIMEOUT");
+        assert!(lock.to_string().contains("another keyrotate run"));
+        assert_eq!(lock.details(), None);
+    }
+
+    #[test]
+    fn value_locations_name_the_member() {
+        let e = Error::Undecryptable {
+            location: Box::new(Location {
+                schema: "public".into(),
+                table: "org_settings".into(),
+                column: "value".into(),
+                member: Some("secretEnc".into()),
+                primary_key: "os1".into(),
+            }),
+            reason: "authentication tag does not verify".into(),
+        };
+        assert_eq!(
+            e.details().unwrap(),
+            serde_json::json!({"schema": "public", "table": "org_settings", "column": "value", "member": "secretEnc", "primaryKey": "os1"})
+        );
+        assert!(e
+            .to_string()
+            .contains("public.org_settings.value member \"secretEnc\" (primary key os1)"));
+    }
+}

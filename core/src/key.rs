@@ -43,12 +43,66 @@ const PLACEHOLDER_FRAGMENTS: &[&str] = &[
 /// any other hash of the key.
 const FINGERPRINT_CONTEXT: &[u8] = b"keyrotate/fingerprint/v1\0";
 
+/// Characters that are not `char::is_whitespace` yet show nothing when an
+/// operator pastes or prints a key: the Unicode Default_Ignorable_Code_Point
+/// property (byte-order mark U+FEFF, zero-width U+200B..U+200D, word joiner
+/// U+2060, bidi controls, variation selectors, Hangul fillers, tags, soft
+/// hyphen) and the format characters of general category Cf, as of Unicode
+/// 17. `__test__/hostile.test.mjs` checks the table against Node's ICU.
+const INVISIBLE: &[(u32, u32)] = &[
+    (0xAD, 0xAD),
+    (0x34F, 0x34F),
+    (0x600, 0x605),
+    (0x61C, 0x61C),
+    (0x6DD, 0x6DD),
+    (0x70F, 0x70F),
+    (0x890, 0x891),
+    (0x8E2, 0x8E2),
+    (0x115F, 0x1160),
+    (0x17B4, 0x17B5),
+    (0x180B, 0x180F),
+    (0x200B, 0x200F),
+    (0x202A, 0x202E),
+    (0x2060, 0x206F),
+    (0x3164, 0x3164),
+    (0xFE00, 0xFE0F),
+    (0xFEFF, 0xFEFF),
+    (0xFFA0, 0xFFA0),
+    (0xFFF0, 0xFFFB),
+    (0x110BD, 0x110BD),
+    (0x110CD, 0x110CD),
+    (0x13430, 0x1343F),
+    (0x1BCA0, 0x1BCA3),
+    (0x1D173, 0x1D17A),
+    (0xE0000, 0xE0FFF),
+];
+
+/// Whether `c` at the edge of a key is something the operator cannot see:
+/// Unicode whitespace (which includes the no-break spaces U+00A0, U+202F and
+/// the line separators), control characters, the table above, and U+2800
+/// BRAILLE PATTERN BLANK, which renders as a space.
+fn is_invisible(c: char) -> bool {
+    let c32 = u32::from(c);
+    c.is_whitespace()
+        || c.is_control()
+        || c == '\u{2800}'
+        || INVISIBLE.iter().any(|&(lo, hi)| (lo..=hi).contains(&c32))
+}
+
+/// The first invisible character at either end of `text`, and which end.
+fn invisible_edge(text: &str) -> Option<(&'static str, char)> {
+    let first = text.chars().next().filter(|&c| is_invisible(c));
+    let last = text.chars().next_back().filter(|&c| is_invisible(c));
+    first.map(|c| ("starts", c)).or(last.map(|c| ("ends", c)))
+}
+
 /// How strictly a key is checked.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct KeyPolicy {
-    /// Accept leading/trailing whitespace. Off by default because a stray
-    /// newline from `echo` or a file is the commonest way to end up with a key
-    /// the backend never used.
+    /// Accept leading/trailing whitespace and invisible characters
+    /// ([`is_invisible`]). Off by default because a stray newline from `echo`
+    /// or a file, or a byte-order mark from an editor, is the commonest way to
+    /// end up with a key the backend never used.
     pub allow_whitespace: bool,
 }
 
@@ -97,10 +151,16 @@ impl Key {
                 ),
             });
         }
-        if !policy.allow_whitespace && text.trim() != text {
-            return Err(invalid(
-                "it has leading or trailing whitespace (often a stray newline); remove it, or allow whitespace explicitly if the backend really uses it",
-            ));
+        if !policy.allow_whitespace {
+            if let Some((edge, c)) = invisible_edge(text) {
+                return Err(Error::KeyInvalid {
+                    role,
+                    reason: format!(
+                        "it {edge} with U+{:04X}, which is whitespace or an invisible character (often a stray newline, or a byte-order mark or zero-width space from an editor or a copy); remove it, or allow whitespace explicitly if the backend really uses it",
+                        u32::from(c)
+                    ),
+                });
+            }
         }
 
         let mut warnings = Vec::new();
@@ -286,6 +346,85 @@ mod tests {
             allow_whitespace: true,
         };
         assert!(Key::parse(KeyRole::Old, padded.as_bytes(), policy).is_ok());
+    }
+
+    #[test]
+    fn invisible_characters_at_either_edge_count_as_whitespace() {
+        let allowed = KeyPolicy {
+            allow_whitespace: true,
+        };
+        let invisible = [
+            '\u{FEFF}',
+            '\u{200B}',
+            '\u{200C}',
+            '\u{200D}',
+            '\u{2060}',
+            '\u{00A0}',
+            '\u{202F}',
+            '\u{3000}',
+            '\u{2028}',
+            '\u{00AD}',
+            '\u{200E}',
+            '\u{202E}',
+            '\u{2066}',
+            '\u{FE0F}',
+            '\u{3164}',
+            '\u{2800}',
+            '\u{180E}',
+            '\u{0085}',
+            '\u{001B}',
+            '\u{007F}',
+            '\u{E0020}',
+        ];
+        for c in invisible {
+            for (edge, key) in [
+                ("starts", format!("{c}{GOOD}")),
+                ("ends", format!("{GOOD}{c}")),
+            ] {
+                let e = parse(KeyRole::New, &key).unwrap_err();
+                assert_eq!(e.code(), "ERR_KEY_INVALID", "U+{:04X}", u32::from(c));
+                let message = e.to_string();
+                assert!(
+                    message.contains(&format!("{edge} with U+{:04X}", u32::from(c))),
+                    "{message}"
+                );
+                assert!(message.contains("whitespace"), "{message}");
+                assert!(
+                    !message.contains(GOOD) && !message.contains(&key),
+                    "{message}"
+                );
+                assert!(Key::parse(KeyRole::New, key.as_bytes(), allowed).is_ok());
+            }
+        }
+    }
+
+    #[test]
+    fn visible_and_inner_characters_are_the_key_s_own() {
+        for c in [
+            '\u{00E9}',
+            '\u{20AC}',
+            '\u{1F511}',
+            '-',
+            '=',
+            '\u{0301}',
+            '\u{FFFD}',
+        ] {
+            assert_eq!(
+                code(parse(KeyRole::New, &format!("{c}{GOOD}"))),
+                "ok",
+                "U+{:04X}",
+                u32::from(c)
+            );
+            assert_eq!(
+                code(parse(KeyRole::New, &format!("{GOOD}{c}"))),
+                "ok",
+                "U+{:04X}",
+                u32::from(c)
+            );
+        }
+        // Inside the key, an invisible character is part of what the backend uses.
+        let inner = format!("{}\u{200B}{}", &GOOD[..16], &GOOD[16..]);
+        assert_eq!(code(parse(KeyRole::New, &inner)), "ok");
     }
 
     #[test]

@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 
 use crate::aad::{Aad, AadSpec};
-use crate::error::{Error, Result};
+use crate::error::{Error, Place, Result};
 use crate::ident::quote_ident;
 
 /// The registry shipped with this release.
@@ -186,6 +186,17 @@ impl Location {
             quote_ident(self.schema_or(default_schema)),
             quote_ident(&self.table)
         )
+    }
+
+    /// Where the location is, for errors (its schema filled in by
+    /// [`Registry::resolve`]).
+    pub fn place(&self) -> Place {
+        Place {
+            schema: self.schema.clone().unwrap_or_default(),
+            table: self.table.clone(),
+            column: self.column.clone(),
+            member: self.member.clone(),
+        }
     }
 
     /// `table.column` or `table.column.member`, for messages.

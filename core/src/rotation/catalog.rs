@@ -4,7 +4,7 @@
 
 use tokio_postgres::Transaction;
 
-use crate::error::{Error, Result};
+use crate::error::{Error, Missing, Result, Unsupported};
 use crate::key::Warning;
 use crate::locations::{Location, Origin};
 use crate::report::{Findings, LocationReport, LocationStatus};
@@ -135,11 +135,11 @@ pub async fn resolve(
         for location in here {
             let column = info.as_ref().and_then(|i| i.column(&location.column));
             let Some((kind, ty)) = column else {
-                let why = match &info {
-                    None => format!("table {schema}.{table} does not exist"),
-                    Some(_) => format!("{schema}.{table} has no column {}", location.column),
+                let missing = match &info {
+                    None => Missing::Table,
+                    Some(_) => Missing::Column,
                 };
-                absent(location, why, &mut resolved)?;
+                absent(location, missing, &mut resolved)?;
                 continue;
             };
             let info = info.as_ref().expect("a column implies its table");
@@ -155,9 +155,8 @@ pub async fn resolve(
             .any(|(l, _)| l.primary_key != present[0].0.primary_key)
         {
             return Err(Error::TableUnsupported {
-                reason: format!(
-                    "the locations in {schema}.{table} name rows by different columns; give them the same primaryKey"
-                ),
+                place: Box::new(present[0].0.place()),
+                why: Unsupported::MixedPrimaryKeys,
             });
         }
         if info.row_security {
@@ -175,30 +174,23 @@ pub async fn resolve(
     Ok(resolved)
 }
 
-fn absent(location: &Location, why: String, resolved: &mut Resolved) -> Result<()> {
+fn absent(location: &Location, missing: Missing, resolved: &mut Resolved) -> Result<()> {
     match location.origin {
         // A release without this location: report it, with the migration
         // that would add it.
         Origin::Default => {
             let mut report = LocationReport::new(location, LocationStatus::Absent);
             report.absent_reason = Some(match &location.since {
-                Some(since) => format!("{why} (added by migration {since})"),
-                None => why,
+                Some(since) => format!("{missing} (added by migration {since})"),
+                None => missing.to_string(),
             });
             resolved.absent.push(report);
             Ok(())
         }
-        Origin::Required => Err(Error::ColumnNotFound {
-            reason: format!(
-                "{}: {why}. This is not an AnythingMCP database, or not its schema (check the database name and ?schema=)",
-                location.name()
-            ),
-        }),
-        Origin::Explicit => Err(Error::ColumnNotFound {
-            reason: format!(
-                "location {}: {why} (check the spelling and the schema)",
-                location.name()
-            ),
+        Origin::Required | Origin::Explicit => Err(Error::ColumnNotFound {
+            place: Box::new(location.place()),
+            missing,
+            required: location.origin == Origin::Required,
         }),
     }
 }
@@ -210,41 +202,51 @@ fn check_location(
     kind: Option<ColumnKind>,
     ty: &str,
 ) -> Result<ColumnKind> {
-    let unsupported = |reason: String| Err(Error::TableUnsupported { reason });
-    let name = format!(
-        "{}.{}",
-        location.schema.as_deref().unwrap_or_default(),
-        location.name()
-    );
-    // Rows are written back by ctid, which names a row only within one
-    // physical table: across partitions or child tables it would write one
-    // row's credential into another.
+    let unsupported = |why| {
+        Err(Error::TableUnsupported {
+            place: Box::new(location.place()),
+            why,
+        })
+    };
     if info.split {
-        return unsupported(format!(
-            "{name}: the table is partitioned or has child tables; register each partition or child table as its own location instead"
-        ));
+        return unsupported(Unsupported::PartitionedOrInherited);
     }
     let kind = match (kind, &location.member) {
         (Some(ColumnKind::Text), None) => ColumnKind::Text,
         (Some(kind), Some(_)) => kind,
         _ => {
-            return unsupported(format!(
-                "{name}: the column is of type {ty}; sealed values are stored in text{}",
-                if location.member.is_some() {
-                    ", json or jsonb"
-                } else {
-                    ""
-                }
-            ))
+            return unsupported(Unsupported::ColumnType {
+                ty: ty.to_owned(),
+                member: location.member.is_some(),
+            })
         }
     };
-    let needed = std::iter::once(("primary key", &location.primary_key))
-        .chain(location.filter.iter().map(|(c, _)| ("filter", c)))
-        .chain(location.aad.columns().iter().map(|c| ("AAD", c)));
-    for (what, column) in needed {
+    let needed = std::iter::once(Missing::PrimaryKey(location.primary_key.clone()))
+        .chain(
+            location
+                .filter
+                .iter()
+                .map(|(c, _)| Missing::FilterColumn(c.clone())),
+        )
+        .chain(
+            location
+                .aad
+                .columns()
+                .iter()
+                .map(|c| Missing::AadColumn(c.clone())),
+        );
+    for missing in needed {
+        let (Missing::PrimaryKey(column)
+        | Missing::FilterColumn(column)
+        | Missing::AadColumn(column)) = &missing
+        else {
+            unreachable!("only columns are checked here")
+        };
         if info.column(column).is_none() {
             return Err(Error::ColumnNotFound {
-                reason: format!("{name}: its {what} column {column} does not exist in this table"),
+                place: Box::new(location.place()),
+                missing,
+                required: location.origin == Origin::Required,
             });
         }
     }

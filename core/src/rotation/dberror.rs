@@ -3,11 +3,11 @@
 
 use tokio_postgres::error::SqlState;
 
-use crate::error::Error;
+use crate::error::{Error, LockKind};
 
 pub fn db_error(e: tokio_postgres::Error) -> Error {
     if e.code() == Some(&SqlState::LOCK_NOT_AVAILABLE) {
-        return lock_error(e, "a conflicting lock is held");
+        return lock_error(e, LockKind::Other);
     }
     match e.as_db_error() {
         Some(db) => Error::Db {
@@ -37,11 +37,9 @@ pub fn commit_error(e: tokio_postgres::Error) -> Error {
     }
 }
 
-pub fn lock_error(e: tokio_postgres::Error, what: &str) -> Error {
+pub fn lock_error(e: tokio_postgres::Error, lock: LockKind) -> Error {
     if e.code() == Some(&SqlState::LOCK_NOT_AVAILABLE) {
-        Error::LockTimeout {
-            reason: what.to_owned(),
-        }
+        Error::LockTimeout { lock }
     } else {
         db_error(e)
     }

@@ -24,7 +24,7 @@ use std::time::{Duration, Instant};
 use tokio_postgres::{IsolationLevel, Transaction};
 
 use crate::connection::ConnectionTarget;
-use crate::error::{Error, Result};
+use crate::error::{Error, LockKind, Result};
 use crate::key::{Key, KeyPair, Warning};
 use crate::locations::{Location, Registry};
 use crate::report::{
@@ -110,7 +110,7 @@ pub async fn rotate(
         .map_err(db_error)?;
     tx.execute("SELECT pg_advisory_xact_lock($1)", &[&ADVISORY_LOCK_ID])
         .await
-        .map_err(|e| lock_error(e, "another keyrotate run holds the rotation lock"))?;
+        .map_err(|e| lock_error(e, LockKind::Rotation))?;
 
     let mut findings = Findings {
         warnings: keys.warnings.clone(),
@@ -143,7 +143,7 @@ pub async fn rotate(
             }));
         } else {
             return Err(Error::UnregisteredCiphertext {
-                place: first.place.clone(),
+                place: Box::new(first.place.clone()),
                 more: survey.discovered.len() - 1,
             });
         }
@@ -345,7 +345,7 @@ async fn lock_tables(tx: &Transaction<'_>, plans: &[TablePlan]) -> Result<()> {
         tables.join(", ")
     ))
     .await
-    .map_err(|e| lock_error(e, "a writer or another session holds a lock on the tables"))
+    .map_err(|e| lock_error(e, LockKind::Tables))
 }
 
 fn check_batch_size(batch_size: usize) -> Result<i32> {

@@ -3,7 +3,7 @@
 // gathers keys and prints; the native addon does every bit of the work.
 
 import { readFileSync } from 'node:fs'
-import { createInterface } from 'node:readline/promises'
+import { createInterface } from 'node:readline'
 import { parseArgs } from 'node:util'
 import {
   checkKeys,
@@ -27,7 +27,22 @@ const EXIT = {
   usage: 2,
   data: 3,
   database: 4,
+  commitUnknown: 5,
 } as const
+
+// What each exit status tells the operator: --help lists these, and every
+// --json error document carries its own.
+const EXIT_MEANING: Record<number, string> = {
+  [EXIT.ok]: 'success (verify: every value opens with the key)',
+  [EXIT.internal]: 'internal or unexpected database error; the transaction was rolled back',
+  [EXIT.usage]: 'usage error, invalid key, or confirmation declined; nothing was touched',
+  [EXIT.data]:
+    'old key does not match, a value opens with neither key, or a column outside the registry holds ciphertext (dry run and verify: some values would fail); nothing was changed',
+  [EXIT.database]:
+    'database unreachable, authentication failed, lock timeout, or row-level security would hide rows; nothing was changed',
+  [EXIT.commitUnknown]:
+    'the connection was lost during COMMIT, so the rotation may or may not have committed. Do not switch keys: run the same rotation again with the same keys, then verify with the new key',
+}
 
 const EXIT_BY_CODE: Record<string, number> = {
   ERR_USAGE: EXIT.usage,
@@ -43,6 +58,7 @@ const EXIT_BY_CODE: Record<string, number> = {
   ERR_VERIFY_FAILED: EXIT.data,
   ERR_DB_CONNECT: EXIT.database,
   ERR_LOCK_TIMEOUT: EXIT.database,
+  ERR_COMMIT_UNKNOWN: EXIT.commitUnknown,
 }
 
 const HINTS: Record<string, string> = {
@@ -60,8 +76,22 @@ const HINTS: Record<string, string> = {
   ERR_DB_CONNECT: 'Check DATABASE_URL / --database-url, that the database is reachable, and its TLS settings (sslmode).',
   ERR_LOCK_TIMEOUT: 'Another rotation or a long transaction holds the tables. Retry, stop the backend, or raise --lock-timeout. Nothing was changed.',
   ERR_DB: 'The transaction was rolled back; nothing was changed.',
-  ERR_COMMIT_UNKNOWN: 'Do not switch keys yet: run the same rotation again (values already on the new key are left alone), then verify.',
-  ERR_INTERNAL: 'The transaction was rolled back; nothing was changed. Please report this.',
+  ERR_COMMIT_UNKNOWN:
+    'Do not switch ENCRYPTION_KEY and do not restore a backup yet. Run the same rotation again with the same keys: values already on the new key are left alone, so it is safe whether or not the commit happened. Then verify with the new key, and only then switch.',
+  ERR_INTERNAL: 'Nothing was committed. Please report this.',
+}
+
+function exitCodeHelp(): string {
+  return Object.entries(EXIT_MEANING)
+    .map(([status, meaning]) => {
+      const lines = ['']
+      for (const word of meaning.split(' ')) {
+        if (lines[lines.length - 1].length + word.length > 70) lines.push('')
+        lines[lines.length - 1] += (lines[lines.length - 1] ? ' ' : '') + word
+      }
+      return lines.map((l, i) => (i === 0 ? `  ${status}  ${l}` : `     ${l}`)).join('\n')
+    })
+    .join('\n')
 }
 
 const HELP = `Usage:
@@ -112,13 +142,7 @@ Options:
   --help, -h                               this help
 
 Exit codes:
-  0  success (verify: every value opens with the key)
-  1  internal or unexpected database error (nothing was changed; except
-     ERR_COMMIT_UNKNOWN: the commit may have happened, run it again)
-  2  usage error, invalid key, or confirmation declined (nothing was touched)
-  3  old key does not match, or a value opens with neither key (dry run and
-     verify: some values would fail)
-  4  database unreachable, authentication failed, or lock timeout
+${exitCodeHelp()}
 
 Example:
   export DATABASE_URL='postgresql://amcp:pw@postgres:5432/anythingmcp?schema=public'
@@ -270,14 +294,28 @@ function note(text: string) {
   process.stderr.write(`note: ${text}\n`)
 }
 
-async function confirm(question: string): Promise<boolean> {
+// Only "y" or "yes" proceeds. Ctrl-C and end of input (Ctrl-D) are a no:
+// readline reports them as events (SIGINT, close), never as an answer.
+function confirm(question: string): Promise<boolean> {
   const rl = createInterface({ input: process.stdin, output: process.stderr })
-  try {
-    const answer = await rl.question(question)
-    return /^(y|yes)$/i.test(answer.trim())
-  } finally {
-    rl.close()
-  }
+  return new Promise<boolean>((resolve) => {
+    let answered = false
+    const finish = (yes: boolean) => {
+      if (answered) return
+      answered = true
+      resolve(yes)
+      rl.close()
+    }
+    rl.once('line', (answer) => finish(/^(y|yes)$/i.test(answer.trim())))
+    rl.once('SIGINT', () => rl.close())
+    rl.once('close', () => {
+      // Unanswered: the cursor still sits after the question.
+      if (!answered) process.stderr.write('\n')
+      finish(false)
+    })
+    rl.setPrompt(question)
+    rl.prompt()
+  })
 }
 
 // A single self-overwriting line on stderr, only on a terminal and only once
@@ -450,18 +488,23 @@ async function runVerify(v: Values, keys: KeySources): Promise<number> {
 
 function fail(e: unknown, json: boolean): number {
   const err = e as { code?: string; message?: string; details?: unknown }
-  const code = typeof err.code === 'string' && err.code.startsWith('ERR_') ? err.code : 'ERR_INTERNAL'
-  // Our own errors never hold secrets; anything else is reduced to a
-  // generic message in case it echoes an argument.
+  // Our own errors never hold secrets and their codes are ours; anything
+  // else (Node's own ERR_* included) is reduced to a generic message in case
+  // it echoes an argument, and to a hint that claims nothing about the data.
   const ours = e instanceof CliError || (e as Error)?.name === 'KeyrotateError'
+  const code = ours && typeof err.code === 'string' && err.code.startsWith('ERR_') ? err.code : 'ERR_INTERNAL'
   const message = ours ? (err.message ?? code) : 'unexpected failure'
+  const hint = ours ? HINTS[code] : 'This is a bug in the CLI; please report it.'
+  const status = EXIT_BY_CODE[code] ?? EXIT.internal
   if (json) {
-    process.stdout.write(JSON.stringify({ ok: false, error: { code, message, details: err.details ?? null } }, null, 2) + '\n')
+    const error = { code, message, details: err.details ?? null, hint: hint ?? null }
+    const doc = { ok: false, error, exit: { status, meaning: EXIT_MEANING[status] } }
+    process.stdout.write(JSON.stringify(doc, null, 2) + '\n')
   } else {
     process.stderr.write(`error [${code}]: ${message}\n`)
-    if (HINTS[code]) process.stderr.write(`${HINTS[code]}\n`)
+    if (hint) process.stderr.write(`${hint}\n`)
   }
-  return EXIT_BY_CODE[code] ?? EXIT.internal
+  return status
 }
 
 async function main(argv: string[]): Promise<number> {

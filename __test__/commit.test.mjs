@@ -1,0 +1,122 @@
+// A connection lost while COMMIT is in flight (SPEC 3.6), through the
+// compiled CLI and a real PostgreSQL, with a proxy in between
+// (helpers/commit-cutter.mjs) that cuts the connection at the COMMIT:
+//   after  — the COMMIT reached the server: it committed, the reply never came;
+//   before — the COMMIT never reached it: the server rolled back.
+// keyrotate has sent its COMMIT in both and cannot tell them apart, so both
+// must exit 5 with ERR_COMMIT_UNKNOWN, never success, never "nothing was
+// changed". Then the documented next step (SECURITY.md, exit code 5): the
+// same rotation again with the same keys, directly, then verify with the new
+// key. Both end with every value on the new key and every byte else intact.
+
+import assert from 'node:assert/strict';
+import { after, before, test } from 'node:test';
+import pg from 'pg';
+
+import { generateKey } from './helpers/backend-crypto.mjs';
+import { runCli } from './helpers/cli.mjs';
+import { startCommitCutter } from './helpers/commit-cutter.mjs';
+import { dumpDatabase } from './helpers/dump.mjs';
+import { seedAcceptanceFixture } from './helpers/fixture.mjs';
+import { createObserver, keyrotateSessions, waitFor } from './helpers/hygiene.mjs';
+import { assertEntriesOpenWith, expectedReport } from './helpers/locations.mjs';
+import { getServer } from './helpers/pg.mjs';
+import { createAnythingMcpSchema } from './helpers/schema.mjs';
+
+const OLD = generateKey();
+const NEW = generateKey();
+const obs = createObserver();
+obs.keys(OLD, NEW);
+
+let url;
+let client;
+before(async () => {
+  const server = await getServer();
+  obs.secret(server.password);
+  url = await server.createDatabase('commit_unknown');
+  client = new pg.Client({ connectionString: url });
+  await client.connect();
+});
+after(() => client.end());
+
+/**
+ * A fresh fixture under OLD, and what must survive it: a dump of every table
+ * with each sealed value opened (the same under the new key after a correct
+ * rotation, byte for byte elsewhere).
+ */
+async function seed() {
+  await client.query('DROP SCHEMA public CASCADE; CREATE SCHEMA public');
+  await createAnythingMcpSchema(client, 'public', { legacy: true });
+  const fixture = await seedAcceptanceFixture(client, OLD, { legacy: true });
+  for (const s of fixture.secrets) obs.secret(s);
+  return { fixture, want: expectedReport(fixture), dump: await dumpDatabase(client, 'public', OLD) };
+}
+
+const env = (databaseUrl, extra = {}) => ({ DATABASE_URL: databaseUrl, OLD_ENCRYPTION_KEY: OLD, NEW_ENCRYPTION_KEY: NEW, ...extra });
+const cli = (args, environment) => runCli(args, { env: environment, observe: obs.observe });
+
+const CASES = [
+  ['after', 'the COMMIT reached the server (it committed; the reply never came)', 'COMMIT', NEW],
+  ['before', 'the COMMIT was cut before the server saw it (it rolled back)', null, OLD],
+];
+
+for (const [mode, what, serverAnswer, keyAfterCut] of CASES) {
+  for (const json of [false, true]) {
+    test(`${what}${json ? ', --json' : ''}: exit 5 ERR_COMMIT_UNKNOWN; the documented re-run ends on the new key, data intact`, async (t) => {
+      const baseline = await seed();
+      const target = new URL(url);
+      const cutter = await startCommitCutter({ host: target.hostname, port: Number(target.port) }, mode);
+      try {
+        const proxied = new URL(url);
+        proxied.hostname = '127.0.0.1';
+        proxied.port = String(cutter.port);
+        proxied.searchParams.set('sslmode', 'disable');
+        const r = await cli(['--yes', ...(json ? ['--json'] : [])], env(proxied.toString()));
+
+        // What went over the wire: one simple-query COMMIT, cut as asked.
+        assert.ok(cutter.cut, `the proxy saw a COMMIT; queries: ${JSON.stringify(cutter.queries)}`);
+        assert.equal(cutter.queries.filter((q) => q === 'COMMIT').length, 1);
+        assert.equal(cutter.commitChunk.at(-1), 'Q', 'the COMMIT ends what the client wrote');
+        t.diagnostic(`written with the COMMIT: ${cutter.commitChunk.join(' ')}`);
+        assert.equal(await cutter.serverReply, serverAnswer, 'what the server answered the COMMIT');
+
+        assert.equal(r.code, 5, `exit status: ${r.stdout}${r.stderr}`);
+        const all = r.stdout + r.stderr;
+        assert.doesNotMatch(all, /nothing was changed|rolled back|rows re-encrypted|Next: set ENCRYPTION_KEY/i);
+        if (json) {
+          const doc = JSON.parse(r.stdout);
+          assert.equal(doc.ok, false);
+          assert.equal(doc.error.code, 'ERR_COMMIT_UNKNOWN');
+          assert.match(doc.error.message, /may or may not have committed/);
+          assert.match(doc.error.hint, /Run the same rotation again with the same keys.*Then verify with the new key/);
+          assert.equal(doc.exit.status, 5);
+          assert.match(doc.exit.meaning, /lost during COMMIT.*may or may not have committed.*Do not switch keys/);
+        } else {
+          assert.match(r.stderr, /^error \[ERR_COMMIT_UNKNOWN\]: the connection failed during COMMIT .*may or may not have committed/m);
+          assert.match(r.stderr, /Do not switch ENCRYPTION_KEY.*Run the same rotation again with the same keys.*Then verify with the new key/);
+        }
+      } finally {
+        await cutter.close();
+      }
+
+      // The server has settled the transaction one way: all on one key, never a mix.
+      await waitFor(async () => (await keyrotateSessions(client)).length === 0, 'the cut session to end');
+      const opened = await assertEntriesOpenWith(client, baseline.fixture, keyAfterCut).catch(() => 0);
+      assert.equal(opened, baseline.want.values, `after the cut every value is on the ${keyAfterCut === NEW ? 'new' : 'old'} key`);
+
+      // The documented next step, on a working connection.
+      const again = await cli(['--yes'], env(url));
+      assert.equal(again.code, 0, again.stderr);
+      const [rows, already] = keyAfterCut === NEW ? [0, baseline.want.values] : [baseline.want.rowsReencrypted, 0];
+      assert.match(again.stdout, new RegExp(`^${rows} rows re-encrypted across \\d+ tables \\(${already} already on the new key`, 'm'));
+      const check = await cli(['verify'], { DATABASE_URL: url, ENCRYPTION_KEY: NEW });
+      assert.equal(check.code, 0, check.stderr);
+      assert.match(check.stdout, /OK$/m);
+      assert.deepStrictEqual(await dumpDatabase(client, 'public', NEW), baseline.dump, 'every value on the new key, every other byte as it was');
+    });
+  }
+}
+
+test('no key, plaintext or password appears in any output', () => {
+  obs.assertNoLeaks(16);
+});
