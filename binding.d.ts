@@ -45,6 +45,7 @@ export interface NativeOptions {
   columns?: Array<string | ColumnSpec>
   /** Path of a locations file (the registry's format). */
   columnsFile?: string
+  /** u32 wraps larger numbers; index.js's option table keeps them out. */
   lockTimeoutMs?: number
   discover?: boolean
   allowUnregistered?: boolean
