@@ -75,6 +75,15 @@ async function xactStatus(client, xid) {
   return rows[0].s;
 }
 
+/**
+ * A terminated backend sends its client the error before it aborts its
+ * transaction on the way out, and leaves pg_stat_activity only after that:
+ * the transaction's fate is settled once the session is gone.
+ */
+async function sessionGone(client) {
+  await waitFor(async () => (await keyrotateSessions(client)).length === 0, 'the terminated session to end', PROMPT_MS);
+}
+
 /** Wait until the rotation is provably mid-flight: it holds the lock and has written. */
 async function writingSession(client) {
   const session = await waitFor(
@@ -211,6 +220,7 @@ describe(`faults mid-rotation of a ${BULK.toLocaleString('en-US')}-row table`, (
     assert.equal(exit.code, 1);
     assert.ok(elapsed < PROMPT_MS, `rejected and exited after ${elapsed} ms`);
 
+    await sessionGone(client);
     assert.equal(await xactStatus(client, session.xid), 'aborted');
     await assertIntact(client, baseline);
   });
@@ -232,6 +242,7 @@ describe(`faults mid-rotation of a ${BULK.toLocaleString('en-US')}-row table`, (
       assert.equal(code, 1, out);
       assert.match(out, /\[ERR_DB\]/);
       assert.match(out, /nothing was changed/i);
+      await sessionGone(client);
       assert.equal(await xactStatus(client, session.xid), 'aborted');
     } finally {
       child.kill('SIGKILL');

@@ -604,7 +604,7 @@ describe('connection strings', () => {
     const pw = encodeURIComponent(srv.password);
     const forms = [
       at(`postgres:${pw}`).replace('postgresql://', 'POSTGRES://'),
-      at(`postgres:${pw}`, { query: '?schema=public&connection_limit=1&pool_timeout=0&pgbouncer=true&socket_timeout=5&statement_cache_size=0&sslmode=prefer' }),
+      at(`postgres:${pw}`, { query: '?schema=public&connection_limit=1&pool_timeout=0&pgbouncer=true&socket_timeout=5&statement_cache_size=0&sslaccept=accept_invalid_certs' }),
       at(`postgres:${pw}`, { query: '?sslmode=disable&application_name=' + encodeURIComponent("keyrotate'; DROP TABLE connectors; --") }),
     ];
     if (srv.socketDir) {
@@ -643,7 +643,9 @@ describe('connection strings', () => {
       [at(`kr_odd:${enc}%00`), 'ERR_INVALID_ARG'],
       [at(`kr_odd:${enc}%4`), 'ERR_INVALID_ARG'],
       [at(`kr_odd:${enc}`, { query: '?sslmode=bogus' }), 'ERR_INVALID_ARG'],
-      [at(`kr_odd:${enc}`, { query: '?sslmode=require&sslrootcert=system' }), 'ERR_INVALID_ARG'],
+      [at(`kr_odd:${enc}`, { query: '?sslmode=allow' }), 'ERR_INVALID_ARG'],
+      [at(`kr_odd:${enc}`, { query: '?uselibpqcompat=true&sslmode=verify-ca' }), 'ERR_INVALID_ARG'],
+      [at(`kr_odd:${enc}`, { query: '?ssl=false' }), 'ERR_INVALID_ARG'],
       [at(`kr_odd:${enc}`, { query: '?connect_timeout=soon' }), 'ERR_INVALID_ARG'],
       [at(`kr_odd:${enc}`, { query: `?password=${enc}%zz` }), 'ERR_INVALID_ARG'],
       // A password whose unencoded '?', '#' or '/' pushes its tail (with the
@@ -657,6 +659,7 @@ describe('connection strings', () => {
       [at(`kr_odd:${enc}`, { path: '/no_such_database' }), 'ERR_DB_CONNECT'],
       [at(`kr_odd:${enc}`, { query: '?schema=' + encodeURIComponent('public"; DROP TABLE connectors; --') }), 'ERR_DB_CONNECT'],
       [at(`kr_odd:${enc}`, { query: '?sslmode=require' }), 'ERR_DB_CONNECT'], // the server offers no TLS
+      [at(`kr_odd:${enc}`, { query: '?sslmode=prefer' }), 'ERR_DB_CONNECT'], // node-postgres's prefer: TLS, verified, no plaintext fallback
       [at(`kr_odd:${enc}`, { host: '127.0.0.1:1' }), 'ERR_DB_CONNECT'],
     ];
     for (const [url, code] of cases) {

@@ -2,15 +2,20 @@
 // Rotation speed and memory, as ratios against baselines measured in the
 // same run on the same PostgreSQL, so a noisy machine moves all of them
 // together:
-//   (a) floor:  PostgreSQL rewriting the column itself, one transaction:
-//               UPDATE connectors SET auth_config = reverse(auth_config)
+//   (a) floor:  PostgreSQL rewriting the same values itself, one transaction
+//               (reverse() of every sealed string, in one UPDATE)
 //   (b) naive:  node-postgres, SELECT everything, Node crypto, one UPDATE per
 //               row, one transaction (what a straightforward script does)
 //   (c) addon:  rotateEncryptionKey, in a child process so its peak RSS is
-//               its own
-// Every contender starts from an identical, freshly cloned database.
+//               its own, with discovery off (the rotation itself)
+//   (d) addon with discovery (the default): what an operator waits for;
+//               discovery runs before any table lock, so writers do not
+// in two shapes of `connectors`: `plain` (auth_config only, as v0.1.20
+// writes it) and `upstream` (auth_config and env_vars.$enc on every row, as
+// the current backend writes it). Every contender starts from an identical,
+// freshly cloned database.
 //
-//   npm run bench -- --rows 10000,100000,1000000 [--skip-naive-above N]
+//   npm run bench -- --rows 10000,200000,1000000 [--shapes plain,upstream] [--skip-naive-above N]
 
 import { spawnSync } from 'node:child_process';
 import path from 'node:path';
@@ -19,14 +24,15 @@ import { parseArgs } from 'node:util';
 import pg from 'pg';
 
 import { decrypt, encrypt, generateKey } from '../__test__/helpers/backend-crypto.mjs';
-import { bulkPlaintext, seedBulk } from '../__test__/helpers/fixture.mjs';
+import { ENV_VARS_AAD, bulkEnvPlaintext, bulkPlaintext, seedBulk, seedBulkUpstream } from '../__test__/helpers/fixture.mjs';
 import { startServer } from '../__test__/helpers/pg.mjs';
 import { createAnythingMcpSchema } from '../__test__/helpers/schema.mjs';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const { values } = parseArgs({
   options: {
-    rows: { type: 'string', default: '10000,100000,1000000' },
+    rows: { type: 'string', default: '10000,200000,1000000' },
+    shapes: { type: 'string', default: 'plain,upstream' },
     'skip-naive-above': { type: 'string' },
     repeat: { type: 'string', default: '1' },
   },
@@ -34,6 +40,7 @@ const { values } = parseArgs({
 const sizes = values.rows.split(',').map((s) => Number(s.replace(/_/g, '')));
 const naiveLimit = values['skip-naive-above'] ? Number(values['skip-naive-above']) : Infinity;
 const repeat = Number(values.repeat);
+const shapeNames = values.shapes.split(',');
 
 const OLD = generateKey();
 const NEW = generateKey();
@@ -61,26 +68,57 @@ async function drop(server, name) {
   await withClient(server.adminUrl, (c) => c.query(`DROP DATABASE ${name}`));
 }
 
-async function floor(url) {
+// What differs between the shapes: how the table is seeded, the floor's
+// UPDATE, the naive script's per-row work, and the spot check.
+const SHAPES = {
+  plain: {
+    seed: (c, n) => seedBulk(c, OLD, n),
+    floorSql: 'UPDATE connectors SET auth_config = reverse(auth_config)',
+    select: 'SELECT id, auth_config FROM connectors',
+    async naiveRow(c, row) {
+      if (!row.auth_config) return;
+      const next = encrypt(decrypt(row.auth_config, OLD), NEW);
+      await c.query('UPDATE connectors SET auth_config = $1 WHERE id = $2', [next, row.id]);
+    },
+    check(r) {
+      return decrypt(r.auth_config, NEW) === bulkPlaintext(r.id);
+    },
+  },
+  upstream: {
+    seed: (c, n) => seedBulkUpstream(c, OLD, n),
+    floorSql: "UPDATE connectors SET auth_config = reverse(auth_config), env_vars = jsonb_set(env_vars, '{$enc}', to_jsonb(reverse(env_vars->>'$enc')))",
+    select: 'SELECT id, auth_config, env_vars FROM connectors',
+    async naiveRow(c, row) {
+      const auth = encrypt(decrypt(row.auth_config, OLD), NEW);
+      const vars = encrypt(decrypt(row.env_vars.$enc, OLD, ENV_VARS_AAD), NEW, ENV_VARS_AAD);
+      await c.query("UPDATE connectors SET auth_config = $1, env_vars = jsonb_set(env_vars, '{$enc}', to_jsonb($2::text)) WHERE id = $3", [
+        auth,
+        vars,
+        row.id,
+      ]);
+    },
+    check(r) {
+      return decrypt(r.auth_config, NEW) === bulkPlaintext(r.id) && decrypt(r.env_vars.$enc, NEW, ENV_VARS_AAD) === bulkEnvPlaintext(r.id);
+    },
+  },
+};
+
+async function floor(url, shape) {
   return withClient(url, async (c) => {
     const t = performance.now();
     await c.query('BEGIN');
-    await c.query('UPDATE connectors SET auth_config = reverse(auth_config)');
+    await c.query(shape.floorSql);
     await c.query('COMMIT');
     return performance.now() - t;
   });
 }
 
-async function naive(url) {
+async function naive(url, shape) {
   return withClient(url, async (c) => {
     const t = performance.now();
     await c.query('BEGIN');
-    const { rows } = await c.query('SELECT id, auth_config FROM connectors');
-    for (const row of rows) {
-      if (!row.auth_config) continue;
-      const next = encrypt(decrypt(row.auth_config, OLD), NEW);
-      await c.query('UPDATE connectors SET auth_config = $1 WHERE id = $2', [next, row.id]);
-    }
+    const { rows } = await c.query(shape.select);
+    for (const row of rows) await shape.naiveRow(c, row);
     await c.query('COMMIT');
     return performance.now() - t;
   });
@@ -89,25 +127,25 @@ async function naive(url) {
 // The child reports its own wall time for the call and its peak RSS.
 const CHILD = `
 const k = require(${JSON.stringify(root)});
-const [oldKey, newKey, url] = JSON.parse(process.argv[1]);
+const [oldKey, newKey, url, discover] = JSON.parse(process.argv[1]);
 const t = performance.now();
-k.rotateEncryptionKey(oldKey, newKey, url, { discover: false }).then((r) => {
+k.rotateEncryptionKey(oldKey, newKey, url, { discover }).then((r) => {
   const ms = performance.now() - t;
   process.stdout.write(JSON.stringify({ ms, rows: r.rowsReencrypted, maxRssKb: process.resourceUsage().maxRSS }));
 }, (e) => { process.stderr.write(e.code + ' ' + e.message); process.exit(1); });
 `;
 
-function addon(url) {
-  const r = spawnSync(process.execPath, ['-e', CHILD, JSON.stringify([OLD, NEW, url])], { encoding: 'utf8' });
+function addon(url, discover) {
+  const r = spawnSync(process.execPath, ['-e', CHILD, JSON.stringify([OLD, NEW, url, discover])], { encoding: 'utf8' });
   if (r.status !== 0) throw new Error(`addon run failed: ${r.stderr}`);
   return JSON.parse(r.stdout);
 }
 
-async function check(url, n) {
+async function check(url, n, shape) {
   // Spot-check the fast path's result with Node crypto.
   return withClient(url, async (c) => {
-    const { rows } = await c.query('SELECT id, auth_config FROM connectors ORDER BY random() LIMIT 200');
-    for (const r of rows) if (decrypt(r.auth_config, NEW) !== bulkPlaintext(r.id)) throw new Error(`row ${r.id} wrong`);
+    const { rows } = await c.query(`${shape.select} ORDER BY random() LIMIT 200`);
+    for (const r of rows) if (!shape.check(r)) throw new Error(`row ${r.id} wrong`);
     const { rows: cnt } = await c.query('SELECT count(*)::int AS n FROM connectors');
     if (cnt[0].n !== n) throw new Error('row count changed');
   });
@@ -146,51 +184,57 @@ let cliMs;
 try {
   cliMs = await cli50(server);
   log(`50 connectors through the CLI: ${cliMs.toFixed(0)} ms`);
-  for (const n of sizes) {
-    const template = `bench_${n}`;
-    await withClient(server.adminUrl, (c) => c.query(`CREATE DATABASE ${template}`));
-    const u = new URL(server.adminUrl);
-    u.pathname = `/${template}`;
-    log(`seeding ${n} rows ...`);
-    await withClient(u.toString(), async (c) => {
-      await createAnythingMcpSchema(c, 'public');
-      await seedBulk(c, OLD, n);
-      await c.query('VACUUM ANALYZE connectors');
-    });
-    const times = { floor: [], naive: [], addon: [], rss: [] };
-    for (let i = 0; i < repeat; i++) {
-      for (const which of ['floor', 'addon', 'naive']) {
-        if (which === 'naive' && n > naiveLimit) continue;
-        const db = await clone(server, template);
-        try {
-          await withClient(db.url, (c) => c.query('CHECKPOINT'));
-          log(`  ${which} ${n} (run ${i + 1}) ...`);
-          if (which === 'floor') times.floor.push(await floor(db.url));
-          if (which === 'naive') times.naive.push(await naive(db.url));
-          if (which === 'addon') {
-            const r = addon(db.url);
-            if (r.rows !== n) throw new Error(`addon re-encrypted ${r.rows} of ${n}`);
-            await check(db.url, n);
-            times.addon.push(r.ms);
-            times.rss.push(r.maxRssKb / 1024);
+  for (const shapeName of shapeNames) {
+    const shape = SHAPES[shapeName];
+    if (!shape) throw new Error(`unknown shape ${shapeName} (plain, upstream)`);
+    for (const n of sizes) {
+      const template = `bench_${shapeName}_${n}`;
+      await withClient(server.adminUrl, (c) => c.query(`CREATE DATABASE ${template}`));
+      const u = new URL(server.adminUrl);
+      u.pathname = `/${template}`;
+      log(`seeding ${n} ${shapeName} rows ...`);
+      await withClient(u.toString(), async (c) => {
+        await createAnythingMcpSchema(c, 'public');
+        await shape.seed(c, n);
+        await c.query('VACUUM ANALYZE connectors');
+      });
+      const times = { floor: [], naive: [], addon: [], discover: [], rss: [] };
+      for (let i = 0; i < repeat; i++) {
+        for (const which of ['floor', 'addon', 'discover', 'naive']) {
+          if (which === 'naive' && n > naiveLimit) continue;
+          const db = await clone(server, template);
+          try {
+            await withClient(db.url, (c) => c.query('CHECKPOINT'));
+            log(`  ${which} ${shapeName} ${n} (run ${i + 1}) ...`);
+            if (which === 'floor') times.floor.push(await floor(db.url, shape));
+            if (which === 'naive') times.naive.push(await naive(db.url, shape));
+            if (which === 'addon' || which === 'discover') {
+              const r = addon(db.url, which === 'discover');
+              if (r.rows !== n) throw new Error(`addon re-encrypted ${r.rows} of ${n} rows`);
+              await check(db.url, n, shape);
+              times[which].push(r.ms);
+              times.rss.push(r.maxRssKb / 1024);
+            }
+          } finally {
+            await drop(server, db.name);
           }
-        } finally {
-          await drop(server, db.name);
         }
       }
+      await drop(server, template);
+      const row = {
+        shape: shapeName,
+        rows: n,
+        floorMs: median(times.floor),
+        naiveMs: times.naive.length ? median(times.naive) : null,
+        addonMs: median(times.addon),
+        discoverMs: median(times.discover),
+        addonPeakRssMb: Math.max(...times.rss),
+      };
+      row.addonOverFloor = row.addonMs / row.floorMs;
+      row.naiveOverAddon = row.naiveMs === null ? null : row.naiveMs / row.addonMs;
+      results.push(row);
+      log(JSON.stringify(row));
     }
-    await drop(server, template);
-    const row = {
-      rows: n,
-      floorMs: median(times.floor),
-      naiveMs: times.naive.length ? median(times.naive) : null,
-      addonMs: median(times.addon),
-      addonPeakRssMb: Math.max(...times.rss),
-    };
-    row.addonOverFloor = row.addonMs / row.floorMs;
-    row.naiveOverAddon = row.naiveMs === null ? null : row.naiveMs / row.addonMs;
-    results.push(row);
-    log(JSON.stringify(row));
   }
 } finally {
   await server.stop();
@@ -198,17 +242,19 @@ try {
 
 const fmt = (x, d = 0) => (x === null ? 'n/a' : x.toFixed(d));
 const lines = [
-  '| rows | (a) floor ms | (b) naive ms | (c) addon ms | (c)/(a) | (b)/(c) | (c) peak RSS MB |',
-  '|---:|---:|---:|---:|---:|---:|---:|',
+  '| shape | rows | (a) floor ms | (b) naive ms | (c) addon ms | (d) with discovery ms | (c)/(a) | (b)/(c) | (d)/(a) | peak RSS MB |',
+  '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
   ...results.map(
     (r) =>
-      `| ${r.rows.toLocaleString('en-US')} | ${fmt(r.floorMs)} | ${fmt(r.naiveMs)} | ${fmt(r.addonMs)} | ${fmt(r.addonOverFloor, 2)} | ${fmt(r.naiveOverAddon, 1)} | ${fmt(r.addonPeakRssMb, 1)} |`,
+      `| ${r.shape} | ${r.rows.toLocaleString('en-US')} | ${fmt(r.floorMs)} | ${fmt(r.naiveMs)} | ${fmt(r.addonMs)} | ${fmt(r.discoverMs)} | ${fmt(r.addonOverFloor, 2)} | ${fmt(r.naiveOverAddon, 1)} | ${fmt(r.discoverMs / r.floorMs, 2)} | ${fmt(r.addonPeakRssMb, 1)} |`,
   ),
 ];
-if (results.length > 1) {
-  const first = results[0];
-  const last = results.at(-1);
-  lines.push('', `peak RSS at ${last.rows.toLocaleString('en-US')} rows / at ${first.rows.toLocaleString('en-US')} rows: ${(last.addonPeakRssMb / first.addonPeakRssMb).toFixed(2)}`);
+for (const shapeName of shapeNames) {
+  const rows = results.filter((r) => r.shape === shapeName);
+  if (rows.length < 2) continue;
+  const first = rows[0];
+  const last = rows.at(-1);
+  lines.push('', `${shapeName}: peak RSS at ${last.rows.toLocaleString('en-US')} rows / at ${first.rows.toLocaleString('en-US')} rows: ${(last.addonPeakRssMb / first.addonPeakRssMb).toFixed(2)}`);
 }
 lines.push('', `50 connectors rotated end to end through the CLI (median of 5, wall time incl. Node start-up): ${cliMs.toFixed(0)} ms`);
 process.stdout.write(lines.join('\n') + '\n');

@@ -6,14 +6,14 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use keyrotate_core::connection::ConnectionTarget;
+use keyrotate_core::connection::{self as connection, ConnectionTarget};
 use keyrotate_core::key::{self, Key, KeyPair, KeyPolicy};
 use keyrotate_core::locations::{Location, Registry};
 use keyrotate_core::rotation::{self, Progress};
 use keyrotate_core::{Error, KeyRole};
-use napi::bindgen_prelude::{Buffer, Either};
+use napi::bindgen_prelude::{Buffer, Either, Function, JsObjectValue, Object};
 use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
-use napi::Status;
+use napi::{Env, Status};
 use napi_derive::napi;
 use serde_json::{json, Value};
 use zeroize::Zeroizing;
@@ -159,6 +159,25 @@ fn outcome<T: serde::Serialize>(result: keyrotate_core::Result<T>) -> Value {
             "details": e.details(),
         }),
     }
+}
+
+/// Trust what the Node that loads the addon trusts, as the backend's driver
+/// does: its bundled CAs (`tls.rootCertificates`), read once here. Node
+/// before 20.16 has no `process.getBuiltinModule`; the core then uses
+/// webpki-roots' copy of Mozilla's list (docs/connection.md).
+#[napi(module_exports)]
+pub fn trust_this_nodes_cas(_exports: Object, env: Env) -> napi::Result<()> {
+    let process: Object = env.get_global()?.get_named_property("process")?;
+    let Ok(get_builtin) = process.get_named_property::<Function<&str, Object>>("getBuiltinModule")
+    else {
+        return Ok(());
+    };
+    let pems: Vec<String> = get_builtin
+        .call("tls")?
+        .get_named_property("rootCertificates")?;
+    connection::trust_node_bundled_cas(&pems)
+        .map(drop)
+        .map_err(|e| napi::Error::from_reason(e.to_string()))
 }
 
 /// Rotate every registry value from `oldKey` to `newKey` in one transaction.

