@@ -17,9 +17,10 @@
 # from PyPI (ziglang, cargo-zigbuild), pinned below, into .cache/tools/; the
 # Rust standard libraries from `rustup target add`.
 #
-# macOS: Apple's SDK is needed (the TLS code links Security.framework through
-# rustls-native-certs), so the darwin binaries are built on a Mac with the
-# Xcode command line tools, natively for both architectures, without zig.
+# macOS: Apple's SDK is needed (tokio-postgres's whoami links the
+# SystemConfiguration framework there, which zig does not provide), so the
+# darwin binaries are built on a Mac with the Xcode command line tools,
+# natively for both architectures, without zig.
 #
 # Cargo's files go to target/artifacts/ (apart from the development build's,
 # whose settings differ), each .node first to target/artifacts/out/<platform>/.
