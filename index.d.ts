@@ -107,7 +107,8 @@ export interface Warning {
   message: string
 }
 
-export interface LocationReport {
+/** A location as a run looks for it (`describeLocations`, and every report). */
+export interface LocationDescription {
   schema: string
   table: string
   primaryKey: string
@@ -118,6 +119,9 @@ export interface LocationReport {
   aad: 'none' | 'constant' | 'template'
   /** The row filter (column = value), when the location has one. */
   where: Record<string, string> | null
+}
+
+export interface LocationReport extends LocationDescription {
   /** `absent`: a registry default this database does not have. */
   status: 'processed' | 'absent'
   /** Why an absent location is absent (and the migration that would add it). */
@@ -246,17 +250,6 @@ export declare function checkKeys(
 
 /** Parse a DATABASE_URL without connecting; never returns the password. */
 export declare function describeDatabase(databaseUrl: string): DatabaseDescription
-
-/** A location as a run would look for it (`describeLocations`). */
-export interface LocationDescription {
-  schema: string
-  table: string
-  primaryKey: string
-  column: string
-  member: string | null
-  aad: 'none' | 'constant' | 'template'
-  where: Record<string, string> | null
-}
 
 /** The locations a run with these options would look at in `schema`
  *  (default `public`): the shipped registry plus `columns`/`columnsFile`. */

@@ -12,7 +12,7 @@
 use std::collections::BTreeMap;
 
 use tokio_postgres::types::ToSql;
-use tokio_postgres::{IsolationLevel, Transaction};
+use tokio_postgres::Transaction;
 
 use crate::aad::Aad;
 use crate::connection::ConnectionTarget;
@@ -22,7 +22,6 @@ use crate::ident::quote_ident;
 use crate::key::Key;
 use crate::locations::Location;
 use crate::report::{DiscoveredColumn, Findings};
-use crate::session::session_settings;
 
 use super::dberror::db_error;
 use super::plan::filter_sql;
@@ -45,16 +44,7 @@ pub async fn discover(
     findings: &mut Findings,
 ) -> Result<Vec<DiscoveredColumn>> {
     let mut client = target.connect().await?;
-    let mut tx = client
-        .build_transaction()
-        .isolation_level(IsolationLevel::RepeatableRead)
-        .read_only(true)
-        .start()
-        .await
-        .map_err(db_error)?;
-    tx.batch_execute(&session_settings(lock_ms, false))
-        .await
-        .map_err(db_error)?;
+    let mut tx = super::snapshot(&mut client, lock_ms).await?;
 
     let mut schemas: Vec<&str> = locations
         .iter()

@@ -21,7 +21,7 @@ mod tid;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use tokio_postgres::{IsolationLevel, Transaction};
+use tokio_postgres::{Client, IsolationLevel, Transaction};
 
 use crate::connection::ConnectionTarget;
 use crate::error::{Error, LockKind, Result};
@@ -99,13 +99,15 @@ pub async fn rotate(
     options: &RotateOptions,
     progress: ProgressFn<'_>,
 ) -> Result<RotationReport> {
-    let started = Instant::now();
-    let batch_size = check_batch_size(options.batch_size)?;
-    let lock_ms = lock_timeout_ms(options.lock_timeout)?;
-    let locations = options.registry.resolve(target.schema())?;
+    let run = Checked::new(
+        &options.registry,
+        target,
+        options.batch_size,
+        options.lock_timeout,
+    )?;
     let mut client = target.connect().await?;
     let tx = client.transaction().await.map_err(db_error)?;
-    tx.batch_execute(&session_settings(lock_ms, true))
+    tx.batch_execute(&session_settings(run.lock_ms, true))
         .await
         .map_err(db_error)?;
     tx.execute("SELECT pg_advisory_xact_lock($1)", &[&ADVISORY_LOCK_ID])
@@ -121,9 +123,9 @@ pub async fn rotate(
         &tx,
         target,
         &options.registry,
-        &locations,
+        &run.locations,
         options.discover.then_some(&keys.old),
-        lock_ms,
+        run.lock_ms,
         &mut findings,
     )
     .await?;
@@ -157,9 +159,9 @@ pub async fn rotate(
         keys: Arc::clone(&keys),
         write,
     };
-    let mut scan = Scan::new(mode, batch_size, progress);
+    let mut scan = Scan::new(mode, run.batch_size, progress);
     let locations_report = survey
-        .scan(&mut scan, &tx, &locations, &mut findings)
+        .scan(&mut scan, &tx, &run.locations, &mut findings)
         .await?;
     if write {
         scan.finish()?;
@@ -186,7 +188,7 @@ pub async fn rotate(
             discovered: survey.discovered,
             ..findings
         },
-        duration_ms: elapsed_ms(started),
+        duration_ms: elapsed_ms(run.started),
         old_key_fingerprint: keys.old.fingerprint().to_owned(),
         new_key_fingerprint: keys.new.fingerprint().to_owned(),
         database: target.describe(),
@@ -202,21 +204,14 @@ pub async fn verify(
     options: &VerifyOptions,
     progress: ProgressFn<'_>,
 ) -> Result<VerifyReport> {
-    let started = Instant::now();
-    let batch_size = check_batch_size(options.batch_size)?;
-    let lock_ms = lock_timeout_ms(DEFAULT_LOCK_TIMEOUT)?;
-    let locations = options.registry.resolve(target.schema())?;
+    let run = Checked::new(
+        &options.registry,
+        target,
+        options.batch_size,
+        DEFAULT_LOCK_TIMEOUT,
+    )?;
     let mut client = target.connect().await?;
-    let tx = client
-        .build_transaction()
-        .isolation_level(IsolationLevel::RepeatableRead)
-        .read_only(true)
-        .start()
-        .await
-        .map_err(db_error)?;
-    tx.batch_execute(&session_settings(lock_ms, false))
-        .await
-        .map_err(db_error)?;
+    let tx = snapshot(&mut client, run.lock_ms).await?;
 
     let mut findings = Findings {
         warnings,
@@ -226,9 +221,9 @@ pub async fn verify(
         &tx,
         target,
         &options.registry,
-        &locations,
+        &run.locations,
         options.discover.then_some(&key),
-        lock_ms,
+        run.lock_ms,
         &mut findings,
     )
     .await?;
@@ -236,11 +231,11 @@ pub async fn verify(
         Mode::Verify {
             key: Arc::clone(&key),
         },
-        batch_size,
+        run.batch_size,
         progress,
     );
     let locations_report = survey
-        .scan(&mut scan, &tx, &locations, &mut findings)
+        .scan(&mut scan, &tx, &run.locations, &mut findings)
         .await?;
     tx.rollback().await.map_err(db_error)?;
 
@@ -258,7 +253,7 @@ pub async fn verify(
             discovered: survey.discovered,
             ..findings
         },
-        duration_ms: elapsed_ms(started),
+        duration_ms: elapsed_ms(run.started),
         key_fingerprint: key.fingerprint().to_owned(),
         database: target.describe(),
     })
@@ -330,6 +325,22 @@ impl Survey {
     }
 }
 
+/// A read-only transaction on one snapshot of the whole database: what
+/// verify and discovery read, without taking a lock any writer waits for.
+async fn snapshot(client: &mut Client, lock_ms: u128) -> Result<Transaction<'_>> {
+    let tx = client
+        .build_transaction()
+        .isolation_level(IsolationLevel::RepeatableRead)
+        .read_only(true)
+        .start()
+        .await
+        .map_err(db_error)?;
+    tx.batch_execute(&session_settings(lock_ms, false))
+        .await
+        .map_err(db_error)?;
+    Ok(tx)
+}
+
 /// EXCLUSIVE blocks every writer (and a second rotation) but not plain
 /// SELECTs, so the backend keeps serving reads while its OAuth refresher
 /// waits. One statement, sorted names: no lock-order deadlocks.
@@ -346,6 +357,30 @@ async fn lock_tables(tx: &Transaction<'_>, plans: &[TablePlan]) -> Result<()> {
     ))
     .await
     .map_err(|e| lock_error(e, LockKind::Tables))
+}
+
+/// What rotate and verify check before they connect anywhere.
+struct Checked {
+    started: Instant,
+    batch_size: i32,
+    lock_ms: u128,
+    locations: Vec<Location>,
+}
+
+impl Checked {
+    fn new(
+        registry: &Registry,
+        target: &ConnectionTarget,
+        batch_size: usize,
+        lock_timeout: Duration,
+    ) -> Result<Self> {
+        Ok(Checked {
+            started: Instant::now(),
+            batch_size: check_batch_size(batch_size)?,
+            lock_ms: lock_timeout_ms(lock_timeout)?,
+            locations: registry.resolve(target.schema())?,
+        })
+    }
 }
 
 fn check_batch_size(batch_size: usize) -> Result<i32> {
