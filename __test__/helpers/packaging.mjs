@@ -1,0 +1,64 @@
+// What the packaging tests share: running commands (outcomes, never throws),
+// the host's Rust triple, and databases seeded with the acceptance fixture.
+
+import assert from 'node:assert/strict';
+import { execFileSync, spawnSync } from 'node:child_process';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import pg from 'pg';
+
+import { seedAcceptanceFixture } from './fixture.mjs';
+import { assertEntriesOpenWith, expectedReport } from './locations.mjs';
+import { getServer } from './pg.mjs';
+import { createAnythingMcpSchema } from './schema.mjs';
+
+export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+export const TSC = path.join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc');
+
+/** Run a command; resolve its outcome, never throw (assertions say what went wrong). */
+export function run(cmd, args, { cwd = ROOT, env = {}, timeout = 120_000, input } = {}) {
+  const r = spawnSync(cmd, args, {
+    cwd,
+    env: { ...process.env, ...env },
+    encoding: 'utf8',
+    timeout,
+    input,
+    maxBuffer: 64 * 1024 * 1024,
+  });
+  return { status: r.status, signal: r.signal, stdout: r.stdout ?? '', stderr: r.stderr ?? '', error: r.error };
+}
+
+export function ok(result, what) {
+  assert.equal(result.status, 0, `${what} failed (${result.signal ?? result.status}${result.error ? ' ' + result.error.message : ''}):\n${result.stdout}\n${result.stderr}`);
+  return result;
+}
+
+export function hostTriple() {
+  return execFileSync('rustc', ['-vV'], { encoding: 'utf8' }).match(/^host: (.+)$/m)[1];
+}
+
+const clients = [];
+
+/**
+ * A database with AnythingMCP's tables and the acceptance fixture sealed
+ * under `key`; `want` is the report a rotation of it must give.
+ */
+export async function seededDatabase(key, prefix) {
+  const server = await getServer();
+  const url = await server.createDatabase(prefix);
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  clients.push(client);
+  await createAnythingMcpSchema(client, 'public', { legacy: true });
+  const fixture = await seedAcceptanceFixture(client, key, { legacy: true });
+  return { url, client, fixture, want: expectedReport(fixture) };
+}
+
+/** Every sealed value of a seededDatabase() opens with `key`, to its own plaintext. */
+export async function assertSealedOpenWith(db, key) {
+  await assertEntriesOpenWith(db.client, db.fixture, key);
+}
+
+export async function closeDatabases() {
+  for (const c of clients.splice(0)) await c.end().catch(() => {});
+}
