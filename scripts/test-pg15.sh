@@ -6,9 +6,8 @@
 #
 # Starts a throwaway cluster (initdb in a temporary directory, a free port on
 # 127.0.0.1, scram-sha-256 password auth for the superuser), runs
-# every `node --test` file in __test__/ but artifacts.test.mjs (whose subject
-# is the packages and their installs, not the server: the default run has it)
-# with TEST_DATABASE_URL pointing at it, stops it and
+# the `node --test` files whose subject is the server (listed below) with
+# TEST_DATABASE_URL pointing at it, stops it and
 # removes it, whatever happened. PostgreSQL refuses to run as root, so as
 # root every server command runs as the `postgres` user through runuser.
 # PG15_BIN overrides the binaries' directory (default /usr/lib/postgresql/15/bin).
@@ -88,8 +87,15 @@ VERSION="$(pg postgres --version)"
 echo "== node --test against $VERSION on 127.0.0.1:$PORT"
 export TEST_DATABASE_URL="postgres://postgres:$PASSWORD@127.0.0.1:$PORT/postgres"
 testing=1
-files=()
-for f in __test__/*.test.mjs; do
-  [ "$f" = __test__/artifacts.test.mjs ] || files+=("$f")
-done
+# The files whose subject is the server: what it stores, how it connects,
+# locks, times out, fails and commits. The others (the CLI's parsing and
+# output, option checks, the fixture and test harness, the packages and
+# their installs) test nothing a server version changes, and the default
+# run has them.
+files=(
+  __test__/commit.test.mjs __test__/concurrency.test.mjs __test__/connection.test.mjs
+  __test__/diagnosis.test.mjs __test__/faults.test.mjs __test__/hostile.test.mjs
+  __test__/locations.test.mjs __test__/rotation.test.mjs __test__/runbook.test.mjs
+  __test__/server-defaults.test.mjs __test__/soak.test.mjs
+)
 node --test --test-concurrency=1 "$@" "${files[@]}"
