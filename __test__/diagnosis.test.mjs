@@ -153,6 +153,30 @@ describe('the diagnosis follows the data, never the order of rows', () => {
   });
 });
 
+describe('discovery looks past the registry\'s own cells, not past its neighbours', () => {
+  test('a second member beside env_vars.$enc, and secretEnc in an org_settings row the filter leaves out, are found; the registered ones are not', async () => {
+    const { url, client } = await install('diag_beside', [encrypt(secretOf(1), OLD)]);
+    const vars = { $enc: encrypt(secretOf('vars'), OLD, 'connectors.env_vars'), LEGACY_TOKEN: encrypt(secretOf('legacy'), OLD, 'connectors.env_vars'), PLAIN: 'kept' };
+    await client.query("UPDATE connectors SET env_vars = $1 WHERE id = 'c000'", [JSON.stringify(vars)]);
+    await client.query(
+      `INSERT INTO org_settings (id, organization_id, key, value, updated_at) VALUES
+         ('os1', 'org1', 'alert_webhook', $1, now()), ('os2', 'org1', 'smtp_relay', $2, now())`,
+      [JSON.stringify({ url: 'https://hooks.example', secretEnc: encrypt(secretOf('hook'), OLD, 'org1') }), JSON.stringify({ host: 'smtp.example', secretEnc: encrypt(secretOf('smtp'), OLD) })],
+    );
+    const dry = obs.observe(await keyrotate.rotateEncryptionKey(OLD, NEW, url, { dryRun: true }));
+    assert.deepStrictEqual(
+      dry.discovered.map(({ matches, ...place }) => place).sort((a, b) => (a.table < b.table ? -1 : 1)),
+      [
+        { schema: 'public', table: 'connectors', column: 'env_vars', member: 'LEGACY_TOKEN', aad: 'connectors.env_vars' },
+        { schema: 'public', table: 'org_settings', column: 'value', member: 'secretEnc', aad: null },
+      ],
+    );
+    assert.equal(dry.failureCount, 0);
+    const e = await obs.rejection(keyrotate.rotateEncryptionKey(OLD, NEW, url));
+    assert.equal(e.code, 'ERR_UNREGISTERED_CIPHERTEXT');
+  });
+});
+
 describe('a SQL_ASCII database', () => {
   test('text that is not UTF-8 is that row\'s clear error, never a panic; the rest of the data decides', async () => {
     let dbUrl;

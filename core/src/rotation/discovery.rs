@@ -11,7 +11,6 @@
 
 use std::collections::BTreeMap;
 
-use tokio_postgres::types::ToSql;
 use tokio_postgres::Transaction;
 
 use crate::aad::Aad;
@@ -24,7 +23,7 @@ use crate::locations::Location;
 use crate::report::{DiscoveredColumn, Findings};
 
 use super::dberror::db_error;
-use super::plan::filter_sql;
+use super::plan::{as_sql, filter_sql};
 
 /// At most this many candidate values are tried per column, in batches,
 /// stopping at the first batch where one opens: enough to see past a table
@@ -55,7 +54,8 @@ pub async fn discover(
     let candidates = tx
         .query(
             "SELECT n.nspname, c.relname, a.attname, \
-                    has_column_privilege(c.oid, a.attnum, 'SELECT'), row_security_active(c.oid) \
+                    has_column_privilege(c.oid, a.attnum, 'SELECT'), row_security_active(c.oid), \
+                    a.atttypid = 'jsonb'::regtype \
              FROM pg_attribute a \
              JOIN pg_class c ON c.oid = a.attrelid \
              JOIN pg_namespace n ON n.oid = c.relnamespace \
@@ -78,7 +78,7 @@ pub async fn discover(
         .collect();
     let mut found = Vec::new();
     let mut skipped: BTreeMap<String, &'static str> = BTreeMap::new();
-    let mut tables: BTreeMap<(String, String), Vec<String>> = BTreeMap::new();
+    let mut tables: BTreeMap<(String, String), Vec<(String, bool)>> = BTreeMap::new();
     let mut unnamed = 0;
     for row in candidates {
         let names = (
@@ -98,7 +98,10 @@ pub async fn discover(
         } else if !row.get::<_, bool>(3) {
             skipped.insert(format!("{schema}.{table}"), "this role may not read it");
         } else {
-            tables.entry((schema, table)).or_default().push(column);
+            tables
+                .entry((schema, table))
+                .or_default()
+                .push((column, row.get::<_, bool>(5)));
         }
     }
     for ((schema, table), names) in &tables {
@@ -107,7 +110,7 @@ pub async fn discover(
         }
         let columns: Vec<Column> = names
             .iter()
-            .filter_map(|column| {
+            .filter_map(|(column, jsonb)| {
                 let registered: Vec<&Location> = locations
                     .iter()
                     .filter(|l| {
@@ -120,10 +123,19 @@ pub async fn discover(
                 let covered = registered
                     .iter()
                     .any(|l| l.member.is_none() && l.filter.is_empty());
+                // A member every row holds in a jsonb column is left out
+                // of what is searched, so that the server, not this
+                // process, drops the registry's own ciphertext.
+                let strip = registered
+                    .iter()
+                    .filter(|l| *jsonb && l.filter.is_empty())
+                    .filter_map(|l| l.member.as_deref())
+                    .collect();
                 (!covered).then(|| Column {
                     schema,
                     table,
                     column,
+                    strip,
                     registered,
                     own_aad: format!("{table}.{column}"),
                     constants: &constants,
@@ -175,13 +187,13 @@ async fn search_table(
     columns: &[Column<'_>],
     key: &Key,
 ) -> Result<Vec<DiscoveredColumn>, tokio_postgres::Error> {
+    let mut next = 0;
+    let mut params: Vec<&str> = Vec::new();
     let probes: Vec<String> = columns
         .iter()
         .map(|c| {
-            format!(
-                "count(*) FILTER (WHERE {}::text ~ '{LOOKS_SEALED}')",
-                quote_ident(c.column)
-            )
+            let expr = c.searched(&mut next, &mut params);
+            format!("count(*) FILTER (WHERE {expr} ~ '{LOOKS_SEALED}')")
         })
         .collect();
     let counts = tx
@@ -192,7 +204,7 @@ async fn search_table(
                 quote_ident(columns[0].schema),
                 quote_ident(columns[0].table)
             ),
-            &[],
+            &as_sql(&params),
         )
         .await?;
     let mut found = Vec::new();
@@ -209,44 +221,59 @@ struct Column<'a> {
     schema: &'a str,
     table: &'a str,
     column: &'a str,
+    /// Members of a jsonb column removed before searching.
+    strip: Vec<&'a str>,
     /// Registry locations in this column: their cells are not "outside".
     registered: Vec<&'a Location>,
     own_aad: String,
     constants: &'a [&'a str],
 }
 
-impl Column<'_> {
+impl<'a> Column<'a> {
+    /// The column's text as searched: `"col"::text`, or for a jsonb column
+    /// with members to leave out `("col" - $1 - $2)::text`, numbering
+    /// parameters after `next` and appending their values to `params`.
+    fn searched(&self, next: &mut usize, params: &mut Vec<&'a str>) -> String {
+        let mut expr = quote_ident(self.column);
+        if self.strip.is_empty() {
+            return format!("{expr}::text");
+        }
+        for member in &self.strip {
+            *next += 1;
+            expr = format!("{expr} - ${next}::text");
+            params.push(member);
+        }
+        format!("({expr})::text")
+    }
+
     async fn scan(
         &self,
         tx: &Transaction<'_>,
         key: &Key,
     ) -> Result<Vec<DiscoveredColumn>, tokio_postgres::Error> {
-        let col = quote_ident(self.column);
         let mut next = 0;
+        let mut params: Vec<&str> = Vec::new();
+        let text = self.searched(&mut next, &mut params);
         let flags: Vec<String> = self
             .registered
             .iter()
             .map(|l| filter_sql(l, &mut next))
             .collect();
-        let params: Vec<&str> = self
-            .registered
-            .iter()
-            .flat_map(|l| l.filter.iter().map(|(_, v)| v.as_str()))
-            .collect();
-        let params: Vec<&(dyn ToSql + Sync)> =
-            params.iter().map(|p| p as &(dyn ToSql + Sync)).collect();
-        let select: Vec<String> = std::iter::once(format!("{col}::text"))
-            .chain(flags)
-            .collect();
+        params.extend(
+            self.registered
+                .iter()
+                .flat_map(|l| l.filter.iter().map(|(_, v)| v.as_str())),
+        );
+        let select: Vec<String> = std::iter::once(text.clone()).chain(flags).collect();
         let portal = tx
             .bind(
                 &format!(
-                    "SELECT {} FROM {}.{} WHERE {col}::text ~ '{LOOKS_SEALED}'",
+                    "SELECT {} FROM {}.{} WHERE {text} ~ '{LOOKS_SEALED}'",
                     select.join(", "),
                     quote_ident(self.schema),
                     quote_ident(self.table)
                 ),
-                &params,
+                &as_sql(&params),
             )
             .await?;
         let mut matches: BTreeMap<(Option<String>, Option<String>), u64> = BTreeMap::new();

@@ -5,6 +5,8 @@
 //! `env_vars.$enc`) is read once and each row written once. Every name in
 //! the SQL is quoted; every filter value is a bound parameter.
 
+use tokio_postgres::types::ToSql;
+
 use crate::aad::Aad;
 use crate::ident::quote_ident;
 use crate::locations::Location;
@@ -237,6 +239,11 @@ impl TablePlan {
             .collect::<Vec<_>>()
             .join(", ")
     }
+}
+
+/// Text values as statement parameters.
+pub fn as_sql<'a>(params: &'a [&'a str]) -> Vec<&'a (dyn ToSql + Sync)> {
+    params.iter().map(|p| p as &(dyn ToSql + Sync)).collect()
 }
 
 /// A location's row filter as an SQL condition whose values are the

@@ -20,7 +20,7 @@ use crate::report::{Failure, Findings, LocationReport, LocationStatus};
 
 use super::dberror::db_error;
 use super::examine::{examine_row, Cell, Mode, NotUtf8, Outcome, RowView};
-use super::plan::{TablePlan, COL_CTID, COL_FIRST_VALUE, COL_PK};
+use super::plan::{as_sql, TablePlan, COL_CTID, COL_FIRST_VALUE, COL_PK};
 use super::tid::{check_distinct, Tid};
 
 /// Batches in flight between the reader, the crypto worker and the writer.
@@ -123,8 +123,7 @@ impl<'a> Scan<'a> {
         findings: &mut Findings,
     ) -> Result<Vec<LocationReport>> {
         let params = plan.params();
-        let params: Vec<&(dyn ToSql + Sync)> =
-            params.iter().map(|p| p as &(dyn ToSql + Sync)).collect();
+        let params = as_sql(&params);
         let counts = tx
             .query_one(&plan.count_sql(), &params)
             .await
