@@ -141,6 +141,7 @@ describe('every location, rotated through the CLI', () => {
     assertLocations(report, env.want, 'rotate');
     assert.deepStrictEqual(report.migrations, { present: true, applied: MIGRATIONS_MAIN.length, newest: MIGRATIONS_MAIN.at(-1).name, unknown: [] });
     assert.deepStrictEqual(report.discovered, []);
+    assert.deepStrictEqual(report.notices.filter((n) => n.startsWith('discovery')), [], 'discovery searched every table');
     assert.equal(report.failureCount, 0);
   });
 
@@ -417,6 +418,58 @@ describe('a v0.1.20 database', () => {
     assert.deepStrictEqual(report.discovered, []);
     assert.deepStrictEqual(await dumpDatabase(env.client, 'public', NEW), dumpBefore);
     await assertNothingOpensWith(env.client, 'public', OLD);
+  });
+});
+
+describe('discovery searches every table, whatever its documents look like', () => {
+  test('a sealed header beside env_vars held as JSON null or {} is found: the connectors table is searched, not skipped', async () => {
+    const env = await install('loc_disc_shapes');
+    const { rows: shapes } = await env.client.query("SELECT DISTINCT jsonb_typeof(env_vars) AS t FROM connectors WHERE env_vars IS NOT NULL");
+    assert.ok(shapes.some((r) => r.t === 'null'), 'the fixture holds env_vars as a JSON null (the precondition this test exists for)');
+    const header = `hdr-${generateKey().slice(0, 24)}`;
+    obs.secret(header);
+    const connector = env.fixture.rows.find((r) => r.table === 'connectors' && r.column === 'auth_config').id;
+    await env.client.query(`UPDATE connectors SET headers = jsonb_build_object('X-Api-Key', $1::text) WHERE id = $2`, [encrypt(header, OLD), connector]);
+    const snap = await snapshotSchema(env.client, 'public');
+    const dry = run(['--dry-run', '--json'], keys(env.url));
+    assert.equal(dry.status, 3, dry.stderr);
+    const report = json(dry);
+    assert.deepStrictEqual(
+      report.discovered.map(({ matches, ...place }) => place),
+      [{ schema: 'public', table: 'connectors', column: 'headers', member: 'X-Api-Key', aad: null }],
+    );
+    assert.deepStrictEqual(report.notices.filter((n) => n.startsWith('discovery')), []);
+    const r = run(['--yes', '--json'], keys(env.url));
+    assert.equal(r.status, 3, r.stderr);
+    assert.equal(json(r).error.code, 'ERR_UNREGISTERED_CIPHERTEXT');
+    assert.deepStrictEqual(await snapshotSchema(env.client, 'public'), snap, 'nothing changed');
+  });
+
+  test('a table discovery cannot read because another session holds it exclusively fails the run (exit 4), never passes as clean', async () => {
+    const env = await install('loc_disc_locked');
+    const snap = await snapshotSchema(env.client, 'public');
+    const holder = new pg.Client({ connectionString: env.url });
+    await holder.connect();
+    clients.push(holder);
+    await holder.query('BEGIN');
+    await holder.query('LOCK TABLE mcp_api_keys IN ACCESS EXCLUSIVE MODE');
+    try {
+      const r = run(['--yes', '--json', '--lock-timeout', '1s'], keys(env.url));
+      assert.equal(r.status, 4, r.stderr);
+      const { error } = json(r);
+      assert.equal(error.code, 'ERR_LOCK_TIMEOUT');
+      assert.match(error.message, /discovery/);
+      await holder.query('ROLLBACK');
+      assert.deepStrictEqual(await snapshotSchema(env.client, 'public'), snap, 'nothing changed');
+    } finally {
+      await holder.query('ROLLBACK').catch(() => {});
+    }
+    // An unpopulated materialized view cannot be read but holds nothing:
+    // it is left out, not an error.
+    await env.client.query('CREATE MATERIALIZED VIEW connector_names AS SELECT id, name, headers FROM connectors WITH NO DATA');
+    const again = run(['--yes', '--json'], keys(env.url));
+    assert.equal(again.status, 0, again.stderr);
+    assert.deepStrictEqual(json(again).notices.filter((n) => n.startsWith('discovery')), []);
   });
 });
 

@@ -1,22 +1,34 @@
 #!/usr/bin/env node
 // The demo: a real PostgreSQL with AnythingMCP's tables, connectors of every
-// type sealed by the backend's own Node crypto under an "old" key, a real
-// rotation through the CLI, and proof that every connector now opens with
-// the new key (and none with the old one). It cleans up after itself.
+// type and every other location sealed by the backend's own Node crypto
+// under an "old" key, a real rotation through the CLI, and proof that every
+// value now opens with the new key (and none with the old one). It cleans
+// up after itself.
 
 import { spawnSync } from 'node:child_process';
 import path from 'node:path';
+import { isDeepStrictEqual } from 'node:util';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 
-import { decrypt, generateKey } from '../__test__/helpers/backend-crypto.mjs';
+import { generateKey } from '../__test__/helpers/backend-crypto.mjs';
 import { seedAcceptanceFixture } from '../__test__/helpers/fixture.mjs';
-import { opens } from '../__test__/helpers/hygiene.mjs';
+import { quoteIdent } from '../__test__/helpers/ident.mjs';
+import { locationName, openLocation } from '../__test__/helpers/locations.mjs';
 import { startServer } from '../__test__/helpers/pg.mjs';
 import { createAnythingMcpSchema } from '../__test__/helpers/schema.mjs';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const cli = path.join(root, 'packages/backend/dist/scripts/rotate-encryption-key.js');
+
+// null when `fn` throws: a value that does not open with that key.
+const attempt = (fn) => {
+  try {
+    return fn();
+  } catch {
+    return null;
+  }
+};
 
 const say = (text = '') => process.stdout.write(`${text}\n`);
 function runCli(args, env) {
@@ -46,7 +58,8 @@ try {
     await createAnythingMcpSchema(client, 'public', { legacy: true });
     const fixture = await seedAcceptanceFixture(client, oldKey, { legacy: true });
     const sealed = fixture.rows.filter((r) => r.kind === 'sealed');
-    say(`   ${fixture.rows.length} rows: ${sealed.length} sealed credentials, ${fixture.rows.length - sealed.length} NULL or empty.`);
+    const places = new Set(fixture.rows.map((r) => locationName(r)));
+    say(`   ${fixture.rows.length} values in ${places.size} locations: ${sealed.length} sealed secrets, ${fixture.rows.length - sealed.length} NULL or empty.`);
     say();
 
     say('2. Dry run, then the rotation, through the CLI (keys from the environment).');
@@ -57,27 +70,33 @@ try {
     say('3. Verify, as after restarting the backend with the new key.');
     const verified = runCli(['verify'], { DATABASE_URL: url, ENCRYPTION_KEY: newKey });
 
-    say('4. Independent check with Node\'s crypto, as the backend decrypts:');
-    const width = Math.max(...sealed.map((r) => r.table.length + r.id.length + 1));
+    say('4. Independent check with Node\'s crypto, as the backend decrypts (AAD included):');
+    const label = (row) => `${locationName(row)} ${row.id}`;
+    const width = Math.max(...fixture.rows.map((r) => label(r).length));
     let good = 0;
     for (const row of fixture.rows) {
-      const { rows } = await client.query(`SELECT auth_config FROM ${row.table} WHERE id = $1`, [row.id]);
-      const value = rows[0].auth_config;
+      const { rows } = await client.query(`SELECT ${quoteIdent(row.column)} AS v FROM ${quoteIdent(row.table)} WHERE id = $1`, [row.id]);
+      const value = rows[0].v;
       let verdict;
       if (row.kind !== 'sealed') {
-        verdict = value === row.stored ? `unchanged (${row.kind})` : 'CHANGED';
-        if (value === row.stored) good++;
+        const same = isDeepStrictEqual(value, row.document !== undefined ? row.document : row.stored);
+        verdict = same ? `unchanged (${row.kind})` : 'CHANGED';
+        if (same) good++;
       } else {
-        const ok = opens(value, newKey) && decrypt(value, newKey) === row.plaintext && !opens(value, oldKey);
+        const opened = attempt(() => openLocation(row, value, newKey));
+        const ok =
+          opened !== null &&
+          opened.plaintext === row.plaintext &&
+          (!row.member || isDeepStrictEqual(opened.rest, row.rest)) &&
+          attempt(() => openLocation(row, value, oldKey)) === null;
         verdict = ok ? 'opens with the new key, same plaintext; not with the old key' : 'FAILED';
         if (ok) good++;
       }
-      const label = `${row.table}/${row.id}`.padEnd(width);
-      say(`   ${label}  ${(row.type ?? '-').padEnd(8)} ${(row.authType ?? '-').padEnd(17)} ${verdict}`);
+      say(`   ${label(row).padEnd(width)}  ${verdict}`);
     }
     say();
     failed = dry !== 0 || rotated !== 0 || verified !== 0 || good !== fixture.rows.length;
-    say(failed ? `DEMO FAILED: ${good}/${fixture.rows.length} rows as expected.` : `Demo OK: all ${good} rows as expected.`);
+    say(failed ? `DEMO FAILED: ${good}/${fixture.rows.length} values as expected.` : `Demo OK: all ${good} values as expected.`);
   } finally {
     await client.end();
   }

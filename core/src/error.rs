@@ -144,6 +144,9 @@ pub enum LockKind {
     /// The EXCLUSIVE locks on the tables that hold locations: a writer, or a
     /// long transaction, holds a conflicting lock.
     Tables,
+    /// A lock on a table discovery reads: another session holds it in
+    /// ACCESS EXCLUSIVE mode (a migration, `VACUUM FULL`, ...).
+    Discovery,
     /// Any other lock a statement waited for.
     Other,
 }
@@ -153,6 +156,9 @@ impl fmt::Display for LockKind {
         f.write_str(match self {
             LockKind::Rotation => "another keyrotate run holds the rotation lock",
             LockKind::Tables => "a writer or another session holds a lock on the tables",
+            LockKind::Discovery => {
+                "another session holds an exclusive lock on a table discovery must search (a migration or VACUUM FULL?)"
+            }
             LockKind::Other => "a conflicting lock is held",
         })
     }

@@ -11,18 +11,19 @@
 
 use std::collections::BTreeMap;
 
+use tokio_postgres::error::SqlState;
 use tokio_postgres::Transaction;
 
 use crate::aad::Aad;
 use crate::connection::ConnectionTarget;
 use crate::envelope;
-use crate::error::{Place, Result};
+use crate::error::{LockKind, Place, Result};
 use crate::ident::quote_ident;
 use crate::key::Key;
 use crate::locations::Location;
 use crate::report::{DiscoveredColumn, Findings};
 
-use super::dberror::db_error;
+use super::dberror::{db_error, lock_error};
 use super::plan::{as_sql, filter_sql};
 
 /// At most this many candidate values are tried per column, in batches,
@@ -60,6 +61,7 @@ pub async fn discover(
              JOIN pg_class c ON c.oid = a.attrelid \
              JOIN pg_namespace n ON n.oid = c.relnamespace \
              WHERE n.nspname = ANY($1) AND c.relkind IN ('r', 'p', 'm') AND NOT c.relispartition \
+               AND c.relispopulated \
                AND a.attnum > 0 AND NOT a.attisdropped \
                AND a.atttypid IN ('text'::regtype, 'varchar'::regtype, 'bpchar'::regtype, \
                                   'json'::regtype, 'jsonb'::regtype) \
@@ -154,14 +156,16 @@ pub async fn discover(
                 savepoint.commit().await.map_err(db_error)?;
                 found.extend(places);
             }
-            // The server refused this one table (a permission on a view's
-            // base table, a lock held too long): note it and go on. A lost
-            // connection is not the table's fault and ends discovery.
-            Err(e) if e.as_db_error().is_some() => {
+            // A privilege the catalog check could not see (a column's
+            // privilege revoked between the two statements): the table is
+            // skipped, as one the role may not read. Any other error fails
+            // the run: a table discovery could not search is not one it
+            // may call clean.
+            Err(e) if e.code() == Some(&SqlState::INSUFFICIENT_PRIVILEGE) => {
                 savepoint.rollback().await.map_err(db_error)?;
-                skipped.insert(format!("{schema}.{table}"), "the server refused to read it");
+                skipped.insert(format!("{schema}.{table}"), "this role may not read it");
             }
-            Err(e) => return Err(db_error(e)),
+            Err(e) => return Err(lock_error(e, LockKind::Discovery)),
         }
     }
     if unnamed > 0 {
@@ -231,19 +235,25 @@ struct Column<'a> {
 
 impl<'a> Column<'a> {
     /// The column's text as searched: `"col"::text`, or for a jsonb column
-    /// with members to leave out `("col" - $1 - $2)::text`, numbering
+    /// with members to leave out the column without them, numbering
     /// parameters after `next` and appending their values to `params`.
+    /// Only an object loses members: `-` on a jsonb scalar (a JSON `null`
+    /// the backend may hold) is an error, and on an array it would drop
+    /// matching string elements.
     fn searched(&self, next: &mut usize, params: &mut Vec<&'a str>) -> String {
-        let mut expr = quote_ident(self.column);
+        let column = quote_ident(self.column);
         if self.strip.is_empty() {
-            return format!("{expr}::text");
+            return format!("{column}::text");
         }
+        let mut stripped = column.clone();
         for member in &self.strip {
             *next += 1;
-            expr = format!("{expr} - ${next}::text");
+            stripped = format!("{stripped} - ${next}::text");
             params.push(member);
         }
-        format!("({expr})::text")
+        format!(
+            "(CASE WHEN jsonb_typeof({column}) = 'object' THEN {stripped} ELSE {column} END)::text"
+        )
     }
 
     async fn scan(
@@ -396,5 +406,46 @@ fn walk<'a>(value: &'a serde_json::Value, path: String, out: &mut Vec<(String, &
             }
         }
         _ => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn column<'a>(strip: Vec<&'a str>, constants: &'a [&'a str]) -> Column<'a> {
+        Column {
+            schema: "public",
+            table: "connectors",
+            column: "env_vars",
+            strip,
+            registered: Vec::new(),
+            own_aad: "connectors.env_vars".to_owned(),
+            constants,
+        }
+    }
+
+    #[test]
+    fn a_column_without_members_to_leave_out_is_searched_as_text() {
+        let mut params = Vec::new();
+        let mut next = 0;
+        assert_eq!(
+            column(Vec::new(), &[]).searched(&mut next, &mut params),
+            r#""env_vars"::text"#
+        );
+        assert_eq!((next, params.len()), (0, 0));
+    }
+
+    #[test]
+    fn members_are_left_out_of_objects_only_and_numbered_after_earlier_parameters() {
+        let mut params = vec!["earlier"];
+        let mut next = 1;
+        let expr = column(vec!["$enc", "b"], &[]).searched(&mut next, &mut params);
+        assert_eq!(
+            expr,
+            r#"(CASE WHEN jsonb_typeof("env_vars") = 'object' THEN "env_vars" - $2::text - $3::text ELSE "env_vars" END)::text"#
+        );
+        assert_eq!(next, 3);
+        assert_eq!(params, ["earlier", "$enc", "b"]);
     }
 }
