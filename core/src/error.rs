@@ -201,12 +201,13 @@ pub enum Error {
     /// with the old key, so the old key is almost certainly wrong. `location`
     /// is the first value that failed.
     OldKeyMismatch { location: Box<Location> },
-    /// `ERR_UNDECRYPTABLE`: a value opens with neither key (or holds invalid
-    /// data) while others open with the old key. The whole rotation is
-    /// rolled back.
+    /// `ERR_UNDECRYPTABLE`: a value opens with neither key while others
+    /// open with the old key, or (`malformed`) is not in a shape the backend
+    /// stores, whatever the key. The whole rotation is rolled back.
     Undecryptable {
         location: Box<Location>,
         reason: String,
+        malformed: bool,
     },
     /// `ERR_UNREGISTERED_CIPHERTEXT`: a column outside the registry holds
     /// values that open with the old key; rotating would leave them behind.
@@ -321,9 +322,21 @@ impl fmt::Display for Error {
                 }
                 Ok(())
             }
-            Error::Undecryptable { location, reason } => write!(
+            Error::Undecryptable {
+                location,
+                reason,
+                malformed: false,
+            } => write!(
                 f,
                 "value at {location} opens with neither key ({reason}); the rotation was rolled back and nothing was changed"
+            ),
+            Error::Undecryptable {
+                location,
+                reason,
+                malformed: true,
+            } => write!(
+                f,
+                "value at {location} is not stored as the backend stores it ({reason}), whatever the key; the rotation was rolled back and nothing was changed"
             ),
             Error::DbConnect { target, reason } => {
                 write!(f, "cannot connect to database {target}: {reason}")
@@ -415,6 +428,7 @@ mod tests {
                 primary_key: "os1".into(),
             }),
             reason: "authentication tag does not verify".into(),
+            malformed: false,
         };
         assert_eq!(
             e.details().unwrap(),

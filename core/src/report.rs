@@ -95,6 +95,9 @@ pub struct Failure {
     #[serde(flatten)]
     pub location: ValueLocation,
     pub reason: String,
+    /// Not in a shape the backend stores: no key was tried.
+    #[serde(skip)]
+    pub malformed: bool,
 }
 
 /// A place outside the registry that holds values opening with the key

@@ -16,6 +16,7 @@ use tokio_postgres::Transaction;
 
 use crate::aad::Aad;
 use crate::connection::ConnectionTarget;
+use crate::document;
 use crate::envelope;
 use crate::error::{LockKind, Place, Result};
 use crate::ident::quote_ident;
@@ -24,7 +25,7 @@ use crate::locations::Location;
 use crate::report::{DiscoveredColumn, Findings};
 
 use super::dberror::{db_error, lock_error};
-use super::plan::{as_sql, filter_sql};
+use super::plan::{as_sql, filter_flag_sql};
 
 /// At most this many candidate values are tried per column, in batches,
 /// stopping at the first batch where one opens: enough to see past a table
@@ -33,8 +34,12 @@ const CANDIDATES_PER_COLUMN: usize = 20_000;
 const BATCH: i32 = 500;
 
 /// 44 characters is the shortest envelope (IV and tag around an empty
-/// plaintext); a run of 42 base64 characters is in every one of them.
-const LOOKS_SEALED: &str = "[A-Za-z0-9+/_-]{42}";
+/// plaintext); a run of 42 base64 characters is in every one of them. A
+/// backslash belongs to the run too: JSON held as text may write `/` as
+/// `\/`, which breaks the run but not the value `JSON.parse` reads. It is
+/// spelt `chr(92)` so that the pattern means the same whatever the server's
+/// `standard_conforming_strings`.
+const LOOKS_SEALED: &str = "('[-A-Za-z0-9+/_' || chr(92) || chr(92) || ']{42}')";
 
 pub async fn discover(
     target: &ConnectionTarget,
@@ -54,17 +59,22 @@ pub async fn discover(
     schemas.dedup();
     let candidates = tx
         .query(
+            // Domains count as their base type, and citext (an extension's
+            // type, so known by name) as text.
             "SELECT n.nspname, c.relname, a.attname, \
                     has_column_privilege(c.oid, a.attnum, 'SELECT'), row_security_active(c.oid), \
-                    a.atttypid = 'jsonb'::regtype \
+                    COALESCE(NULLIF(t.typbasetype, 0), t.oid) = 'jsonb'::regtype \
              FROM pg_attribute a \
              JOIN pg_class c ON c.oid = a.attrelid \
              JOIN pg_namespace n ON n.oid = c.relnamespace \
+             JOIN pg_type t ON t.oid = a.atttypid \
              WHERE n.nspname = ANY($1) AND c.relkind IN ('r', 'p', 'm') AND NOT c.relispartition \
                AND c.relispopulated \
                AND a.attnum > 0 AND NOT a.attisdropped \
-               AND a.atttypid IN ('text'::regtype, 'varchar'::regtype, 'bpchar'::regtype, \
-                                  'json'::regtype, 'jsonb'::regtype) \
+               AND (COALESCE(NULLIF(t.typbasetype, 0), t.oid) IN \
+                        ('text'::regtype, 'varchar'::regtype, 'bpchar'::regtype, \
+                         'json'::regtype, 'jsonb'::regtype) \
+                    OR t.typname = 'citext') \
              ORDER BY 1, 2, 3",
             &[&schemas],
         )
@@ -152,9 +162,14 @@ pub async fn discover(
             .await
             .map_err(db_error)?;
         match search_table(&savepoint, &columns, key).await {
-            Ok(places) => {
+            Ok(searched) => {
                 savepoint.commit().await.map_err(db_error)?;
-                found.extend(places);
+                found.extend(searched.found);
+                for column in searched.sampled {
+                    findings.notices.push(format!(
+                        "discovery tried only the first {CANDIDATES_PER_COLUMN} values of {schema}.{table}.{column} that look sealed (none opened); ciphertext among the rest would not be seen"
+                    ));
+                }
             }
             // A privilege the catalog check could not see (a column's
             // privilege revoked between the two statements): the table is
@@ -190,14 +205,14 @@ async fn search_table(
     tx: &Transaction<'_>,
     columns: &[Column<'_>],
     key: &Key,
-) -> Result<Vec<DiscoveredColumn>, tokio_postgres::Error> {
+) -> Result<Searched, tokio_postgres::Error> {
     let mut next = 0;
     let mut params: Vec<&str> = Vec::new();
     let probes: Vec<String> = columns
         .iter()
         .map(|c| {
             let expr = c.searched(&mut next, &mut params);
-            format!("count(*) FILTER (WHERE {expr} ~ '{LOOKS_SEALED}')")
+            format!("count(*) FILTER (WHERE {expr} ~ {LOOKS_SEALED})")
         })
         .collect();
     let counts = tx
@@ -211,13 +226,24 @@ async fn search_table(
             &as_sql(&params),
         )
         .await?;
-    let mut found = Vec::new();
+    let mut searched = Searched::default();
     for (i, column) in columns.iter().enumerate() {
         if counts.get::<_, i64>(i) > 0 {
-            found.extend(column.scan(tx, key).await?);
+            let (places, sampled) = column.scan(tx, key).await?;
+            searched.found.extend(places);
+            if sampled {
+                searched.sampled.push(column.column.to_owned());
+            }
         }
     }
-    Ok(found)
+    Ok(searched)
+}
+
+/// What searching one table found, and the columns it could only sample.
+#[derive(Default)]
+struct Searched {
+    found: Vec<DiscoveredColumn>,
+    sampled: Vec<String>,
 }
 
 /// One column outside the registry (or partly in it), being searched.
@@ -260,14 +286,14 @@ impl<'a> Column<'a> {
         &self,
         tx: &Transaction<'_>,
         key: &Key,
-    ) -> Result<Vec<DiscoveredColumn>, tokio_postgres::Error> {
+    ) -> Result<(Vec<DiscoveredColumn>, bool), tokio_postgres::Error> {
         let mut next = 0;
         let mut params: Vec<&str> = Vec::new();
         let text = self.searched(&mut next, &mut params);
         let flags: Vec<String> = self
             .registered
             .iter()
-            .map(|l| filter_sql(l, &mut next))
+            .map(|l| filter_flag_sql(l, &mut next))
             .collect();
         params.extend(
             self.registered
@@ -278,7 +304,7 @@ impl<'a> Column<'a> {
         let portal = tx
             .bind(
                 &format!(
-                    "SELECT {} FROM {}.{} WHERE {text} ~ '{LOOKS_SEALED}'",
+                    "SELECT {} FROM {}.{} WHERE {text} ~ {LOOKS_SEALED}",
                     select.join(", "),
                     quote_ident(self.schema),
                     quote_ident(self.table)
@@ -308,7 +334,8 @@ impl<'a> Column<'a> {
                 }
             }
         }
-        Ok(matches
+        let sampled = matches.is_empty() && tried >= CANDIDATES_PER_COLUMN;
+        let places = matches
             .into_iter()
             .map(|((member, aad), matches)| DiscoveredColumn {
                 place: Place {
@@ -320,7 +347,8 @@ impl<'a> Column<'a> {
                 aad,
                 matches,
             })
-            .collect())
+            .collect();
+        Ok((places, sampled))
     }
 
     /// The places in one value that open with `key`: `(member path, AAD)`.
@@ -346,23 +374,12 @@ impl<'a> Column<'a> {
         if !(trimmed.starts_with('{') || trimmed.starts_with('[')) {
             return out;
         }
-        let Ok(doc) = serde_json::from_str::<serde_json::Value>(value) else {
-            return out;
-        };
-        let mut strings = Vec::new();
-        match &doc {
-            serde_json::Value::Object(members) => {
-                for (name, item) in members {
-                    if !(item.is_string() && claimed(Some(name))) {
-                        walk(item, name.clone(), &mut strings);
-                    }
-                }
+        for found in document::strings(value) {
+            if found.top_member && claimed(Some(&found.path)) {
+                continue;
             }
-            other => walk(other, String::new(), &mut strings),
-        }
-        for (path, s) in strings {
-            if let Some(aad) = self.opens(s, key) {
-                out.push((Some(path), aad));
+            if let Some(aad) = self.opens(&found.value, key) {
+                out.push((Some(found.path), aad));
             }
         }
         out
@@ -383,29 +400,6 @@ impl<'a> Column<'a> {
             .chain(constants.map(Some))
             .find(|aad| envelope::open(key, value, aad.unwrap_or("").as_bytes()).is_ok())
             .map(|aad| aad.map(str::to_owned))
-    }
-}
-
-/// Every string in a JSON document, with its path (`a.b[2]`).
-fn walk<'a>(value: &'a serde_json::Value, path: String, out: &mut Vec<(String, &'a str)>) {
-    match value {
-        serde_json::Value::String(s) => out.push((path, s)),
-        serde_json::Value::Array(items) => {
-            for (i, item) in items.iter().enumerate() {
-                walk(item, format!("{path}[{i}]"), out);
-            }
-        }
-        serde_json::Value::Object(members) => {
-            for (name, item) in members {
-                let child = if path.is_empty() {
-                    name.clone()
-                } else {
-                    format!("{path}.{name}")
-                };
-                walk(item, child, out);
-            }
-        }
-        _ => {}
     }
 }
 

@@ -48,7 +48,12 @@ pub enum Outcome {
     Reencrypted,
     /// Opens with the new key (rotation) or with the key (verify).
     AlreadyOnNewKey,
+    /// It did not open with the key(s) it was tried with.
     Failed(&'static str),
+    /// It is not in a shape the backend stores (a document that is not
+    /// JSON, a member that is not a string, text that is not UTF-8, a NULL
+    /// AAD column): no key was tried, so it says nothing about the key.
+    Malformed(&'static str),
     /// The location's filter does not select this row.
     NotApplicable,
 }
@@ -79,7 +84,7 @@ pub fn examine_row(mode: &Mode, plan: &TablePlan, row: &RowView<'_>) -> Result<R
         }
         let text = match row.columns[loc.column] {
             Err(NotUtf8) => {
-                outcomes.push(Outcome::Failed("the stored text is not valid UTF-8"));
+                outcomes.push(Outcome::Malformed("the stored text is not valid UTF-8"));
                 continue;
             }
             Ok(None) => {
@@ -90,11 +95,14 @@ pub fn examine_row(mode: &Mode, plan: &TablePlan, row: &RowView<'_>) -> Result<R
         };
         let (sealed, span) = match &loc.location.member {
             None => (Cow::Borrowed(text), None),
+            // An empty text holds no document, so no member: empty, as
+            // an empty whole value is.
+            Some(_) if text.is_empty() => (Cow::Borrowed(""), None),
             Some(name) => match document::find_member(text, name) {
                 Ok(Member::Absent) => (Cow::Borrowed(""), None),
                 Ok(Member::String { value, span }) => (value, Some(span)),
                 Err(e) => {
-                    outcomes.push(Outcome::Failed(e.describe()));
+                    outcomes.push(Outcome::Malformed(e.describe()));
                     continue;
                 }
             },
@@ -106,7 +114,7 @@ pub fn examine_row(mode: &Mode, plan: &TablePlan, row: &RowView<'_>) -> Result<R
         let aad = match build_aad(loc.aad(), &loc.aad_columns, &row.aad) {
             Ok(aad) => aad,
             Err(why) => {
-                outcomes.push(Outcome::Failed(why));
+                outcomes.push(Outcome::Malformed(why));
                 continue;
             }
         };
@@ -278,9 +286,9 @@ mod tests {
             (r#"{"$enc": ""}"#, Outcome::Empty),
             (
                 r#"{"$enc": 7}"#,
-                Outcome::Failed("the member is present but is not a string"),
+                Outcome::Malformed("the member is present but is not a string"),
             ),
-            ("{", Outcome::Failed("the document is not valid JSON")),
+            ("{", Outcome::Malformed("the document is not valid JSON")),
         ] {
             let row = RowView {
                 columns: vec![Ok(Some(&on_new)), Ok(Some(doc))],
@@ -320,7 +328,7 @@ mod tests {
         let null_org = examine_row(&rotate(), &p, &row("idp1", Ok(None))).unwrap();
         assert_eq!(
             null_org.outcomes,
-            [Outcome::Failed("a column the AAD is built from is NULL")]
+            [Outcome::Malformed("a column the AAD is built from is NULL")]
         );
     }
 
@@ -342,7 +350,7 @@ mod tests {
         let out = examine_row(&rotate(), &p, &row).unwrap();
         assert_eq!(
             out.outcomes,
-            [Outcome::Failed("the stored text is not valid UTF-8")]
+            [Outcome::Malformed("the stored text is not valid UTF-8")]
         );
     }
 

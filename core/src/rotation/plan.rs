@@ -184,7 +184,13 @@ impl TablePlan {
         let mut out = vec!["ctid".to_owned(), text(&self.primary_key)];
         out.extend(self.columns.iter().map(|c| text(&c.name)));
         out.extend(self.aad_columns.iter().map(|c| text(c)));
-        out.extend(conditions.iter().cloned());
+        // Flags reuse the conditions' parameter numbers: same order.
+        let mut next = 0;
+        out.extend(
+            self.locations
+                .iter()
+                .map(|l| filter_flag_sql(&l.location, &mut next)),
+        );
         format!(
             "SELECT {} FROM {} WHERE {}",
             out.join(", "),
@@ -247,7 +253,9 @@ pub fn as_sql<'a>(params: &'a [&'a str]) -> Vec<&'a (dyn ToSql + Sync)> {
 }
 
 /// A location's row filter as an SQL condition whose values are the
-/// parameters after `$next` (which it advances), in filter order.
+/// parameters after `$next` (which it advances), in filter order. NULL
+/// where a filter column is NULL, which a WHERE treats as false; what is
+/// selected as a flag goes through [`filter_flag_sql`].
 pub fn filter_sql(location: &Location, next: &mut usize) -> String {
     if location.filter.is_empty() {
         return "TRUE".to_owned();
@@ -261,6 +269,16 @@ pub fn filter_sql(location: &Location, next: &mut usize) -> String {
         })
         .collect();
     format!("({})", terms.join(" AND "))
+}
+
+/// The filter as a column the scan reads as a `bool`: never NULL.
+pub fn filter_flag_sql(location: &Location, next: &mut usize) -> String {
+    let condition = filter_sql(location, next);
+    if location.filter.is_empty() {
+        condition
+    } else {
+        format!("({condition} IS TRUE)")
+    }
 }
 
 fn index_of<T>(
@@ -328,7 +346,7 @@ mod tests {
         assert_eq!(p.aad_columns, ["organization_id"]);
         assert_eq!(
             p.select_sql(),
-            "SELECT ctid, \"id\"::text, \"value\"::text, \"organization_id\"::text, (\"key\"::text = $1) \
+            "SELECT ctid, \"id\"::text, \"value\"::text, \"organization_id\"::text, ((\"key\"::text = $1) IS TRUE) \
              FROM \"public\".\"org_settings\" WHERE ((\"key\"::text = $1) AND \"value\" IS NOT NULL)"
         );
         assert_eq!(

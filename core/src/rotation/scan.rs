@@ -71,7 +71,7 @@ impl Counts {
             Outcome::Empty => self.empty += 1,
             Outcome::Reencrypted => self.reencrypted += 1,
             Outcome::AlreadyOnNewKey => self.already_on_new_key += 1,
-            Outcome::Failed(_) => self.failed += 1,
+            Outcome::Failed(_) | Outcome::Malformed(_) => self.failed += 1,
             Outcome::Null | Outcome::NotApplicable => {}
         }
     }
@@ -246,6 +246,15 @@ impl<'a> Scan<'a> {
             }
             return Ok(true);
         }
+        // A value in a shape the backend never stores is wrong whatever the
+        // key: it is named at once, never taken for a sign of a wrong key.
+        if let Some(failure) = batch.failures.iter().find(|f| f.malformed) {
+            return Err(Error::Undecryptable {
+                location: Box::new(failure.location.clone()),
+                reason: failure.reason.clone(),
+                malformed: true,
+            });
+        }
         if self.suspect.is_none() {
             self.suspect = batch.failures.first().cloned();
         }
@@ -253,6 +262,7 @@ impl<'a> Scan<'a> {
             Some(failure) if self.opened_with_old > 0 => Err(Error::Undecryptable {
                 location: Box::new(failure.location.clone()),
                 reason: failure.reason.clone(),
+                malformed: false,
             }),
             Some(_) => Ok(false),
             None => Ok(true),
@@ -299,7 +309,7 @@ fn examine_batch(mode: &Mode, plan: &TablePlan, rows: &[Row]) -> Result<Examined
             counts.add(outcome);
             match outcome {
                 Outcome::Reencrypted => out.opened_with_old += 1,
-                Outcome::Failed(why) => out.failures.push(Failure {
+                Outcome::Failed(why) | Outcome::Malformed(why) => out.failures.push(Failure {
                     location: ValueLocation {
                         schema: plan.schema.clone(),
                         table: plan.table.clone(),
@@ -308,6 +318,7 @@ fn examine_batch(mode: &Mode, plan: &TablePlan, rows: &[Row]) -> Result<Examined
                         primary_key: primary_key(row, plan.raw_text),
                     },
                     reason: (*why).to_owned(),
+                    malformed: matches!(outcome, Outcome::Malformed(_)),
                 }),
                 _ => {}
             }
@@ -410,6 +421,7 @@ mod tests {
                 primary_key: pk.into(),
             },
             reason: "authentication tag does not verify".into(),
+            malformed: false,
         }
     }
 
@@ -465,6 +477,20 @@ mod tests {
             .settle(&batch(3, &[]), &mut reports, &mut findings)
             .unwrap_err();
         assert_eq!(location_of(e), ("ERR_UNDECRYPTABLE", "c1".into()));
+    }
+
+    #[test]
+    fn a_malformed_value_is_named_at_once_never_taken_for_a_wrong_key() {
+        let (mut reports, mut findings) = setup();
+        let mut scan = Scan::new(mode(true), 10, &|_| {});
+        let mut first = batch(0, &["c1", "c2"]);
+        first.failures[1].malformed = true;
+        first.failures[1].reason = "the document is not valid JSON".into();
+        let e = scan
+            .settle(&first, &mut reports, &mut findings)
+            .unwrap_err();
+        assert!(e.to_string().contains("whatever the key"), "{e}");
+        assert_eq!(location_of(e), ("ERR_UNDECRYPTABLE", "c2".into()));
     }
 
     #[test]

@@ -71,7 +71,7 @@ const HINTS: Record<string, string> = {
   ERR_UNREGISTERED_CIPHERTEXT: 'Nothing was changed. Add the location with --columns-file (docs/locations.md) and run again; --leave-unregistered rotates anyway and leaves those values on the old key.',
   ERR_ROW_SECURITY: 'Nothing was changed.',
   ERR_OLD_KEY_MISMATCH: 'The old key is not the one this database was encrypted with. Use the ENCRYPTION_KEY the backend currently runs with. Nothing was changed.',
-  ERR_UNDECRYPTABLE: 'Other values open with the old key, so the key is right and this one value is damaged, or was sealed elsewhere (a value copied from another row does not open under its own row). Re-enter or clear that credential in the backend, then run again. Nothing was changed.',
+  ERR_UNDECRYPTABLE: 'This one value is damaged, is not stored the way the backend stores it, or was sealed elsewhere (a value copied from another row does not open under its own row); the message says which. Re-enter or clear that credential in the backend, then run again. Nothing was changed.',
   ERR_VERIFY_FAILED: 'Do not discard the old key yet. Values that do not open were probably written under the old key after the rotation: run the same rotation again (keys from files or the environment) to finish, then verify again. Unregistered columns need --column.',
   ERR_DB_CONNECT: 'Check DATABASE_URL / --database-url, that the database is reachable, and its TLS settings (sslmode).',
   ERR_LOCK_TIMEOUT: 'Another rotation or a long transaction holds the tables. Retry, stop the backend, or raise --lock-timeout. Nothing was changed.',
