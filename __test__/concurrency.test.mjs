@@ -159,9 +159,13 @@ describe('the OAuth token refresher racing a rotation', () => {
     await update;
 
     const rotation = tracked(keyrotate.rotateEncryptionKey(OLD, NEW, env.url, { lockTimeoutMs: PROMPT_MS }));
+    // keyrotate has two sessions (discovery has its own), and a session's
+    // row is a moment's picture: look for the one waiting on the lock now.
     const [session] = await waitFor(async () => {
-      const s = await keyrotateSessions(env.client);
-      return s.length && (await waitsOn(env.client, s[0].pid, { relname: 'connectors' })) ? s : null;
+      for (const s of await keyrotateSessions(env.client)) {
+        if (s.wait_event_type === 'Lock' && (await waitsOn(env.client, s.pid, { relname: 'connectors' }))) return [s];
+      }
+      return null;
     }, 'the rotation to wait for the writer');
     assert.equal(session.wait_event_type, 'Lock');
     await new Promise((r) => setTimeout(r, 200));

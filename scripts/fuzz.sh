@@ -30,6 +30,7 @@ dict_for() {
   case "$1" in
     connection_parse) echo "dict/connection_parse.dict" ;;
     envelope_*) echo "dict/base64.dict" ;;
+    json_documents) echo "dict/json.dict" ;;
     *) echo "" ;;
   esac
 }
