@@ -103,12 +103,27 @@ describe('discovery reads JSON as leniently as JSON.parse does', () => {
     await client.query('CREATE TABLE audit_log (id serial PRIMARY KEY, detail text)');
     await client.query('INSERT INTO audit_log (detail) SELECT md5(i::text) || md5((-i)::text) FROM generate_series(1, 20500) AS i');
     await client.query('INSERT INTO audit_log (detail) VALUES ($1)', [encrypt(secretOf('late'), OLD)]);
+    // Exactly as many as are tried: every one was, so no notice.
+    await client.query('CREATE TABLE audit_exact (id serial PRIMARY KEY, detail text)');
+    await client.query('INSERT INTO audit_exact (detail) SELECT md5(i::text) || md5((-i)::text) FROM generate_series(1, 20000) AS i');
     const dry = obs.observe(await keyrotate.rotateEncryptionKey(OLD, NEW, url, { dryRun: true }));
     assert.deepStrictEqual(dry.discovered, []);
     assert.deepStrictEqual(
       dry.notices.filter((n) => n.startsWith('discovery')),
       ['discovery tried only the first 20000 values of public.audit_log.detail that look sealed (none opened); ciphertext among the rest would not be seen'],
     );
+  });
+
+  test('a deeply nested document is searched in linear time, and what is beside it is still found', { timeout: 120_000 }, async () => {
+    const { url, client } = await install('shape_deep');
+    await client.query('CREATE TABLE notes (id text PRIMARY KEY, body text)');
+    const depth = 100_000;
+    await client.query("INSERT INTO notes VALUES ('deep', $1), ('sealed', $2)", [
+      `${'['.repeat(depth)}${'"",'.repeat(depth)}"${'A'.repeat(44)}"`,
+      JSON.stringify({ tokenEnc: encrypt(secretOf('beside'), OLD) }),
+    ]);
+    const dry = obs.observe(await keyrotate.rotateEncryptionKey(OLD, NEW, url, { dryRun: true }));
+    assert.deepStrictEqual(places(dry), [{ schema: 'public', table: 'notes', column: 'body', member: 'tokenEnc', aad: null }]);
   });
 });
 
@@ -146,6 +161,8 @@ describe('registered documents', () => {
     // The right old key for this database would now be NEW; OLD opens nothing.
     const next = generateKey();
     obs.keys(next);
+    const dry = obs.observe(await keyrotate.rotateEncryptionKey(NEW, next, url, { dryRun: true }));
+    assert.deepStrictEqual([dry.failureCount, dry.oldKeyMatches], [1, true], 'a malformed value says nothing about the key');
     const e = await obs.rejection(keyrotate.rotateEncryptionKey(NEW, next, url));
     assert.equal(e.code, 'ERR_UNDECRYPTABLE');
     assert.deepStrictEqual(e.details, { schema: 'public', table: 'org_settings', column: 'value', member: 'secretEnc', primaryKey: 'os_cut' });
@@ -153,6 +170,20 @@ describe('registered documents', () => {
     assert.match(e.message, /whatever the key/);
     assert.doesNotMatch(e.message, /neither key/);
     assert.deepStrictEqual(await snapshotSchema(client, 'public'), before);
+  });
+
+  test('a malformed value does not hide a wrong old key: the key is named first', async () => {
+    const { url, client } = await install('shape_malformed_wrong_key');
+    await setting(client, 'os_num', 'alert_webhook', '{"url":"https://h","secretEnc":7}');
+    const wrong = generateKey();
+    obs.keys(wrong);
+    const e = await obs.rejection(keyrotate.rotateEncryptionKey(wrong, NEW, url));
+    assert.equal(e.code, 'ERR_OLD_KEY_MISMATCH');
+    assert.equal(e.details.table, 'connectors');
+    const right = await obs.rejection(keyrotate.rotateEncryptionKey(OLD, NEW, url));
+    assert.equal(right.code, 'ERR_UNDECRYPTABLE');
+    assert.equal(right.details.primaryKey, 'os_num');
+    assert.match(right.message, /not a string/);
   });
 
   test('a filter column that is NULL leaves the row out: no panic, the right counts', async () => {

@@ -37,10 +37,8 @@ fuzz_target!(|data: &[u8]| {
     let Ok(text) = std::str::from_utf8(data) else {
         return;
     };
-    let found: Vec<(String, String)> = strings(text)
-        .into_iter()
-        .map(|f| (f.path, f.value.into_owned()))
-        .collect();
+    let mut found: Vec<(String, String)> = Vec::new();
+    strings(text, |f| found.push((f.path(), f.value.into_owned())));
     if let Ok(doc) = serde_json::from_str::<Value>(text) {
         let mut expected = Vec::new();
         model(&doc, String::new(), &mut expected);

@@ -7,16 +7,37 @@
 
 use std::borrow::Cow;
 
-/// A string value found in a document.
-#[derive(Debug, PartialEq, Eq)]
-pub struct Found<'a> {
-    /// Where it is: `name`, `a.b`, `list[2]`, `[0].$enc`; empty for a
-    /// document that is itself a string.
-    pub path: String,
+/// A string value found in a document, as the walk passes it.
+pub struct Found<'s, 'a> {
+    stack: &'s [Frame],
+    pub value: Cow<'a, str>,
+}
+
+impl Found<'_, '_> {
     /// Whether it is a direct member of the top-level object: the only
     /// place a registered member can be.
-    pub top_member: bool,
-    pub value: Cow<'a, str>,
+    pub fn top_member(&self) -> bool {
+        matches!(self.stack, [Frame::Object { .. }])
+    }
+
+    /// Where it is: `name`, `a.b`, `list[2]`, `[0].$enc`; empty for a
+    /// document that is itself a string. Built on request, because a deep
+    /// document would make building it for every string quadratic.
+    pub fn path(&self) -> String {
+        let mut path = String::new();
+        for frame in self.stack {
+            match frame {
+                Frame::Object { key, .. } => {
+                    if !path.is_empty() {
+                        path.push('.');
+                    }
+                    path.push_str(key.as_deref().unwrap_or_default());
+                }
+                Frame::Array { index } => path.push_str(&format!("[{index}]")),
+            }
+        }
+        path
+    }
 }
 
 enum Frame {
@@ -24,13 +45,12 @@ enum Frame {
     Array { index: usize },
 }
 
-/// Every string value (not member names) in `doc`, in document order. Never
-/// fails: where the text stops being JSON, what was found so far is kept
-/// and the rest is read as well as it can be.
-pub fn strings(doc: &str) -> Vec<Found<'_>> {
+/// Call `visit` with every string value (not member names) in `doc`, in
+/// document order. Never fails: where the text stops being JSON, the rest
+/// is read as well as it can be.
+pub fn strings<'a>(doc: &'a str, mut visit: impl FnMut(Found<'_, 'a>)) {
     let bytes = doc.as_bytes();
     let mut stack: Vec<Frame> = Vec::new();
-    let mut out = Vec::new();
     let mut at = 0;
     while at < bytes.len() {
         match bytes[at] {
@@ -42,9 +62,8 @@ pub fn strings(doc: &str) -> Vec<Found<'_>> {
                         *key = Some(value.into_owned());
                         *want_key = false;
                     }
-                    _ => out.push(Found {
-                        path: path(&stack),
-                        top_member: matches!(stack.as_slice(), [Frame::Object { .. }]),
+                    _ => visit(Found {
+                        stack: &stack,
                         value,
                     }),
                 }
@@ -71,23 +90,6 @@ pub fn strings(doc: &str) -> Vec<Found<'_>> {
         }
         at += 1;
     }
-    out
-}
-
-fn path(stack: &[Frame]) -> String {
-    let mut path = String::new();
-    for frame in stack {
-        match frame {
-            Frame::Object { key, .. } => {
-                if !path.is_empty() {
-                    path.push('.');
-                }
-                path.push_str(key.as_deref().unwrap_or_default());
-            }
-            Frame::Array { index } => path.push_str(&format!("[{index}]")),
-        }
-    }
-    path
 }
 
 /// The offset just past the string token starting at `at`, and whether a
@@ -183,10 +185,11 @@ mod tests {
     use super::*;
 
     fn found(doc: &str) -> Vec<(String, bool, String)> {
-        strings(doc)
-            .into_iter()
-            .map(|f| (f.path, f.top_member, f.value.into_owned()))
-            .collect()
+        let mut out = Vec::new();
+        strings(doc, |f| {
+            out.push((f.path(), f.top_member(), f.value.into_owned()))
+        });
+        out
     }
 
     fn item(path: &str, top: bool, value: &str) -> (String, bool, String) {

@@ -334,7 +334,10 @@ impl<'a> Column<'a> {
                 }
             }
         }
-        let sampled = matches.is_empty() && tried >= CANDIDATES_PER_COLUMN;
+        // Sampled only if rows were left untried.
+        let sampled = matches.is_empty()
+            && tried >= CANDIDATES_PER_COLUMN
+            && !tx.query_portal(&portal, 1).await?.is_empty();
         let places = matches
             .into_iter()
             .map(|((member, aad), matches)| DiscoveredColumn {
@@ -374,14 +377,14 @@ impl<'a> Column<'a> {
         if !(trimmed.starts_with('{') || trimmed.starts_with('[')) {
             return out;
         }
-        for found in document::strings(value) {
-            if found.top_member && claimed(Some(&found.path)) {
-                continue;
+        document::strings(value, |found| {
+            if found.top_member() && claimed(Some(&found.path())) {
+                return;
             }
             if let Some(aad) = self.opens(&found.value, key) {
-                out.push((Some(found.path), aad));
+                out.push((Some(found.path()), aad));
             }
-        }
+        });
         out
     }
 

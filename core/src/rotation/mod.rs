@@ -181,7 +181,7 @@ pub async fn rotate(
         empty: sum(|l| l.empty),
         tables,
         summary: report::rotation_summary(scan.rows_reencrypted, tables),
-        old_key_matches: findings.failure_count == 0 || scan.opened_with_old > 0,
+        old_key_matches: scan.key_failures == 0 || scan.opened_with_old > 0,
         locations: locations_report,
         migrations: survey.migrations,
         findings: Findings {

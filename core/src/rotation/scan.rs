@@ -48,10 +48,17 @@ pub struct Scan<'a> {
     progress: ProgressFn<'a>,
     /// Values that opened with the old key so far, in any table.
     pub opened_with_old: u64,
-    /// A writing rotation's first failed value while nothing had opened with
-    /// the old key yet: a wrong old key, or a bad value, as the rest of the
-    /// data will tell. Nothing is written while it is set.
+    /// Values that did not open with the key(s) tried (malformed ones not
+    /// counted: they say nothing about the key).
+    pub key_failures: u64,
+    /// A writing rotation's first value that did not open while nothing had
+    /// opened with the old key yet: a wrong old key, or a bad value, as the
+    /// rest of the data will tell. Nothing is written while it is set.
     suspect: Option<Failure>,
+    /// A writing rotation's first malformed value: that value's own error,
+    /// unless nothing opens with the old key, which names the key first.
+    /// Nothing is written while it is set.
+    malformed: Option<Failure>,
     /// Rows rewritten (or, in a dry run, that would be).
     pub rows_reencrypted: u64,
 }
@@ -96,7 +103,9 @@ impl<'a> Scan<'a> {
             batch_size,
             progress,
             opened_with_old: 0,
+            key_failures: 0,
             suspect: None,
+            malformed: None,
             rows_reencrypted: 0,
         }
     }
@@ -106,13 +115,15 @@ impl<'a> Scan<'a> {
     }
 
     /// After every table: a writing rotation that saw values fail and none
-    /// open with the old key has the wrong old key.
+    /// open with the old key has the wrong old key; one that saw only a
+    /// malformed value fails on that value.
     pub fn finish(&mut self) -> Result<()> {
-        match self.suspect.take() {
-            Some(failure) => Err(Error::OldKeyMismatch {
+        match (self.suspect.take(), self.malformed.take()) {
+            (Some(failure), _) => Err(Error::OldKeyMismatch {
                 location: Box::new(failure.location),
             }),
-            None => Ok(()),
+            (None, Some(failure)) => Err(undecryptable(failure)),
+            (None, None) => Ok(()),
         }
     }
 
@@ -240,6 +251,7 @@ impl<'a> Scan<'a> {
             report.already_on_new_key += counts.already_on_new_key;
             report.failed += counts.failed;
         }
+        self.key_failures += batch.failures.iter().filter(|f| !f.malformed).count() as u64;
         if !self.writing() {
             for failure in &batch.failures {
                 findings.record_failure(failure.clone());
@@ -247,26 +259,28 @@ impl<'a> Scan<'a> {
             return Ok(true);
         }
         // A value in a shape the backend never stores is wrong whatever the
-        // key: it is named at once, never taken for a sign of a wrong key.
-        if let Some(failure) = batch.failures.iter().find(|f| f.malformed) {
-            return Err(Error::Undecryptable {
-                location: Box::new(failure.location.clone()),
-                reason: failure.reason.clone(),
-                malformed: true,
-            });
-        }
+        // key, so it is never taken for a sign of a wrong key; but a wrong
+        // key, if that is what the data says, is the first thing to fix.
         if self.suspect.is_none() {
-            self.suspect = batch.failures.first().cloned();
+            self.suspect = batch.failures.iter().find(|f| !f.malformed).cloned();
         }
-        match &self.suspect {
-            Some(failure) if self.opened_with_old > 0 => Err(Error::Undecryptable {
-                location: Box::new(failure.location.clone()),
-                reason: failure.reason.clone(),
-                malformed: false,
-            }),
-            Some(_) => Ok(false),
-            None => Ok(true),
+        if self.malformed.is_none() {
+            self.malformed = batch.failures.iter().find(|f| f.malformed).cloned();
         }
+        if self.opened_with_old > 0 {
+            if let Some(failure) = self.suspect.take().or_else(|| self.malformed.take()) {
+                return Err(undecryptable(failure));
+            }
+        }
+        Ok(self.suspect.is_none() && self.malformed.is_none())
+    }
+}
+
+fn undecryptable(failure: Failure) -> Error {
+    Error::Undecryptable {
+        location: Box::new(failure.location),
+        reason: failure.reason,
+        malformed: failure.malformed,
     }
 }
 
@@ -479,18 +493,53 @@ mod tests {
         assert_eq!(location_of(e), ("ERR_UNDECRYPTABLE", "c1".into()));
     }
 
+    /// A batch where the values `malformed` names are malformed.
+    fn with_malformed(mut batch: Examined, malformed: &[&str]) -> Examined {
+        for f in &mut batch.failures {
+            if malformed.contains(&f.location.primary_key.as_str()) {
+                f.malformed = true;
+                f.reason = "the document is not valid JSON".into();
+            }
+        }
+        batch
+    }
+
     #[test]
-    fn a_malformed_value_is_named_at_once_never_taken_for_a_wrong_key() {
+    fn a_malformed_value_is_its_own_error_once_the_old_key_is_proven() {
         let (mut reports, mut findings) = setup();
         let mut scan = Scan::new(mode(true), 10, &|_| {});
-        let mut first = batch(0, &["c1", "c2"]);
-        first.failures[1].malformed = true;
-        first.failures[1].reason = "the document is not valid JSON".into();
+        let first = with_malformed(batch(0, &["c1"]), &["c1"]);
+        assert!(!scan.settle(&first, &mut reports, &mut findings).unwrap());
         let e = scan
-            .settle(&first, &mut reports, &mut findings)
+            .settle(&batch(3, &[]), &mut reports, &mut findings)
             .unwrap_err();
         assert!(e.to_string().contains("whatever the key"), "{e}");
-        assert_eq!(location_of(e), ("ERR_UNDECRYPTABLE", "c2".into()));
+        assert_eq!(location_of(e), ("ERR_UNDECRYPTABLE", "c1".into()));
+    }
+
+    #[test]
+    fn a_malformed_value_alone_is_never_taken_for_a_wrong_key() {
+        // Everything else is already on the new key: nothing opens with
+        // the old one, yet nothing says the old key is wrong.
+        let (mut reports, mut findings) = setup();
+        let mut scan = Scan::new(mode(true), 10, &|_| {});
+        let first = with_malformed(batch(0, &["c1"]), &["c1"]);
+        assert!(!scan.settle(&first, &mut reports, &mut findings).unwrap());
+        let e = scan.finish().unwrap_err();
+        assert!(e.to_string().contains("whatever the key"), "{e}");
+        assert_eq!(location_of(e), ("ERR_UNDECRYPTABLE", "c1".into()));
+        assert_eq!(scan.key_failures, 0);
+    }
+
+    #[test]
+    fn a_malformed_value_does_not_hide_a_wrong_key() {
+        let (mut reports, mut findings) = setup();
+        let mut scan = Scan::new(mode(true), 10, &|_| {});
+        let first = with_malformed(batch(0, &["c1", "c2"]), &["c1"]);
+        assert!(!scan.settle(&first, &mut reports, &mut findings).unwrap());
+        let e = scan.finish().unwrap_err();
+        assert_eq!(location_of(e), ("ERR_OLD_KEY_MISMATCH", "c2".into()));
+        assert_eq!(scan.key_failures, 1);
     }
 
     #[test]
