@@ -228,8 +228,10 @@ async fn search_table(
         .await?;
     let mut searched = Searched::default();
     for (i, column) in columns.iter().enumerate() {
-        if counts.get::<_, i64>(i) > 0 {
-            let (places, sampled) = column.scan(tx, key).await?;
+        let candidates = counts.get::<_, i64>(i);
+        if candidates > 0 {
+            let (places, tried) = column.scan(tx, key).await?;
+            let sampled = places.is_empty() && candidates > tried as i64;
             searched.found.extend(places);
             if sampled {
                 searched.sampled.push(column.column.to_owned());
@@ -282,11 +284,13 @@ impl<'a> Column<'a> {
         )
     }
 
+    /// The places in this column that hold values opening with `key`, and
+    /// how many candidate values were tried to find them.
     async fn scan(
         &self,
         tx: &Transaction<'_>,
         key: &Key,
-    ) -> Result<(Vec<DiscoveredColumn>, bool), tokio_postgres::Error> {
+    ) -> Result<(Vec<DiscoveredColumn>, usize), tokio_postgres::Error> {
         let mut next = 0;
         let mut params: Vec<&str> = Vec::new();
         let text = self.searched(&mut next, &mut params);
@@ -334,10 +338,6 @@ impl<'a> Column<'a> {
                 }
             }
         }
-        // Sampled only if rows were left untried.
-        let sampled = matches.is_empty()
-            && tried >= CANDIDATES_PER_COLUMN
-            && !tx.query_portal(&portal, 1).await?.is_empty();
         let places = matches
             .into_iter()
             .map(|((member, aad), matches)| DiscoveredColumn {
@@ -351,7 +351,7 @@ impl<'a> Column<'a> {
                 matches,
             })
             .collect();
-        Ok((places, sampled))
+        Ok((places, tried))
     }
 
     /// The places in one value that open with `key`: `(member path, AAD)`.
