@@ -21,7 +21,7 @@ import { decrypt, encrypt, generateKey } from './helpers/backend-crypto.mjs';
 import { seedAcceptanceFixture, snapshotSchema } from './helpers/fixture.mjs';
 import { createObserver, keyrotateLocks, keyrotateSessions, opens, waitFor, within } from './helpers/hygiene.mjs';
 import { assertEntriesOpenWith, expectedReport } from './helpers/locations.mjs';
-import { getServer, withParams } from './helpers/pg.mjs';
+import { freshDatabase, withParams } from './helpers/pg.mjs';
 import { createAnythingMcpSchema } from './helpers/schema.mjs';
 
 const require = createRequire(import.meta.url);
@@ -51,10 +51,7 @@ async function connect(url) {
 }
 
 async function freshInstall(prefix) {
-  const server = await getServer();
-  obs.secret(server.password);
-  const url = await server.createDatabase(prefix);
-  const client = await connect(url);
+  const { url, client } = await freshDatabase(prefix, { clients, obs });
   await createAnythingMcpSchema(client, 'public', { legacy: true });
   const fixture = await seedAcceptanceFixture(client, OLD, { legacy: true });
   for (const s of fixture.secrets) obs.secret(s);

@@ -38,7 +38,7 @@ import {
   opensWith,
 } from './helpers/locations.mjs';
 import { MIGRATIONS_MAIN, MIGRATIONS_V0_1_20, recordMigrations } from './helpers/migrations.mjs';
-import { getServer } from './helpers/pg.mjs';
+import { freshDatabase } from './helpers/pg.mjs';
 import { createAnythingMcpSchema } from './helpers/schema.mjs';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -74,12 +74,7 @@ after(async () => {
 });
 
 async function install(prefix, { release = 'main', legacy = release === 'main' } = {}) {
-  const server = await getServer();
-  obs.secret(server.password);
-  const url = await server.createDatabase(prefix);
-  const client = new pg.Client({ connectionString: url });
-  await client.connect();
-  clients.push(client);
+  const { url, client } = await freshDatabase(prefix, { clients, obs });
   await createAnythingMcpSchema(client, 'public', { release, legacy });
   const fixture = await seedAcceptanceFixture(client, OLD, { release, legacy });
   for (const s of fixture.secrets) obs.secret(s);

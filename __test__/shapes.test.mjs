@@ -13,12 +13,11 @@ import { createRequire } from 'node:module';
 import os from 'node:os';
 import path from 'node:path';
 import { after, describe, test } from 'node:test';
-import pg from 'pg';
 
 import { decrypt, encrypt, generateKey } from './helpers/backend-crypto.mjs';
 import { snapshotSchema } from './helpers/fixture.mjs';
 import { createObserver } from './helpers/hygiene.mjs';
-import { getServer } from './helpers/pg.mjs';
+import { freshDatabase } from './helpers/pg.mjs';
 import { createAnythingMcpSchema } from './helpers/schema.mjs';
 
 const require = createRequire(import.meta.url);
@@ -43,12 +42,7 @@ const secretOf = (label) => {
 
 /** An AnythingMCP database with one organization and one connector on the old key. */
 async function install(prefix) {
-  const server = await getServer();
-  obs.secret(server.password);
-  const url = await server.createDatabase(prefix);
-  const client = new pg.Client({ connectionString: url });
-  await client.connect();
-  clients.push(client);
+  const { url, client } = await freshDatabase(prefix, { clients, obs });
   await createAnythingMcpSchema(client, 'public');
   await client.query("INSERT INTO organizations (id, name, updated_at) VALUES ('org1', 'Acme', now())");
   await client.query("INSERT INTO users (id, email, organization_id, updated_at) VALUES ('user1', 'a@acme.example', 'org1', now())");

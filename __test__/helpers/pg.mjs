@@ -576,3 +576,18 @@ export function withParams(url, params) {
   for (const [k, v] of Object.entries(params)) u.searchParams.set(k, v);
   return u.toString();
 }
+
+/**
+ * A new database on the shared test server and a client connected to it.
+ * `clients` collects the client for the file's `after` hook to end;
+ * `obs`, when given, learns the server's password as a secret.
+ */
+export async function freshDatabase(prefix, { clients, obs } = {}) {
+  const server = await getServer();
+  obs?.secret(server.password);
+  const url = await server.createDatabase(prefix);
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  clients?.push(client);
+  return { server, url, client };
+}
