@@ -9,6 +9,20 @@
  */
 export declare const __napiBindingTarget: 'native' | 'wasm32-wasi' | 'wasm32-wasip1'
 
+/**
+ * One rotation or verify, which JS may cancel (an `AbortSignal`) until its
+ * COMMIT is sent.
+ */
+export declare class Run {
+  constructor()
+  /** Stop the run, unless its COMMIT was already sent. */
+  cancel(): void
+  /** Rotate every registry value from `oldKey` to `newKey` in one transaction. */
+  rotate(oldKey: KeyInput, newKey: KeyInput, databaseUrl: string, options?: NativeOptions | undefined | null, onProgress?: ProgressCallback | undefined | null): Promise<NativeOutcome>
+  /** Check that every registry value opens with `key`. */
+  verify(key: KeyInput, databaseUrl: string, options?: NativeOptions | undefined | null, onProgress?: ProgressCallback | undefined | null): Promise<NativeOutcome>
+}
+
 /** Check a key pair without connecting anywhere (the CLI's early refusal). */
 export declare function checkKeys(oldKey: KeyInput, newKey: KeyInput, allowWhitespace?: boolean | undefined | null): NativeOutcome
 
@@ -52,17 +66,3 @@ export interface NativeOptions {
   allowWhitespace?: boolean
   batchSize?: number
 }
-
-export interface ProgressEvent {
-  schema: string
-  table: string
-  column: string
-  done: number
-  total: number
-}
-
-/** Rotate every registry value from `oldKey` to `newKey` in one transaction. */
-export declare function rotate(oldKey: KeyInput, newKey: KeyInput, databaseUrl: string, options?: NativeOptions | undefined | null, onProgress?: ProgressCallback | undefined | null): Promise<NativeOutcome>
-
-/** Check that every registry value opens with `key`. */
-export declare function verify(key: KeyInput, databaseUrl: string, options?: NativeOptions | undefined | null, onProgress?: ProgressCallback | undefined | null): Promise<NativeOutcome>

@@ -835,10 +835,9 @@ function __napiStampBindingTarget(exportsObject, target) {
 // linked import resolves to `undefined`.
 module.exports.__napiBindingTarget = __napiStampBindingTarget(nativeBinding, __napiLoadedBindingTarget)
 module.exports = nativeBinding
+module.exports.Run = nativeBinding.Run
 module.exports.checkKeys = nativeBinding.checkKeys
 module.exports.describeDatabase = nativeBinding.describeDatabase
 module.exports.describeLocations = nativeBinding.describeLocations
 module.exports.fingerprint = nativeBinding.fingerprint
 module.exports.generateKey = nativeBinding.generateKey
-module.exports.rotate = nativeBinding.rotate
-module.exports.verify = nativeBinding.verify

@@ -19,6 +19,8 @@ export type ErrorCode =
   | 'ERR_LOCK_TIMEOUT'
   | 'ERR_DB'
   | 'ERR_COMMIT_UNKNOWN'
+  | 'ERR_ALREADY_ON_NEW_KEY'
+  | 'ABORT_ERR'
   | 'ERR_INTERNAL'
 
 /** Where a value lives: never the value itself. */
@@ -40,12 +42,54 @@ export interface Place {
   member?: string
 }
 
+/** A session holding a lock a run waits for (from `pg_stat_activity`;
+ *  fields this role may not see are null). */
+export interface LockHolder {
+  pid: number
+  user: string | null
+  applicationName: string | null
+  /** `active`, `idle in transaction`, ... */
+  state: string | null
+  /** When its transaction began, UTC, ISO 8601. */
+  since: string | null
+}
+
+/** What an error is about, tagged by `kind`. Never a value. */
+export type ErrorDetails =
+  /** ERR_OLD_KEY_MISMATCH, ERR_UNDECRYPTABLE: the value's location. */
+  | ({ kind: 'value' } & Location)
+  /** ERR_UNREGISTERED_CIPHERTEXT, ERR_COLUMN_NOT_FOUND, ERR_TABLE_UNSUPPORTED. */
+  | ({ kind: 'place' } & Place)
+  /** ERR_ROW_SECURITY. */
+  | { kind: 'table'; schema: string; table: string }
+  /** ERR_KEY_INVALID: which key. */
+  | { kind: 'key'; role: 'old' | 'new' | 'verify' }
+  /** ERR_ALREADY_ON_NEW_KEY: the key the data is on. */
+  | { kind: 'keys'; dataKeyFingerprint: string; valuesOnNewKey: number }
+  /** ERR_LOCK_TIMEOUT: the lock, and the sessions seen holding it. */
+  | { kind: 'lock'; lock: 'rotation' | 'tables' | 'discovery' | 'other'; holders: LockHolder[] }
+  /** ERR_DB: the server's SQLSTATE, when it answered. */
+  | { kind: 'database'; sqlstate: string | null }
+  /** ERR_DB_CONNECT: `host:port/database`. */
+  | { kind: 'connection'; target: string }
+
 export declare class KeyrotateError extends Error {
-  readonly name: 'KeyrotateError'
+  readonly name: 'KeyrotateError' | 'AbortError'
   readonly code: ErrorCode
-  /** ERR_OLD_KEY_MISMATCH, ERR_UNDECRYPTABLE: the value's Location.
-   *  ERR_UNREGISTERED_CIPHERTEXT: the Place. ERR_ROW_SECURITY: `{ schema, table }`. */
-  readonly details?: Location | Place | { schema: string; table: string }
+  /** What to do next, in the operator's words (the CLI prints the same). */
+  readonly hint: string
+  readonly details?: ErrorDetails
+  /** The run's report when it got that far: a dry run that its real run
+   *  would refuse rejects with its findings here, and so does a rotation
+   *  that found nothing sealed with the old key. */
+  readonly report?: RotationReport
+}
+
+/** The run was cancelled through `options.signal` before its COMMIT was
+ *  sent: the transaction was rolled back. `cause` is the signal's reason. */
+export declare class AbortError extends KeyrotateError {
+  readonly name: 'AbortError'
+  readonly code: 'ABORT_ERR'
 }
 
 /** A plain location beyond the defaults: the whole value of a text column,
@@ -59,15 +103,27 @@ export interface ColumnSpec {
   column: string
 }
 
-export interface Progress {
-  schema: string
-  table: string
-  column: string
-  /** Non-empty values examined so far in this column. */
-  done: number
-  /** Non-empty values in this column. */
-  total: number
-}
+/** What a run is doing, reported as it happens (table progress at most
+ *  five times a second). */
+export type Progress =
+  | { phase: 'connecting'; /** `host:port/database` */ database: string }
+  /** Looking outside the registry for ciphertext, before any table lock. */
+  | { phase: 'discovering' }
+  /** Waiting for a lock, reported about once a second while it lasts. */
+  | { phase: 'waiting'; lock: 'rotation' | 'tables' | 'discovery' | 'other'; holders: LockHolder[]; waitedMs: number }
+  | {
+      phase: 'scanning'
+      schema: string
+      table: string
+      /** The table's locations: `auth_config, env_vars.$enc`. */
+      column: string
+      /** Rows examined so far in this table. */
+      done: number
+      /** Rows of this table to examine. */
+      total: number
+    }
+  /** The COMMIT was sent: from here the run can no longer be cancelled. */
+  | { phase: 'committing' }
 
 /** Options are checked before any work: a value of the wrong type or out of
  *  range (including `null`, `NaN` and fractions) is `ERR_INVALID_ARG` naming
@@ -86,8 +142,13 @@ export interface CommonOptions {
   allowWhitespace?: boolean
   /** Rows per round trip, 1 to 100000 (default 2000). */
   batchSize?: number
-  /** Called from native code, throttled, while columns are scanned. */
+  /** Called from native code as the run moves on (throttled while tables
+   *  are scanned). A callback that throws is ignored. */
   onProgress?: (progress: Progress) => void
+  /** Cancels the run: until its COMMIT is sent, the transaction is rolled
+   *  back and the promise rejects with an `AbortError` within a second.
+   *  Once the COMMIT is sent the run completes, and its outcome stands. */
+  signal?: AbortSignal
 }
 
 export interface RotateOptions extends CommonOptions {
@@ -170,21 +231,36 @@ interface Findings {
   notices: string[]
 }
 
+/** The database a run acts on. Never the password. */
+export interface DatabaseIdentity {
+  user: string
+  /** Host name or address, or the socket directory. */
+  host: string
+  port: number
+  database: string
+  schema: string
+}
+
 export interface RotationReport extends Findings {
   dryRun: boolean
+  /** True only when the transaction committed. */
   committed: boolean
-  /** Rows rewritten (a row with several locations is one row). */
+  /** Rows rewritten, or in a dry run that would be (a row with several
+   *  locations is one row). */
   rowsReencrypted: number
-  /** Values re-encrypted, summed over the locations. */
+  /** Values re-encrypted (or that would be), summed over the locations. */
   valuesReencrypted: number
+  /** Values already on the new key, left alone. */
   alreadyOnNewKey: number
+  /** NULL or empty values, and documents without the member. */
   empty: number
+  /** Tables where rows were (or would be) rewritten. */
   tables: number
-  /** `X rows re-encrypted across Y tables` */
+  /** `X rows re-encrypted across Y tables` (a dry run: `would be re-encrypted`). */
   summary: string
-  /** False when values open with neither key and none with the old key:
-   *  a dry run's "old key does not match". */
-  oldKeyMatches: boolean
+  /** Whether any value opened with the old key; null when nothing is sealed
+   *  at all. */
+  oldKeyMatches: boolean | null
   /** Every location of the registry, in its order. */
   locations: LocationReport[]
   migrations: Migrations
@@ -193,6 +269,7 @@ export interface RotationReport extends Findings {
   newKeyFingerprint: string
   /** `host:port/database`, never credentials. */
   database: string
+  target: DatabaseIdentity
 }
 
 export interface VerifyReport extends Findings {
@@ -207,6 +284,7 @@ export interface VerifyReport extends Findings {
   durationMs: number
   keyFingerprint: string
   database: string
+  target: DatabaseIdentity
 }
 
 export interface KeyCheck {
@@ -216,14 +294,19 @@ export interface KeyCheck {
 }
 
 export interface DatabaseDescription {
+  /** `host:port/database` */
   database: string
-  host: string
-  name: string
-  schema: string
+  target: DatabaseIdentity
+  /** How the URL was read: parameters ignored, and the like. */
   notices: string[]
 }
 
-/** Re-encrypt every credential from `oldKey` to `newKey` in one transaction. */
+/** Re-encrypt every credential from `oldKey` to `newKey` in one transaction.
+ *  Resolves only when the data is on the new key with the rotation
+ *  committed (a dry run: when the real run would succeed). Rejects with a
+ *  `KeyrotateError` otherwise: `ERR_ALREADY_ON_NEW_KEY` when nothing is
+ *  sealed with the old key (a re-run, or swapped keys), and for a dry run
+ *  the code its real run would fail with, the findings in `error.report`. */
 export declare function rotateEncryptionKey(
   oldKey: KeyInput,
   newKey: KeyInput,

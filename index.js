@@ -6,17 +6,36 @@
 const native = require('./binding.js')
 
 class KeyrotateError extends Error {
-  constructor(code, message, details) {
+  constructor(code, message, { hint, details, report } = {}) {
     super(message)
     this.name = 'KeyrotateError'
     this.code = code
+    this.hint = hint
     if (details) this.details = details
+    if (report) this.report = report
   }
 }
 
-function unwrap(outcome) {
+// Node's convention for a cancelled operation (`name`, `code`), and still a
+// KeyrotateError, so one `catch` sees every outcome.
+class AbortError extends KeyrotateError {
+  constructor(message, hint, cause) {
+    super('ABORT_ERR', message, { hint })
+    this.name = 'AbortError'
+    if (cause !== undefined) this.cause = cause
+  }
+}
+
+const ABORTED_BEFORE_START = 'the run was cancelled before it started; nothing was touched'
+
+function unwrap(outcome, signal) {
   if (outcome.ok) return outcome.value
-  throw new KeyrotateError(outcome.code, outcome.message, outcome.details ?? undefined)
+  if (outcome.code === 'ABORT_ERR') throw new AbortError(outcome.message, outcome.hint, signal?.reason)
+  throw new KeyrotateError(outcome.code, outcome.message, {
+    hint: outcome.hint,
+    details: outcome.details ?? undefined,
+    report: outcome.report,
+  })
 }
 
 // Every option of the JS API, in one table: its type, its range when it is a
@@ -35,8 +54,10 @@ const OPTIONS = {
   discover: { type: 'boolean', calls: ['rotate', 'verify'] },
   batchSize: { type: 'integer', min: 1, max: 100_000, unit: 'rows', calls: ['rotate', 'verify'] },
   allowWhitespace: { type: 'boolean', calls: ['rotate', 'verify', 'keys'] },
-  // Called in JS only: it reaches the binding as its own argument, shielded.
+  // Used in JS only: onProgress reaches the binding as its own argument,
+  // shielded; the signal cancels the native run.
   onProgress: { type: 'function', calls: ['rotate', 'verify'], native: false },
+  signal: { type: 'signal', calls: ['rotate', 'verify'], native: false },
 }
 
 const COLUMN_SPEC_FIELDS = new Set(['schema', 'table', 'primaryKey', 'column'])
@@ -55,6 +76,7 @@ const TYPES = {
   boolean: { ok: (v) => typeof v === 'boolean', what: () => 'true or false' },
   string: { ok: (v) => typeof v === 'string' && v !== '', what: () => 'a non-empty string' },
   function: { ok: (v) => typeof v === 'function', what: () => 'a function' },
+  signal: { ok: (v) => v instanceof AbortSignal, what: () => 'an AbortSignal' },
   integer: {
     ok: (v, row) => Number.isSafeInteger(v) && v >= row.min && v <= row.max,
     what: (row) => `an integer from ${row.min} to ${row.max} (${row.unit})`,
@@ -65,8 +87,10 @@ const TYPES = {
   },
 }
 
+const INVALID_ARG_HINT = 'Check the argument the message names against index.d.ts. Nothing was touched.'
+
 function invalid(message) {
-  return new KeyrotateError('ERR_INVALID_ARG', `invalid argument: ${message}`)
+  return new KeyrotateError('ERR_INVALID_ARG', `invalid argument: ${message}`, { hint: INVALID_ARG_HINT })
 }
 
 // A misspelt option (`dryrun`, `lockTimeout`) must not silently become a
@@ -74,8 +98,8 @@ function invalid(message) {
 // `dryRun: config.dryRun ?? null` must not mean a real run.
 function checkOptions(options, call) {
   const native = {}
-  let onProgress
-  if (options === undefined || options === null) return { native: undefined, onProgress }
+  const local = {}
+  if (options === undefined || options === null) return { native: undefined }
   if (typeof options !== 'object' || Array.isArray(options)) throw invalid('options must be an object')
   for (const [name, value] of Object.entries(options)) {
     const row = Object.hasOwn(OPTIONS, name) ? OPTIONS[name] : undefined
@@ -86,10 +110,10 @@ function checkOptions(options, call) {
     if (value === undefined) continue
     const type = TYPES[row.type]
     if (!type.ok(value, row)) throw invalid(`option ${name} must be ${type.what(row)}, or left out`)
-    if (row.native === false) onProgress = value
+    if (row.native === false) local[name] = value
     else native[name] = value
   }
-  return { native, onProgress: onProgress && shielded(onProgress) }
+  return { native, onProgress: local.onProgress && shielded(local.onProgress), signal: local.signal }
 }
 
 // Progress reaches JS through a thread-safe function; a throwing callback
@@ -126,7 +150,7 @@ function callNative(call) {
     if (e && NAPI_TYPE_ERRORS.has(e.code)) {
       const field = /NativeOptions\.(\w+)/.exec(String(e.message))
       const what = field ? `option ${field[1]}` : 'an argument'
-      throw new KeyrotateError('ERR_INVALID_ARG', `invalid argument: ${what} has the wrong type (see index.d.ts)`)
+      throw invalid(`${what} has the wrong type (see index.d.ts)`)
     }
     throw e
   }
@@ -134,13 +158,32 @@ function callNative(call) {
 
 function checkKeyArg(name, key) {
   if (typeof key !== 'string' && !Buffer.isBuffer(key)) {
-    throw new KeyrotateError('ERR_KEY_INVALID', `${name} is invalid: it must be a string or a Buffer`)
+    throw new KeyrotateError('ERR_KEY_INVALID', `${name} is invalid: it must be a string or a Buffer`, {
+      hint: 'Pass the key as a string, as ENCRYPTION_KEY holds it, or a Buffer of its UTF-8 bytes. Nothing was touched.',
+      details: { kind: 'key', role: name === 'old key' ? 'old' : name === 'new key' ? 'new' : 'verify' },
+    })
   }
 }
 
 function checkUrl(databaseUrl) {
-  if (typeof databaseUrl !== 'string' || databaseUrl === '') {
-    throw new KeyrotateError('ERR_INVALID_ARG', 'invalid argument: databaseUrl must be a non-empty string')
+  if (typeof databaseUrl !== 'string' || databaseUrl === '') throw invalid('databaseUrl must be a non-empty string')
+}
+
+// One native run, cancelled when the signal fires. Native code stops it at
+// once unless its COMMIT was already sent: then the commit's own outcome
+// (usually a committed report) is the answer, because rejecting would hide
+// a change that happened.
+async function runNative(signal, call) {
+  if (signal?.aborted) {
+    throw new AbortError(ABORTED_BEFORE_START, 'Nothing was touched.', signal.reason)
+  }
+  const run = new native.Run()
+  const cancel = () => run.cancel()
+  signal?.addEventListener('abort', cancel, { once: true })
+  try {
+    return unwrap(await callNative(() => call(run)), signal)
+  } finally {
+    signal?.removeEventListener('abort', cancel)
   }
 }
 
@@ -148,15 +191,15 @@ async function rotateEncryptionKey(oldKey, newKey, databaseUrl, options) {
   checkKeyArg('old key', oldKey)
   checkKeyArg('new key', newKey)
   checkUrl(databaseUrl)
-  const { native: options_, onProgress } = checkOptions(options, 'rotate')
-  return unwrap(await callNative(() => native.rotate(oldKey, newKey, databaseUrl, options_, onProgress)))
+  const { native: options_, onProgress, signal } = checkOptions(options, 'rotate')
+  return runNative(signal, (run) => run.rotate(oldKey, newKey, databaseUrl, options_, onProgress))
 }
 
 async function verifyEncryptionKey(key, databaseUrl, options) {
   checkKeyArg('key', key)
   checkUrl(databaseUrl)
-  const { native: options_, onProgress } = checkOptions(options, 'verify')
-  return unwrap(await callNative(() => native.verify(key, databaseUrl, options_, onProgress)))
+  const { native: options_, onProgress, signal } = checkOptions(options, 'verify')
+  return runNative(signal, (run) => run.verify(key, databaseUrl, options_, onProgress))
 }
 
 function keyFingerprint(key, options) {
@@ -195,4 +238,5 @@ module.exports = {
   describeLocations,
   generateKey,
   KeyrotateError,
+  AbortError,
 }

@@ -6,9 +6,11 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use keyrotate_core::cancel::Cancel;
 use keyrotate_core::connection::{self as connection, ConnectionTarget};
 use keyrotate_core::key::{self, Key, KeyPair, KeyPolicy};
 use keyrotate_core::locations::{Location, Registry};
+use keyrotate_core::report::{Rejection, RotationReport};
 use keyrotate_core::rotation::{self, Progress};
 use keyrotate_core::{Error, KeyRole};
 use napi::bindgen_prelude::{Buffer, Either, Function, JsObjectValue, Object};
@@ -45,16 +47,8 @@ pub struct NativeOptions {
     pub batch_size: Option<u32>,
 }
 
-#[napi(object)]
-pub struct ProgressEvent {
-    pub schema: String,
-    pub table: String,
-    pub column: String,
-    pub done: f64,
-    pub total: f64,
-}
-
-type ProgressCallback = ThreadsafeFunction<ProgressEvent, (), ProgressEvent, Status, false>;
+/// Progress reaches JS as plain objects tagged by `phase` (index.d.ts).
+type ProgressCallback = ThreadsafeFunction<Value, (), Value, Status, false>;
 
 /// Copy the key into memory we wipe. The JS string itself is beyond our
 /// reach; the docs tell callers to prefer Buffers they can `fill(0)`.
@@ -99,9 +93,11 @@ fn registry(options: &Option<NativeOptions>) -> keyrotate_core::Result<Registry>
 
 fn rotate_options(
     options: &Option<NativeOptions>,
+    cancel: &Cancel,
 ) -> keyrotate_core::Result<rotation::RotateOptions> {
     let mut out = rotation::RotateOptions {
         registry: registry(options)?,
+        cancel: cancel.clone(),
         ..rotation::RotateOptions::default()
     };
     if let Some(o) = options {
@@ -121,43 +117,56 @@ fn rotate_options(
 /// Verify takes the options a rotation shares with it; the rest do not apply.
 fn verify_options(
     options: &Option<NativeOptions>,
+    cancel: &Cancel,
 ) -> keyrotate_core::Result<rotation::VerifyOptions> {
-    let shared = rotate_options(options)?;
+    let shared = rotate_options(options, cancel)?;
     Ok(rotation::VerifyOptions {
         registry: shared.registry,
         discover: shared.discover,
         batch_size: shared.batch_size,
+        cancel: shared.cancel,
     })
 }
 
 fn progress_sink(callback: Option<ProgressCallback>) -> impl Fn(&Progress) + Sync {
     move |p: &Progress| {
-        if let Some(cb) = &callback {
+        if let (Some(cb), Ok(event)) = (&callback, serde_json::to_value(p)) {
             // Non-blocking: a slow JS callback must never stall the rotation
             // that holds the table locks.
-            cb.call(
-                ProgressEvent {
-                    schema: p.schema.clone(),
-                    table: p.table.clone(),
-                    column: p.column.clone(),
-                    done: p.done as f64,
-                    total: p.total as f64,
-                },
-                ThreadsafeFunctionCallMode::NonBlocking,
-            );
+            cb.call(event, ThreadsafeFunctionCallMode::NonBlocking);
         }
     }
+}
+
+fn failure(e: &Error) -> Value {
+    json!({
+        "ok": false,
+        "code": e.code(),
+        "message": e.to_string(),
+        "hint": e.hint(),
+        "details": e.details(),
+    })
 }
 
 fn outcome<T: serde::Serialize>(result: keyrotate_core::Result<T>) -> Value {
     match result {
         Ok(report) => json!({ "ok": true, "value": report }),
-        Err(e) => json!({
-            "ok": false,
-            "code": e.code(),
-            "message": e.to_string(),
-            "details": e.details(),
-        }),
+        Err(e) => failure(&e),
+    }
+}
+
+/// A rejected rotation keeps its report (a dry run's findings) beside the
+/// error.
+fn rotation_outcome(result: Result<RotationReport, Rejection>) -> Value {
+    match result {
+        Ok(report) => json!({ "ok": true, "value": report }),
+        Err(rejection) => {
+            let mut value = failure(&rejection.error);
+            if let (Some(report), Some(fields)) = (rejection.report, value.as_object_mut()) {
+                fields.insert("report".into(), json!(report));
+            }
+            value
+        }
     }
 }
 
@@ -180,52 +189,83 @@ pub fn trust_this_nodes_cas(_exports: Object, env: Env) -> napi::Result<()> {
         .map_err(|e| napi::Error::from_reason(e.to_string()))
 }
 
-/// Rotate every registry value from `oldKey` to `newKey` in one transaction.
-#[napi(ts_return_type = "Promise<NativeOutcome>")]
-pub async fn rotate(
-    old_key: KeyInput,
-    new_key: KeyInput,
-    database_url: String,
-    options: Option<NativeOptions>,
-    on_progress: Option<ProgressCallback>,
-) -> Value {
-    let (old, new) = (key_bytes(old_key), key_bytes(new_key));
-    let policy = policy(&options);
-    let sink = progress_sink(on_progress);
-    outcome(
-        async {
-            // Keys first: a bad key must never cost a connection attempt.
-            let keys = KeyPair::parse(&old, &new, policy)?;
-            drop((old, new));
-            let opts = rotate_options(&options)?;
-            let target = ConnectionTarget::parse(&database_url)?;
-            rotation::rotate(Arc::new(keys), &target, &opts, &sink).await
-        }
-        .await,
-    )
+/// One rotation or verify, which JS may cancel (an `AbortSignal`) until its
+/// COMMIT is sent.
+#[napi]
+pub struct Run {
+    cancel: Cancel,
 }
 
-/// Check that every registry value opens with `key`.
-#[napi(ts_return_type = "Promise<NativeOutcome>")]
-pub async fn verify(
-    key: KeyInput,
-    database_url: String,
-    options: Option<NativeOptions>,
-    on_progress: Option<ProgressCallback>,
-) -> Value {
-    let material = key_bytes(key);
-    let policy = policy(&options);
-    let sink = progress_sink(on_progress);
-    outcome(
-        async {
-            let (key, warnings) = Key::parse(KeyRole::Verify, &material, policy)?;
-            drop(material);
-            let opts = verify_options(&options)?;
-            let target = ConnectionTarget::parse(&database_url)?;
-            rotation::verify(Arc::new(key), warnings, &target, &opts, &sink).await
+impl Default for Run {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+#[napi]
+impl Run {
+    #[napi(constructor)]
+    pub fn new() -> Self {
+        Run {
+            cancel: Cancel::new(),
         }
-        .await,
-    )
+    }
+
+    /// Stop the run, unless its COMMIT was already sent.
+    #[napi]
+    pub fn cancel(&self) {
+        self.cancel.cancel();
+    }
+
+    /// Rotate every registry value from `oldKey` to `newKey` in one transaction.
+    #[napi(ts_return_type = "Promise<NativeOutcome>")]
+    pub async fn rotate(
+        &self,
+        old_key: KeyInput,
+        new_key: KeyInput,
+        database_url: String,
+        options: Option<NativeOptions>,
+        on_progress: Option<ProgressCallback>,
+    ) -> Value {
+        let (old, new) = (key_bytes(old_key), key_bytes(new_key));
+        let policy = policy(&options);
+        let sink = progress_sink(on_progress);
+        rotation_outcome(
+            async {
+                // Keys first: a bad key must never cost a connection attempt.
+                let keys = KeyPair::parse(&old, &new, policy)?;
+                drop((old, new));
+                let opts = rotate_options(&options, &self.cancel)?;
+                let target = ConnectionTarget::parse(&database_url)?;
+                rotation::rotate(Arc::new(keys), &target, &opts, &sink).await
+            }
+            .await,
+        )
+    }
+
+    /// Check that every registry value opens with `key`.
+    #[napi(ts_return_type = "Promise<NativeOutcome>")]
+    pub async fn verify(
+        &self,
+        key: KeyInput,
+        database_url: String,
+        options: Option<NativeOptions>,
+        on_progress: Option<ProgressCallback>,
+    ) -> Value {
+        let material = key_bytes(key);
+        let policy = policy(&options);
+        let sink = progress_sink(on_progress);
+        outcome(
+            async {
+                let (key, warnings) = Key::parse(KeyRole::Verify, &material, policy)?;
+                drop(material);
+                let opts = verify_options(&options, &self.cancel)?;
+                let target = ConnectionTarget::parse(&database_url)?;
+                rotation::verify(Arc::new(key), warnings, &target, &opts, &sink).await
+            }
+            .await,
+        )
+    }
 }
 
 /// The key's non-secret fingerprint (after the same validation as `verify`).
@@ -267,9 +307,7 @@ pub fn describe_database(database_url: String) -> Value {
     outcome(ConnectionTarget::parse(&database_url).map(|t| {
         json!({
             "database": t.describe(),
-            "host": t.host(),
-            "name": t.database(),
-            "schema": t.schema(),
+            "target": t.identity(),
             "notices": t.notices(),
         })
     }))

@@ -257,7 +257,8 @@ export async function assertNothingOpensWith(client, schema, key, { locations = 
  * ISSUE9-INTERFACE.md): `rowsReencrypted` counts rows written (a connectors
  * row with auth_config and env_vars.$enc sealed is one), `values` the sealed
  * values, `empty` the location values without ciphertext, `tables` the tables
- * holding a location this database has, `perLocation[name]` { rows,
+ * where something is sealed (those a rotation changes), `tablesPresent` the
+ * tables holding a location this database has, `perLocation[name]` { rows,
  * reencrypted, empty }, `present`/`absent` the location names.
  */
 export function expectedReport(fixture) {
@@ -275,7 +276,8 @@ export function expectedReport(fixture) {
     rowsReencrypted: new Set(sealed.map((r) => `${r.table}\u0000${r.id}`)).size,
     values: sealed.length,
     empty: fixture.rows.length - sealed.length,
-    tables: new Set(present.map((l) => l.table)).size,
+    tables: new Set(sealed.map((r) => r.table)).size,
+    tablesPresent: new Set(present.map((l) => l.table)).size,
     perLocation,
     present: present.map(locationName),
     absent: LOCATIONS.filter((l) => !isPresent(l)).map(locationName),

@@ -136,7 +136,8 @@ impl fmt::Display for Unsupported {
 }
 
 /// Which lock a run waited for.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
 #[non_exhaustive]
 pub enum LockKind {
     /// The advisory lock every keyrotate run takes: another rotation holds it.
@@ -161,6 +162,45 @@ impl fmt::Display for LockKind {
             }
             LockKind::Other => "a conflicting lock is held",
         })
+    }
+}
+
+/// A session holding a lock a run waits for: what an operator needs to find
+/// it (`pg_stat_activity`), never what it runs.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LockHolder {
+    pub pid: i32,
+    pub user: Option<String>,
+    pub application_name: Option<String>,
+    /// `active`, `idle in transaction`, ...
+    pub state: Option<String>,
+    /// When its transaction began (UTC, ISO 8601).
+    pub since: Option<String>,
+}
+
+impl fmt::Display for LockHolder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "pid {}", self.pid)?;
+        let mut parts = Vec::new();
+        if let Some(user) = &self.user {
+            parts.push(format!("user {user}"));
+        }
+        if let Some(app) = self.application_name.as_deref().filter(|a| !a.is_empty()) {
+            parts.push(format!("application {app:?}"));
+        }
+        match (&self.state, &self.since) {
+            (Some(state), Some(since)) => {
+                parts.push(format!("{state}, in a transaction since {since}"))
+            }
+            (Some(state), None) => parts.push(state.clone()),
+            (None, Some(since)) => parts.push(format!("in a transaction since {since}")),
+            (None, None) => {}
+        }
+        if !parts.is_empty() {
+            write!(f, " ({})", parts.join(", "))?;
+        }
+        Ok(())
     }
 }
 
@@ -217,8 +257,12 @@ pub enum Error {
     /// rejected the credentials. `target` is `host:port/database`.
     DbConnect { target: String, reason: String },
     /// `ERR_LOCK_TIMEOUT`: another session held a conflicting lock (a writer
-    /// or a concurrent rotation) for longer than the lock timeout.
-    LockTimeout { lock: LockKind },
+    /// or a concurrent rotation) for longer than the lock timeout. `holders`
+    /// are the sessions seen holding it last (empty when none could be seen).
+    LockTimeout {
+        lock: LockKind,
+        holders: Vec<LockHolder>,
+    },
     /// `ERR_DB`: any other database error; the transaction was rolled back.
     Db {
         reason: String,
@@ -228,6 +272,16 @@ pub enum Error {
     /// flight, so whether the rotation committed cannot be known from here.
     /// Re-running the same rotation is safe either way.
     CommitUnknown { reason: String },
+    /// `ERR_ALREADY_ON_NEW_KEY`: not one value opens with the old key, and
+    /// `values` already open with the new one (`fingerprint`): a re-run of a
+    /// finished rotation, or swapped keys. Nothing was written. It is not a
+    /// success, because an operator who swapped the keys would otherwise
+    /// start the backend on a key the data is not on.
+    AlreadyOnNewKey { fingerprint: String, values: u64 },
+    /// `ABORT_ERR` (Node's code for an aborted operation): the caller
+    /// cancelled the run before its COMMIT was sent; the transaction was
+    /// rolled back.
+    Aborted,
     /// `ERR_INTERNAL`: a bug or an invariant violation (for example a freshly
     /// sealed value that does not re-open). Nothing was committed.
     Internal { reason: String },
@@ -250,24 +304,77 @@ impl Error {
             Error::LockTimeout { .. } => "ERR_LOCK_TIMEOUT",
             Error::Db { .. } => "ERR_DB",
             Error::CommitUnknown { .. } => "ERR_COMMIT_UNKNOWN",
+            Error::AlreadyOnNewKey { .. } => "ERR_ALREADY_ON_NEW_KEY",
+            Error::Aborted => "ABORT_ERR",
             Error::Internal { .. } => "ERR_INTERNAL",
         }
     }
 
-    /// Machine-readable details: the value's location, or the column, the
-    /// error is about. Never a value.
+    /// Machine-readable details, tagged by `kind`: the value's location
+    /// (`value`), the column (`place`), the table (`table`), the key (`key`),
+    /// the keys' fingerprints (`keys`), the lock and who holds it (`lock`),
+    /// the server's error (`database`), the server (`connection`). Never a
+    /// value.
     pub fn details(&self) -> Option<serde_json::Value> {
-        match self {
+        let (kind, mut body) = match self {
             Error::OldKeyMismatch { location } | Error::Undecryptable { location, .. } => {
-                serde_json::to_value(&**location).ok()
+                ("value", serde_json::to_value(&**location).ok()?)
             }
             Error::UnregisteredCiphertext { place, .. }
             | Error::ColumnNotFound { place, .. }
-            | Error::TableUnsupported { place, .. } => serde_json::to_value(&**place).ok(),
-            Error::RowSecurity { schema, table } => {
-                Some(serde_json::json!({ "schema": schema, "table": table }))
+            | Error::TableUnsupported { place, .. } => {
+                ("place", serde_json::to_value(&**place).ok()?)
             }
-            _ => None,
+            Error::RowSecurity { schema, table } => (
+                "table",
+                serde_json::json!({ "schema": schema, "table": table }),
+            ),
+            Error::KeyInvalid { role, .. } => ("key", serde_json::json!({ "role": role })),
+            Error::AlreadyOnNewKey {
+                fingerprint,
+                values,
+            } => (
+                "keys",
+                serde_json::json!({ "dataKeyFingerprint": fingerprint, "valuesOnNewKey": values }),
+            ),
+            Error::LockTimeout { lock, holders } => (
+                "lock",
+                serde_json::json!({ "lock": lock, "holders": holders }),
+            ),
+            Error::Db { sqlstate, .. } => ("database", serde_json::json!({ "sqlstate": sqlstate })),
+            Error::DbConnect { target, .. } => {
+                ("connection", serde_json::json!({ "target": target }))
+            }
+            _ => return None,
+        };
+        body.as_object_mut()?
+            .insert("kind".to_owned(), serde_json::Value::from(kind));
+        Some(body)
+    }
+
+    /// What to do next, in the operator's words. Never a value: fingerprints
+    /// and names only.
+    pub fn hint(&self) -> String {
+        const UNTOUCHED: &str = "Nothing was changed.";
+        match self {
+            Error::KeyInvalid { role: KeyRole::New, .. } => "Use a new key of at least 32 characters that is not a placeholder, from a file, standard input or the environment; `generate-key` prints a strong one. Nothing was touched.".into(),
+            Error::KeyInvalid { role: KeyRole::Old, .. } => "The old key must be the ENCRYPTION_KEY the backend runs with now, exactly as it is set there (from a file, standard input or the environment). Nothing was touched.".into(),
+            Error::KeyInvalid { role: KeyRole::Verify, .. } => "Give the key to check exactly as the backend has it in ENCRYPTION_KEY (from a file, standard input or the environment). Nothing was touched.".into(),
+            Error::KeyUnchanged => "The new key must differ from the old one in its first 32 bytes, the only ones the backend uses. Nothing was touched.".into(),
+            Error::InvalidArgument { .. } => "Check the option the message names (--help for the command, index.d.ts for the API). Nothing was touched.".into(),
+            Error::ColumnNotFound { .. } => format!("Check the location (--column, --columns-file) against the database and the schema the URL names. {UNTOUCHED}"),
+            Error::TableUnsupported { .. } => format!("Check the location against the table (docs/locations.md). {UNTOUCHED}"),
+            Error::RowSecurity { .. } => format!("Run as the table's owner (without FORCE ROW LEVEL SECURITY), a role with BYPASSRLS, or a superuser. {UNTOUCHED}"),
+            Error::OldKeyMismatch { .. } => format!("The old key is not the one this database was encrypted with: use the ENCRYPTION_KEY the backend runs with now. {UNTOUCHED}"),
+            Error::Undecryptable { .. } => format!("This one value is damaged, is not stored the way the backend stores it, or was sealed elsewhere (a value copied from another row does not open under its own row); the message says which. Re-enter or clear that credential in the backend, then run again. {UNTOUCHED}"),
+            Error::UnregisteredCiphertext { .. } => format!("Add the location with a locations file (--columns-file, columnsFile; docs/locations.md) and run again; leaving it behind (--leave-unregistered, allowUnregistered) rotates anyway and leaves those values on the old key, unreadable to the backend. {UNTOUCHED}"),
+            Error::AlreadyOnNewKey { fingerprint, .. } => format!("{UNTOUCHED} The data is on the key given as new ({fingerprint}). After a finished rotation, this re-run has nothing left to do: verify with that key. If the keys were swapped, the data was never on the other key: the backend must keep starting with the key whose fingerprint is {fingerprint} (check a key with `fingerprint`)."),
+            Error::DbConnect { .. } => "Check DATABASE_URL (or --database-url), that the database is reachable, and its TLS settings (sslmode, sslrootcert). Nothing was changed.".into(),
+            Error::LockTimeout { .. } => format!("Another rotation or a long transaction holds the tables (the message names the session). Retry, stop the backend, or raise the lock timeout (--lock-timeout, lockTimeoutMs). {UNTOUCHED}"),
+            Error::Db { .. } => format!("The transaction was rolled back. {UNTOUCHED} The SQLSTATE and the server's words say what to fix."),
+            Error::CommitUnknown { .. } => "Do not switch ENCRYPTION_KEY and do not restore a backup yet. Run the same rotation again with the same keys: values already on the new key are left alone, so it is safe whether or not the commit happened (it ends with ERR_ALREADY_ON_NEW_KEY if it had). Then verify with the new key, and only then switch.".into(),
+            Error::Aborted => format!("The run was cancelled before its COMMIT; the transaction was rolled back. {UNTOUCHED}"),
+            Error::Internal { .. } => "Nothing was committed. Please report this.".into(),
         }
     }
 
@@ -341,10 +448,14 @@ impl fmt::Display for Error {
             Error::DbConnect { target, reason } => {
                 write!(f, "cannot connect to database {target}: {reason}")
             }
-            Error::LockTimeout { lock } => write!(
-                f,
-                "timed out waiting for a lock ({lock}). Nothing was changed; retry, or raise the lock timeout"
-            ),
+            Error::LockTimeout { lock, holders } => {
+                write!(f, "timed out waiting for a lock ({lock})")?;
+                if !holders.is_empty() {
+                    let named: Vec<String> = holders.iter().map(|h| h.to_string()).collect();
+                    write!(f, "; held by {}", named.join("; "))?;
+                }
+                f.write_str(". Nothing was changed")
+            }
             Error::Db { reason, sqlstate } => match sqlstate {
                 Some(state) => write!(
                     f,
@@ -355,6 +466,16 @@ impl fmt::Display for Error {
             Error::CommitUnknown { reason } => write!(
                 f,
                 "the connection failed during COMMIT ({reason}); the rotation may or may not have committed. Do not switch keys: run the same rotation again with the same keys (values already on the new key are left alone), then verify with the new key"
+            ),
+            Error::AlreadyOnNewKey {
+                fingerprint,
+                values,
+            } => write!(
+                f,
+                "nothing is sealed with the old key: all {values} sealed value(s) already open with the key given as new ({fingerprint}). This is a re-run of a finished rotation, or the keys are swapped; nothing was changed"
+            ),
+            Error::Aborted => f.write_str(
+                "the run was cancelled before its COMMIT; the transaction was rolled back and nothing was changed",
             ),
             Error::Internal { reason } => write!(f, "internal error: {reason}"),
         }
@@ -388,7 +509,7 @@ mod tests {
         assert_eq!(missing.code(), "ERR_COLUMN_NOT_FOUND");
         assert_eq!(
             missing.details().unwrap(),
-            serde_json::json!({"schema": "public", "table": "connectors", "column": "auth_config"})
+            serde_json::json!({"kind": "place", "schema": "public", "table": "connectors", "column": "auth_config"})
         );
         assert!(missing.to_string().contains("not an AnythingMCP database"));
 
@@ -411,10 +532,26 @@ mod tests {
 
         let lock = Error::LockTimeout {
             lock: LockKind::Rotation,
+            holders: vec![LockHolder {
+                pid: 4242,
+                user: Some("amcp".into()),
+                application_name: Some("psql".into()),
+                state: Some("idle in transaction".into()),
+                since: Some("2026-12-04T01:02:03Z".into()),
+            }],
         };
         assert_eq!(lock.code(), "ERR_LOCK_TIMEOUT");
         assert!(lock.to_string().contains("another keyrotate run"));
-        assert_eq!(lock.details(), None);
+        assert!(lock.to_string().contains(
+            "held by pid 4242 (user amcp, application \"psql\", idle in transaction, in a transaction since 2026-12-04T01:02:03Z)"
+        ));
+        assert_eq!(
+            lock.details().unwrap(),
+            serde_json::json!({"kind": "lock", "lock": "rotation", "holders": [{
+                "pid": 4242, "user": "amcp", "applicationName": "psql",
+                "state": "idle in transaction", "since": "2026-12-04T01:02:03Z"
+            }]})
+        );
     }
 
     #[test]
@@ -432,10 +569,33 @@ mod tests {
         };
         assert_eq!(
             e.details().unwrap(),
-            serde_json::json!({"schema": "public", "table": "org_settings", "column": "value", "member": "secretEnc", "primaryKey": "os1"})
+            serde_json::json!({"kind": "value", "schema": "public", "table": "org_settings", "column": "value", "member": "secretEnc", "primaryKey": "os1"})
         );
         assert!(e
             .to_string()
             .contains("public.org_settings.value member \"secretEnc\" (primary key os1)"));
+    }
+
+    #[test]
+    fn hints_fit_the_key_and_never_send_an_old_key_to_generate_key() {
+        let invalid = |role| Error::KeyInvalid {
+            role,
+            reason: "it is 3 characters long".into(),
+        };
+        assert!(invalid(KeyRole::New).hint().contains("generate-key"));
+        for role in [KeyRole::Old, KeyRole::Verify] {
+            assert!(!invalid(role).hint().contains("generate"), "{role}");
+            assert!(invalid(role).hint().contains("ENCRYPTION_KEY"), "{role}");
+        }
+        let done = Error::AlreadyOnNewKey {
+            fingerprint: "0123456789ab".into(),
+            values: 14,
+        };
+        assert_eq!(done.code(), "ERR_ALREADY_ON_NEW_KEY");
+        assert!(done.hint().contains("0123456789ab"));
+        assert_eq!(
+            done.details().unwrap(),
+            serde_json::json!({"kind": "keys", "dataKeyFingerprint": "0123456789ab", "valuesOnNewKey": 14})
+        );
     }
 }

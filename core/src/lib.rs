@@ -3,6 +3,7 @@
 #![forbid(unsafe_code)]
 
 pub mod aad;
+pub mod cancel;
 pub mod connection;
 pub mod document;
 pub mod envelope;

@@ -7,7 +7,8 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use crate::error::{Location as ValueLocation, Place};
+use crate::connection::DatabaseIdentity;
+use crate::error::{Error, Location as ValueLocation, Place};
 use crate::key::Warning;
 use crate::locations::Location;
 
@@ -156,19 +157,22 @@ pub struct RotationReport {
     pub dry_run: bool,
     /// True only when the transaction committed. A dry run never commits.
     pub committed: bool,
-    /// Rows rewritten (a row with several locations is one row).
+    /// Rows rewritten, or in a dry run that would be (a row with several
+    /// locations is one row).
     pub rows_reencrypted: u64,
-    /// Values, summed over the locations.
+    /// Values re-encrypted (or that would be), summed over the locations.
     pub values_reencrypted: u64,
+    /// Values that already open with the new key, left alone.
     pub already_on_new_key: u64,
+    /// NULL or empty values, and documents without the member.
     pub empty: u64,
-    /// Tables that exist and were examined.
+    /// Tables where rows were (or would be) rewritten.
     pub tables: u64,
-    /// `X rows re-encrypted across Y tables`.
+    /// `X rows re-encrypted across Y tables` (a dry run: `would be`).
     pub summary: String,
-    /// False when values open with neither key and none opens with the old
-    /// key (a dry run's way of saying "old key does not match").
-    pub old_key_matches: bool,
+    /// Whether any value opened with the old key; null when nothing is
+    /// sealed at all, so there was nothing for it to open.
+    pub old_key_matches: Option<bool>,
     pub locations: Vec<LocationReport>,
     pub migrations: Migrations,
     #[serde(flatten)]
@@ -178,6 +182,26 @@ pub struct RotationReport {
     pub new_key_fingerprint: String,
     /// `host:port/database`, no credentials.
     pub database: String,
+    /// User, host, port, database and schema acted on.
+    pub target: DatabaseIdentity,
+}
+
+/// A rotation that did not succeed: why, and the report when the run got
+/// that far (a dry run's findings, or a run that found nothing to rotate),
+/// so that a caller who catches the error still sees every finding.
+#[derive(Debug)]
+pub struct Rejection {
+    pub error: Error,
+    pub report: Option<Box<RotationReport>>,
+}
+
+impl From<Error> for Rejection {
+    fn from(error: Error) -> Self {
+        Rejection {
+            error,
+            report: None,
+        }
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -197,6 +221,7 @@ pub struct VerifyReport {
     pub duration_ms: u64,
     pub key_fingerprint: String,
     pub database: String,
+    pub target: DatabaseIdentity,
 }
 
 /// Distinct existing tables among the processed locations.
@@ -212,9 +237,14 @@ pub fn table_count(locations: &[LocationReport]) -> u64 {
 }
 
 /// The request's exact wording, kept literal (no singular forms) so scripts
-/// can match it.
-pub fn rotation_summary(rows: u64, tables: u64) -> String {
-    format!("{rows} rows re-encrypted across {tables} tables")
+/// can match it; a dry run says what would happen.
+pub fn rotation_summary(rows: u64, tables: u64, dry_run: bool) -> String {
+    let verb = if dry_run {
+        "would be re-encrypted"
+    } else {
+        "re-encrypted"
+    };
+    format!("{rows} rows {verb} across {tables} tables")
 }
 
 pub fn verify_summary(values: u64, tables: u64, failed: u64) -> String {

@@ -3,7 +3,9 @@
 
 use deadpool_postgres::tokio_postgres::config::{SslMode, SslNegotiation};
 use deadpool_postgres::tokio_postgres::error::SqlState;
-use deadpool_postgres::tokio_postgres::{self, NoTls, SimpleQueryMessage};
+use std::time::Duration;
+
+use deadpool_postgres::tokio_postgres::{self, CancelToken, NoTls, SimpleQueryMessage};
 use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, PoolError};
 use rustls::{AlertDescription, CertificateError};
 use tokio_postgres_rustls::MakeRustlsConnect;
@@ -34,6 +36,23 @@ pub(super) async fn connect(target: &ConnectionTarget) -> Result<Object> {
         target: target.describe(),
         reason,
     })
+}
+
+/// Ask the server to stop what the session behind `token` is running: a
+/// cancelled run's statement would otherwise go on, holding its locks,
+/// until the server notices the connection is gone. Best effort, and never
+/// longer than a second: the transaction is rolled back either way.
+pub(super) async fn cancel(target: &ConnectionTarget, token: CancelToken) {
+    let attempt = async {
+        match &target.tls {
+            None => token.cancel_query(NoTls).await,
+            Some(tls) => match tls.client_config() {
+                Ok(config) => token.cancel_query(MakeRustlsConnect::new(config)).await,
+                Err(_) => Ok(()),
+            },
+        }
+    };
+    let _ = tokio::time::timeout(Duration::from_secs(1), attempt).await;
 }
 
 async fn try_connect(target: &ConnectionTarget) -> Result<Object, String> {

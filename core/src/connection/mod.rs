@@ -32,6 +32,27 @@ use crate::Result;
 
 pub use certs::trust_node_bundled_cas;
 
+/// The database a run acts on, for prompts and reports.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct DatabaseIdentity {
+    pub user: String,
+    /// Host name or address, or the socket directory.
+    pub host: String,
+    pub port: u16,
+    pub database: String,
+    pub schema: String,
+}
+
+impl fmt::Display for DatabaseIdentity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "database {} on {}:{} as {}, schema {}",
+            self.database, self.host, self.port, self.user, self.schema
+        )
+    }
+}
+
 /// A parsed `DATABASE_URL`, ready to connect.
 pub struct ConnectionTarget {
     host: Host,
@@ -97,6 +118,18 @@ impl ConnectionTarget {
         self.database.clone()
     }
 
+    /// What a run acts on, as an operator names it: user, host, port,
+    /// database and schema. Never the password.
+    pub fn identity(&self) -> DatabaseIdentity {
+        DatabaseIdentity {
+            user: self.user.clone(),
+            host: self.host(),
+            port: self.port,
+            database: self.database.clone(),
+            schema: self.schema.clone(),
+        }
+    }
+
     /// Connect through a pool of one, with `application_name` set, the
     /// session's `search_path` set to [`schema`](Self::schema), and the
     /// server's statement, idle-in-transaction and transaction timeouts off
@@ -105,6 +138,12 @@ impl ConnectionTarget {
     /// Needs a Tokio runtime with timers enabled.
     pub async fn connect(&self) -> Result<Object> {
         connect::connect(self).await
+    }
+
+    /// Best effort, within a second: stop the statement the session behind
+    /// `token` runs (a cancelled rotation's), so its locks go at once.
+    pub async fn cancel_query(&self, token: tokio_postgres::CancelToken) {
+        connect::cancel(self, token).await
     }
 }
 

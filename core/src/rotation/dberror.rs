@@ -39,7 +39,10 @@ pub fn commit_error(e: tokio_postgres::Error) -> Error {
 
 pub fn lock_error(e: tokio_postgres::Error, lock: LockKind) -> Error {
     if e.code() == Some(&SqlState::LOCK_NOT_AVAILABLE) {
-        Error::LockTimeout { lock }
+        Error::LockTimeout {
+            lock,
+            holders: Vec::new(),
+        }
     } else {
         db_error(e)
     }

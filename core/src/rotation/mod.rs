@@ -11,10 +11,13 @@
 
 mod catalog;
 mod dberror;
+mod diagnosis;
 mod discovery;
 mod examine;
+mod locks;
 mod migrations;
 mod plan;
+mod progress;
 mod scan;
 mod tid;
 
@@ -23,20 +26,22 @@ use std::time::{Duration, Instant};
 
 use tokio_postgres::{Client, IsolationLevel, Transaction};
 
+use crate::cancel::Cancel;
 use crate::connection::ConnectionTarget;
-use crate::error::{Error, LockKind, Result};
+use crate::error::{Error, Result};
 use crate::key::{Key, KeyPair, Warning};
 use crate::locations::{Location, Registry};
 use crate::report::{
-    self, DiscoveredColumn, Findings, LocationReport, Migrations, RotationReport, VerifyReport,
+    self, DiscoveredColumn, Findings, LocationReport, Migrations, Rejection, RotationReport,
+    VerifyReport,
 };
 use crate::session::session_settings;
 
-use dberror::{commit_error, db_error, lock_error};
+use dberror::{commit_error, db_error};
 use examine::Mode;
 use plan::TablePlan;
+pub use progress::{Progress, ProgressFn, TableProgress};
 use scan::Scan;
-pub use scan::{Progress, ProgressFn};
 
 /// An arbitrary constant: every keyrotate process takes this advisory lock,
 /// whatever it rotates.
@@ -60,6 +65,8 @@ pub struct RotateOptions {
     pub allow_unregistered: bool,
     /// Rows fetched and written per round trip.
     pub batch_size: usize,
+    /// Raised from outside to stop the run before its COMMIT.
+    pub cancel: Cancel,
 }
 
 impl Default for RotateOptions {
@@ -71,6 +78,7 @@ impl Default for RotateOptions {
             discover: true,
             allow_unregistered: false,
             batch_size: DEFAULT_BATCH_SIZE,
+            cancel: Cancel::default(),
         }
     }
 }
@@ -80,6 +88,7 @@ pub struct VerifyOptions {
     pub registry: Registry,
     pub discover: bool,
     pub batch_size: usize,
+    pub cancel: Cancel,
 }
 
 impl Default for VerifyOptions {
@@ -88,100 +97,131 @@ impl Default for VerifyOptions {
             registry: Registry::defaults(),
             discover: true,
             batch_size: DEFAULT_BATCH_SIZE,
+            cancel: Cancel::default(),
         }
     }
 }
 
 /// Re-encrypt every registry value from `keys.old` to `keys.new`.
+///
+/// Succeeds only when the data is on the new key afterwards with something
+/// to show for it: a dry run whose real run would be refused, and a run that
+/// finds nothing sealed with the old key, are rejections that carry their
+/// report.
 pub async fn rotate(
     keys: Arc<KeyPair>,
     target: &ConnectionTarget,
     options: &RotateOptions,
     progress: ProgressFn<'_>,
-) -> Result<RotationReport> {
+) -> Result<RotationReport, Rejection> {
     let run = Checked::new(
         &options.registry,
         target,
         options.batch_size,
         options.lock_timeout,
     )?;
-    let mut client = target.connect().await?;
+    let cancel = &options.cancel;
+    progress(&Progress::Connecting {
+        database: target.describe(),
+    });
+    let mut client = cancel.guard(target.connect()).await?;
+    let cancel_token = client.cancel_token();
     let tx = client.transaction().await.map_err(db_error)?;
-    tx.batch_execute(&session_settings(run.lock_ms, true))
-        .await
-        .map_err(db_error)?;
-    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&ADVISORY_LOCK_ID])
-        .await
-        .map_err(|e| lock_error(e, LockKind::Rotation))?;
 
+    let write = !options.dry_run;
     let mut findings = Findings {
         warnings: keys.warnings.clone(),
         ..Findings::default()
     };
-    let write = !options.dry_run;
-    let survey = Survey::take(
-        &tx,
-        target,
-        &options.registry,
-        &run.locations,
-        options.discover.then_some(&keys.old),
-        run.lock_ms,
-        &mut findings,
-    )
-    .await?;
-    if let Some(first) = survey.discovered.first() {
-        if options.allow_unregistered || !write {
-            findings.warnings.extend(survey.discovered.iter().map(|d| Warning {
-                code: "WARN_UNREGISTERED_CIPHERTEXT",
-                message: format!(
-                    "{} is not in the registry but holds values that open with the old key; {}",
-                    d.place,
-                    if write {
-                        "they were left on the old key, as asked"
-                    } else {
-                        "a rotation would refuse to run (add the location with --columns-file, or accept leaving it behind)"
-                    }
-                ),
-            }));
-        } else {
-            return Err(Error::UnregisteredCiphertext {
-                place: Box::new(first.place.clone()),
-                more: survey.discovered.len() - 1,
-            });
-        }
-    }
-    // Only a writing rotation locks: a dry run, like verify, must be safe to
-    // run next to a live backend without making writers wait.
-    if write {
-        lock_tables(&tx, &survey.plans).await?;
-    }
-    let mode = Mode::Rotate {
-        keys: Arc::clone(&keys),
-        write,
-    };
-    let mut scan = Scan::new(mode, run.batch_size, progress);
-    let locations_report = survey
-        .scan(&mut scan, &tx, &run.locations, &mut findings)
+    let mut scan = Scan::new(
+        Mode::Rotate {
+            keys: Arc::clone(&keys),
+            write,
+        },
+        run.batch_size,
+        progress,
+    );
+    let work = async {
+        tx.batch_execute(&session_settings(run.lock_ms, true))
+            .await
+            .map_err(db_error)?;
+        locks::acquire(
+            &tx,
+            locks::Target::Advisory(ADVISORY_LOCK_ID),
+            run.lock_ms,
+            progress,
+        )
         .await?;
-    if write {
-        scan.finish()?;
+        let survey = Survey::take(
+            &tx,
+            target,
+            &options.registry,
+            &run,
+            options.discover.then_some(&keys.old),
+            progress,
+            &mut findings,
+        )
+        .await?;
+        diagnosis::unregistered(&survey.discovered, options, &mut findings)?;
+        // Only a writing rotation locks: a dry run, like verify, must be safe
+        // to run next to a live backend without making writers wait.
+        if write {
+            let tables = survey.tables();
+            if !tables.is_empty() {
+                locks::acquire(&tx, locks::Target::Tables(&tables), run.lock_ms, progress).await?;
+            }
+        }
+        let locations = survey
+            .scan(&mut scan, &tx, &run.locations, &mut findings)
+            .await?;
+        if write {
+            scan.finish()?;
+        }
+        Ok::<_, Error>((survey, locations))
+    };
+    let (survey, locations_report) = match cancel.guard(work).await {
+        Ok(done) => done,
+        Err(error) => {
+            if matches!(error, Error::Aborted) {
+                target.cancel_query(cancel_token).await;
+            }
+            return Err(error.into());
+        }
+    };
+
+    let sum = |f: fn(&LocationReport) -> u64| locations_report.iter().map(f).sum::<u64>();
+    let values_reencrypted = sum(|l| l.reencrypted);
+    let already_on_new_key = sum(|l| l.already_on_new_key);
+    let refusal = diagnosis::refusal(
+        &scan,
+        &findings,
+        &survey.discovered,
+        already_on_new_key,
+        &keys,
+        options,
+    );
+    let committed = write && refusal.is_none();
+    if committed {
+        progress(&Progress::Committing);
         tx.commit().await.map_err(commit_error)?;
     } else {
         tx.rollback().await.map_err(db_error)?;
     }
 
-    let sum = |f: fn(&LocationReport) -> u64| locations_report.iter().map(f).sum::<u64>();
-    let tables = report::table_count(&locations_report);
-    Ok(RotationReport {
+    let report = RotationReport {
         dry_run: options.dry_run,
-        committed: write,
+        committed,
         rows_reencrypted: scan.rows_reencrypted,
-        values_reencrypted: sum(|l| l.reencrypted),
-        already_on_new_key: sum(|l| l.already_on_new_key),
+        values_reencrypted,
+        already_on_new_key,
         empty: sum(|l| l.empty),
-        tables,
-        summary: report::rotation_summary(scan.rows_reencrypted, tables),
-        old_key_matches: scan.key_failures == 0 || scan.opened_with_old > 0,
+        tables: scan.tables_reencrypted,
+        summary: report::rotation_summary(
+            scan.rows_reencrypted,
+            scan.tables_reencrypted,
+            options.dry_run,
+        ),
+        old_key_matches: diagnosis::old_key_matches(&scan, already_on_new_key),
         locations: locations_report,
         migrations: survey.migrations,
         findings: Findings {
@@ -192,7 +232,15 @@ pub async fn rotate(
         old_key_fingerprint: keys.old.fingerprint().to_owned(),
         new_key_fingerprint: keys.new.fingerprint().to_owned(),
         database: target.describe(),
-    })
+        target: target.identity(),
+    };
+    match refusal {
+        Some(error) => Err(Rejection {
+            error,
+            report: Some(Box::new(report)),
+        }),
+        None => Ok(report),
+    }
 }
 
 /// Check that every registry value opens with `key`, in one read-only
@@ -210,23 +258,18 @@ pub async fn verify(
         options.batch_size,
         DEFAULT_LOCK_TIMEOUT,
     )?;
-    let mut client = target.connect().await?;
+    let cancel = &options.cancel;
+    progress(&Progress::Connecting {
+        database: target.describe(),
+    });
+    let mut client = cancel.guard(target.connect()).await?;
+    let cancel_token = client.cancel_token();
     let tx = snapshot(&mut client, run.lock_ms).await?;
 
     let mut findings = Findings {
         warnings,
         ..Findings::default()
     };
-    let survey = Survey::take(
-        &tx,
-        target,
-        &options.registry,
-        &run.locations,
-        options.discover.then_some(&key),
-        run.lock_ms,
-        &mut findings,
-    )
-    .await?;
     let mut scan = Scan::new(
         Mode::Verify {
             key: Arc::clone(&key),
@@ -234,9 +277,31 @@ pub async fn verify(
         run.batch_size,
         progress,
     );
-    let locations_report = survey
-        .scan(&mut scan, &tx, &run.locations, &mut findings)
+    let work = async {
+        let survey = Survey::take(
+            &tx,
+            target,
+            &options.registry,
+            &run,
+            options.discover.then_some(&key),
+            progress,
+            &mut findings,
+        )
         .await?;
+        let locations = survey
+            .scan(&mut scan, &tx, &run.locations, &mut findings)
+            .await?;
+        Ok::<_, Error>((survey, locations))
+    };
+    let (survey, locations_report) = match cancel.guard(work).await {
+        Ok(done) => done,
+        Err(error) => {
+            if matches!(error, Error::Aborted) {
+                target.cancel_query(cancel_token).await;
+            }
+            return Err(error);
+        }
+    };
     tx.rollback().await.map_err(db_error)?;
 
     let values_verified = locations_report.iter().map(|l| l.already_on_new_key).sum();
@@ -256,6 +321,7 @@ pub async fn verify(
         duration_ms: elapsed_ms(run.started),
         key_fingerprint: key.fingerprint().to_owned(),
         database: target.describe(),
+        target: target.identity(),
     })
 }
 
@@ -273,38 +339,38 @@ impl Survey {
         tx: &Transaction<'_>,
         target: &ConnectionTarget,
         registry: &Registry,
-        locations: &[Location],
+        run: &Checked,
         discover_with: Option<&Key>,
-        lock_ms: u128,
+        progress: ProgressFn<'_>,
         findings: &mut Findings,
     ) -> Result<Survey> {
+        let (locations, lock_ms) = (&run.locations, run.lock_ms);
         let migrations =
             migrations::read(tx, target.schema(), &registry.migrations, findings).await?;
         let resolved = catalog::resolve(tx, locations, findings).await?;
         let discovered = match discover_with {
-            Some(key) => discovery::discover(target, key, locations, lock_ms, findings).await?,
+            Some(key) => {
+                progress(&Progress::Discovering);
+                discovery::discover(target, key, locations, lock_ms, findings).await?
+            }
             None => Vec::new(),
         };
         findings.notices.extend_from_slice(target.notices());
-        for absent in &resolved.absent {
-            findings.notices.push(format!(
-                "{}.{}.{}{} does not exist in this database; skipped",
-                absent.schema,
-                absent.table,
-                absent.column,
-                absent
-                    .member
-                    .as_ref()
-                    .map(|m| format!(" member {m:?}"))
-                    .unwrap_or_default()
-            ));
-        }
         Ok(Survey {
             plans: resolved.plans,
             absent: resolved.absent,
             migrations,
             discovered,
         })
+    }
+
+    /// The tables a writing rotation locks: quoted, sorted, each once, so
+    /// that one statement takes them all and no two runs deadlock.
+    fn tables(&self) -> Vec<String> {
+        let mut tables: Vec<String> = self.plans.iter().map(TablePlan::qualified).collect();
+        tables.sort();
+        tables.dedup();
+        tables
     }
 
     /// Scan every table, and report every location in registry order.
@@ -339,24 +405,6 @@ async fn snapshot(client: &mut Client, lock_ms: u128) -> Result<Transaction<'_>>
         .await
         .map_err(db_error)?;
     Ok(tx)
-}
-
-/// EXCLUSIVE blocks every writer (and a second rotation) but not plain
-/// SELECTs, so the backend keeps serving reads while its OAuth refresher
-/// waits. One statement, sorted names: no lock-order deadlocks.
-async fn lock_tables(tx: &Transaction<'_>, plans: &[TablePlan]) -> Result<()> {
-    let mut tables: Vec<String> = plans.iter().map(TablePlan::qualified).collect();
-    tables.sort();
-    tables.dedup();
-    if tables.is_empty() {
-        return Ok(());
-    }
-    tx.batch_execute(&format!(
-        "LOCK TABLE {} IN EXCLUSIVE MODE",
-        tables.join(", ")
-    ))
-    .await
-    .map_err(|e| lock_error(e, LockKind::Tables))
 }
 
 /// What rotate and verify check before they connect anywhere.

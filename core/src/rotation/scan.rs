@@ -9,8 +9,6 @@
 //! key; otherwise the failing value is named for what it is. The decision
 //! never depends on which row PostgreSQL happens to return first.
 
-use std::time::{Duration, Instant};
-
 use tokio::sync::mpsc;
 use tokio_postgres::types::ToSql;
 use tokio_postgres::{Row, Transaction};
@@ -21,26 +19,11 @@ use crate::report::{Failure, Findings, LocationReport, LocationStatus};
 use super::dberror::db_error;
 use super::examine::{examine_row, Cell, Mode, NotUtf8, Outcome, RowView};
 use super::plan::{as_sql, TablePlan, COL_CTID, COL_FIRST_VALUE, COL_PK};
+use super::progress::{ProgressFn, Ticker};
 use super::tid::{check_distinct, Tid};
 
 /// Batches in flight between the reader, the crypto worker and the writer.
 const PIPELINE_DEPTH: usize = 2;
-
-/// How often, at most, progress is reported.
-const PROGRESS_INTERVAL: Duration = Duration::from_millis(200);
-
-/// Rows done out of rows to examine in one table.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Progress {
-    pub schema: String,
-    pub table: String,
-    /// The table's locations: `auth_config, env_vars.$enc`.
-    pub column: String,
-    pub done: u64,
-    pub total: u64,
-}
-
-pub type ProgressFn<'a> = &'a (dyn Fn(&Progress) + Sync);
 
 pub struct Scan<'a> {
     mode: Mode,
@@ -61,6 +44,8 @@ pub struct Scan<'a> {
     malformed: Option<Failure>,
     /// Rows rewritten (or, in a dry run, that would be).
     pub rows_reencrypted: u64,
+    /// Tables where at least one row was (or would be) rewritten.
+    pub tables_reencrypted: u64,
 }
 
 /// One location's tally within a batch.
@@ -107,6 +92,7 @@ impl<'a> Scan<'a> {
             suspect: None,
             malformed: None,
             rows_reencrypted: 0,
+            tables_reencrypted: 0,
         }
     }
 
@@ -152,6 +138,7 @@ impl<'a> Scan<'a> {
             .collect();
         let total = counts.get::<_, i64>(2 * plan.locations.len()) as u64;
         let mut tick = Ticker::new(self.progress, plan, total);
+        let rows_before = self.rows_reencrypted;
 
         // Rows are addressed by ctid for the write-back: stable here because
         // our EXCLUSIVE lock keeps every other writer out, and the portal's
@@ -233,6 +220,9 @@ impl<'a> Scan<'a> {
             .map_err(|_| Error::internal("the crypto worker panicked; rolled back"))?;
         let (done, ()) = outcome?;
         tick.finish(done);
+        if self.rows_reencrypted > rows_before {
+            self.tables_reencrypted += 1;
+        }
         Ok(reports)
     }
 
@@ -276,7 +266,7 @@ impl<'a> Scan<'a> {
     }
 }
 
-fn undecryptable(failure: Failure) -> Error {
+pub(super) fn undecryptable(failure: Failure) -> Error {
     Error::Undecryptable {
         location: Box::new(failure.location),
         reason: failure.reason,
@@ -367,43 +357,6 @@ fn primary_key(row: &Row, raw: bool) -> String {
 }
 
 /// Throttled progress for one table.
-struct Ticker<'a> {
-    sink: ProgressFn<'a>,
-    progress: Progress,
-    last: Instant,
-}
-
-impl<'a> Ticker<'a> {
-    fn new(sink: ProgressFn<'a>, plan: &TablePlan, total: u64) -> Self {
-        let progress = Progress {
-            schema: plan.schema.clone(),
-            table: plan.table.clone(),
-            column: plan.describe(),
-            done: 0,
-            total,
-        };
-        sink(&progress);
-        Ticker {
-            sink,
-            progress,
-            last: Instant::now(),
-        }
-    }
-
-    fn advance(&mut self, done: u64) {
-        if self.last.elapsed() >= PROGRESS_INTERVAL {
-            self.progress.done = done;
-            (self.sink)(&self.progress);
-            self.last = Instant::now();
-        }
-    }
-
-    fn finish(mut self, done: u64) {
-        self.progress.done = done;
-        (self.sink)(&self.progress);
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use std::sync::Arc;
