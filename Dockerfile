@@ -14,7 +14,7 @@
 #                   Result: /out, laid out as the backend's /app needs it:
 #                     /out/node_modules/@anythingmcp/keyrotate/  (package with
 #                         keyrotate.linux-<x64|arm64>-musl.node)
-#                     /out/packages/backend/dist/scripts/rotate-encryption-key.js
+#                     /out/backend/dist/src/scripts/rotate-encryption-key.js
 # keyrotate-runtime a stand-in for AnythingMCP's `runner` stage (WORKDIR /app)
 #                   with /out copied in, and a smoke test that fails the build
 #                   if the binary does not load there.
@@ -28,10 +28,12 @@
 #
 # after which, from the host:
 #
-#   docker compose exec app node packages/backend/dist/scripts/rotate-encryption-key.js --help
+#   docker compose exec app node /app/backend/dist/src/scripts/rotate-encryption-key.js --help
 #
-# Node resolves @anythingmcp/keyrotate through /app/node_modules both for that
-# script and for the backend's own code under /app/backend/dist. N-API is
+# the same path as where the backend's own build puts it once it depends on
+# the package (docs/adopting.md). Node resolves @anythingmcp/keyrotate
+# through /app/node_modules both for that script and for the backend's own
+# code under /app/backend/dist. N-API is
 # ABI-stable, so the addon built with Node 22 also loads in a runner on a newer
 # Node (the upstream image's NODE_VERSION may be 24 or 26).
 
@@ -62,4 +64,4 @@ FROM node:${NODE_VERSION} AS keyrotate-runtime
 WORKDIR /app
 COPY --from=keyrotate-build /out/ /app/
 RUN node -e "const k = require('@anythingmcp/keyrotate'); k.keyFingerprint(k.generateKey()); console.log('keyrotate loads on', process.platform, process.arch)" \
- && node packages/backend/dist/scripts/rotate-encryption-key.js --help >/dev/null
+ && node backend/dist/src/scripts/rotate-encryption-key.js --help >/dev/null

@@ -32,6 +32,8 @@ import { ROOT, TSC, assertSealedOpenWith, closeDatabases, hostTriple, ok, run, s
 const require = createRequire(import.meta.url);
 const PKG = JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8'));
 const SHIM = path.join('packages', 'backend', 'dist', 'scripts', 'rotate-encryption-key.js');
+/** Where the command is in the image, whether AnythingMCP's build or the Docker stage put it there. */
+const IMAGE_SHIM = path.join('backend', 'dist', 'src', 'scripts', 'rotate-encryption-key.js');
 const BUILD_STEPS = path.join(ROOT, 'scripts', 'docker-build-steps.sh');
 const MUSL_TARGET = 'x86_64-unknown-linux-musl';
 
@@ -274,18 +276,18 @@ describe('npm pack: installs and works from another directory', () => {
     await assertSealedOpenWith(db, NEW);
   });
 
-  test('the CLI shim runs from the Docker image\'s layout (/app/node_modules + /app/packages/backend/dist/scripts)', async () => {
+  test('the CLI shim runs from the Docker image\'s layout (/app/node_modules + /app/backend/dist/src/scripts)', async () => {
     const app = consumer; // node_modules/@anythingmcp/keyrotate is already there
-    fs.mkdirSync(path.join(app, path.dirname(SHIM)), { recursive: true });
-    fs.copyFileSync(path.join(ROOT, SHIM), path.join(app, SHIM));
+    fs.mkdirSync(path.join(app, path.dirname(IMAGE_SHIM)), { recursive: true });
+    fs.copyFileSync(path.join(ROOT, SHIM), path.join(app, IMAGE_SHIM));
     const OLD = generateKey();
     const NEW = generateKey();
     const db = await seededDatabase(OLD, 'packcli');
     const env = { DATABASE_URL: db.url, OLD_ENCRYPTION_KEY: OLD, NEW_ENCRYPTION_KEY: NEW, ENCRYPTION_KEY: '' };
-    const rotated = ok(run(process.execPath, [SHIM, '--yes', '--json'], { cwd: app, env }), 'CLI rotate');
-    assert.equal(JSON.parse(rotated.stdout).rowsReencrypted, db.want.rowsReencrypted);
-    const verified = ok(run(process.execPath, [SHIM, 'verify', '--json'], { cwd: app, env: { ...env, ENCRYPTION_KEY: NEW } }), 'CLI verify');
-    assert.equal(JSON.parse(verified.stdout).ok, true);
+    const rotated = ok(run(process.execPath, [IMAGE_SHIM, '--yes', '--json'], { cwd: app, env }), 'CLI rotate');
+    assert.equal(JSON.parse(rotated.stdout).report.rowsReencrypted, db.want.rowsReencrypted);
+    const verified = ok(run(process.execPath, [IMAGE_SHIM, 'verify', '--json'], { cwd: app, env: { ...env, ENCRYPTION_KEY: NEW } }), 'CLI verify');
+    assert.equal(JSON.parse(verified.stdout).report.ok, true);
     await assertSealedOpenWith(db, NEW);
   });
 
@@ -311,7 +313,7 @@ describe('npm pack: installs and works from another directory', () => {
       files,
     });
 
-    test('admin-service.ts compiles with strict, and its service rotates, verifies and maps errors', async () => {
+    test('admin-service.ts compiles with strict, and its service checks, verifies and maps errors', async () => {
       const src = path.join(consumer, 'src');
       fs.mkdirSync(src, { recursive: true });
       fs.copyFileSync(path.join(fixtures, 'admin-service.ts'), path.join(src, 'admin-service.ts'));
@@ -328,15 +330,15 @@ describe('npm pack: installs and works from another directory', () => {
           const service = new EncryptionKeyAdminService();
           const { OLD_KEY: oldKey, NEW_KEY: newKey } = process.env;
           (async () => {
-            const dry = await service.rotate({ oldKey, newKey, dryRun: true });
-            const real = await service.rotate({ oldKey, newKey });
+            const dry = await service.preflight({ oldKey, newKey });
+            const real = await require('@anythingmcp/keyrotate').rotateEncryptionKey(oldKey, newKey, process.env.DATABASE_URL);
             const verified = await service.verify(newKey);
             const verifiedFromEnv = await (process.env.ENCRYPTION_KEY = newKey, service.verify());
             let mismatch;
-            try { await service.rotate({ oldKey, newKey: require('@anythingmcp/keyrotate').generateKey() }); }
+            try { await service.preflight({ oldKey: require('@anythingmcp/keyrotate').generateKey(), newKey: require('@anythingmcp/keyrotate').generateKey() }); }
             catch (e) { mismatch = { status: e.getStatus(), response: e.getResponse() }; }
             let invalid;
-            try { await service.rotate({ oldKey: 'short', newKey }); }
+            try { await service.preflight({ oldKey: 'short', newKey }); }
             catch (e) { invalid = { status: e.getStatus(), code: e.getResponse().code }; }
             console.log(JSON.stringify({ dry, real, verified, verifiedFromEnv, mismatch, invalid, fp: service.fingerprint(newKey) }));
           })().catch((e) => { console.error(e); process.exit(1); });
@@ -344,7 +346,7 @@ describe('npm pack: installs and works from another directory', () => {
         'admin service',
       );
       const out = JSON.parse(r.stdout);
-      assert.equal(out.dry.committed, false);
+      assert.equal(out.dry.summary, `${db.want.rowsReencrypted} rows would be re-encrypted across ${db.want.tables} tables`);
       assert.equal(out.dry.rowsReencrypted, db.want.rowsReencrypted);
       assert.equal(out.real.committed, true);
       assert.equal(out.real.rowsReencrypted, db.want.rowsReencrypted);
@@ -353,6 +355,8 @@ describe('npm pack: installs and works from another directory', () => {
       assert.equal(out.verifiedFromEnv.ok, true);
       assert.equal(out.mismatch.status, 409);
       assert.equal(out.mismatch.response.code, 'ERR_OLD_KEY_MISMATCH');
+      assert.match(out.mismatch.response.hint, /ENCRYPTION_KEY the backend runs with now/);
+      assert.equal(out.mismatch.response.details.kind, 'value');
       assert.deepEqual(out.invalid, { status: 400, code: 'ERR_KEY_INVALID' });
       for (const secret of [OLD, NEW, OLD.slice(0, 32), NEW.slice(0, 32)]) assert.ok(!r.stdout.includes(secret), 'a key in the output');
       await assertSealedOpenWith(db, NEW);
@@ -391,8 +395,8 @@ describe('the Dockerfile\'s build commands, run outside Docker', () => {
     ok(run('bash', [BUILD_STEPS, '--skip-install', '--out', out, '--stage', stage], { timeout: 600_000 }), 'docker-build-steps.sh (host)');
     const { platformArchABI } = parseTriple(hostTriple());
     const pkgDir = path.join(stage, 'node_modules', '@anythingmcp', 'keyrotate');
-    assert.deepEqual(fs.readdirSync(pkgDir).sort(), ['binding.d.ts', 'binding.js', 'index.d.ts', 'index.js', `keyrotate.${platformArchABI}.node`, 'locations.json', 'package.json']);
-    assert.ok(fs.existsSync(path.join(stage, SHIM)));
+    assert.deepEqual(fs.readdirSync(pkgDir).sort(), ['binding.d.ts', 'binding.js', 'cli', 'index.d.ts', 'index.js', `keyrotate.${platformArchABI}.node`, 'locations.json', 'package.json']);
+    assert.ok(fs.existsSync(path.join(stage, IMAGE_SHIM)));
     // The loader and its types are committed, so that the main package packs
     // without a build: what napi build generates must be what git has (the
     // index, so a regenerated file counts once staged).
@@ -404,12 +408,12 @@ describe('the Dockerfile\'s build commands, run outside Docker', () => {
 
     const fp = ok(run(process.execPath, ['-e', "const k = require('@anythingmcp/keyrotate'); console.log(k.keyFingerprint(process.env.K))"], { cwd: stage, env: { K: generateKey() } }), 'keyFingerprint in the stage');
     assert.match(fp.stdout.trim(), /^[0-9a-f]{8,}$/);
-    const key = ok(run(process.execPath, [SHIM, 'generate-key'], { cwd: stage }), 'CLI generate-key');
+    const key = ok(run(process.execPath, [IMAGE_SHIM, 'generate-key'], { cwd: stage }), 'CLI generate-key');
     assert.match(key.stdout.trim(), /^[A-Za-z0-9+/]{64}$/);
 
     const db = await seededDatabase(key.stdout.trim(), 'stage');
-    const verified = ok(run(process.execPath, [SHIM, 'verify', '--json'], { cwd: stage, env: { DATABASE_URL: db.url, ENCRYPTION_KEY: key.stdout.trim() } }), 'CLI verify');
-    assert.equal(JSON.parse(verified.stdout).ok, true);
+    const verified = ok(run(process.execPath, [IMAGE_SHIM, 'verify', '--json'], { cwd: stage, env: { DATABASE_URL: db.url, ENCRYPTION_KEY: key.stdout.trim() } }), 'CLI verify');
+    assert.equal(JSON.parse(verified.stdout).report.ok, true);
   });
 
   test('.dockerignore lets in what the build reads, and nothing built; npm ci and the manifests work from that context', () => {
@@ -417,6 +421,7 @@ describe('the Dockerfile\'s build commands, run outside Docker', () => {
     for (const needed of [
       'Cargo.toml', 'Cargo.lock', 'build.rs', 'src/lib.rs', 'core/Cargo.toml', 'core/src/lib.rs', 'core/src/connection.rs',
       'package.json', 'package-lock.json', 'index.js', 'index.d.ts', 'locations.json', 'packages/backend/package.json',
+      'cli/index.js', 'cli/index.d.ts', 'cli/output.schema.json',
       'packages/backend/tsconfig.json', 'packages/backend/src/scripts/rotate-encryption-key.ts', 'scripts/docker-build-steps.sh',
     ]) {
       assert.equal(excluded(needed), false, `${needed} must be in the build context`);
@@ -516,8 +521,8 @@ describe('the Dockerfile\'s build commands, run outside Docker', () => {
     const NEW = generateKey();
     const db = await seededDatabase(OLD, 'musl');
     const env = { DATABASE_URL: db.url, OLD_ENCRYPTION_KEY: OLD, NEW_ENCRYPTION_KEY: NEW, ENCRYPTION_KEY: '' };
-    const rotated = ok(node.run([SHIM, '--yes', '--json'], { cwd: stage, env }), 'musl Node: CLI rotate');
-    assert.equal(JSON.parse(rotated.stdout).rowsReencrypted, db.want.rowsReencrypted);
+    const rotated = ok(node.run([IMAGE_SHIM, '--yes', '--json'], { cwd: stage, env }), 'musl Node: CLI rotate');
+    assert.equal(JSON.parse(rotated.stdout).report.rowsReencrypted, db.want.rowsReencrypted);
     await assertSealedOpenWith(db, NEW);
     t.diagnostic(`${how}; loaded in musl Node ${out1.node}${node.alpine ? ', musl detected by the loader itself (Alpine /usr/bin/ldd)' : ' via NAPI_RS_NATIVE_LIBRARY_PATH'}`);
   });

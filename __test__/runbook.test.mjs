@@ -3,9 +3,14 @@
 // Docker engine runs here, so `docker` on the PATH is a shim that runs
 // `docker compose exec -T app CMD` as CMD in a directory laid out like the
 // upstream image's /app (its working directory; the shim maps /app/ paths
-// there), with DATABASE_URL and ENCRYPTION_KEY as the container has them,
-// and `docker compose exec -T postgres pg_dump ...` against the test server. The first block (it sets $CLI and the working directory) is
-// run before each later one, as the operator's shell would keep it.
+// there), with DATABASE_URL and the running container's ENCRYPTION_KEY;
+// `docker compose run --rm -T app CMD` the same with the ENCRYPTION_KEY of
+// `.env`, as a new container would have it; `docker compose up -d app`
+// makes `.env`'s key the running one; and `docker compose exec -T postgres
+// pg_dump ...` runs against the test server. The first block (it sets $CLI
+// and the working directory) is run before each later one, as the
+// operator's shell would keep it. The one step the runbook leaves to an
+// editor, putting the new key in `.env`, the test does itself.
 
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
@@ -31,15 +36,21 @@ function runbookBlocks() {
 }
 
 const DOCKER_SHIM = `#!/bin/sh
-[ "$1" = compose ] && [ "$2" = exec ] && [ "$3" = -T ] || { echo "docker shim: unsupported: $*" >&2; exit 99; }
-service=$4; shift 4
+key_of() { sed -n 's/^ENCRYPTION_KEY=//p' "$1"; }
+case "$1 $2 $3 $4" in
+  "compose up -d app") cp "$SHIM_COMPOSE_DIR/.env" "$SHIM_COMPOSE_DIR/.running"; exit 0 ;;
+  "compose exec -T "*) env_file="$SHIM_COMPOSE_DIR/.running"; shift 3 ;;
+  "compose run --rm -T") env_file="$SHIM_COMPOSE_DIR/.env"; shift 4 ;;
+  *) echo "docker shim: unsupported: $*" >&2; exit 99 ;;
+esac
+service=$1; shift
 for arg; do
   shift
   case "$arg" in /app/*) arg="$SHIM_APP_DIR/\${arg#/app/}" ;; esac
   set -- "$@" "$arg"
 done
 case "$service" in
-  app) cd "$SHIM_APP_DIR" && exec env DATABASE_URL="$SHIM_DATABASE_URL" ENCRYPTION_KEY="$SHIM_ENCRYPTION_KEY" "$@" ;;
+  app) key=$(key_of "$env_file"); cd "$SHIM_APP_DIR" && exec env DATABASE_URL="$SHIM_DATABASE_URL" ENCRYPTION_KEY="$key" "$@" ;;
   postgres) exec env PGHOST="$SHIM_PGHOST" PGPORT="$SHIM_PGPORT" PGPASSWORD="$SHIM_PGPASSWORD" "$@" ;;
   *) echo "docker shim: unknown service $service" >&2; exit 98 ;;
 esac
@@ -81,11 +92,14 @@ test('the SECURITY.md rotation runbook works as written', async () => {
     mkdirSync(path.join(app, 'backend', 'node_modules', '@anythingmcp'), { recursive: true });
     symlinkSync(root, path.join(app, 'backend', 'node_modules', '@anythingmcp', 'keyrotate'));
     const u = new URL(url);
+    // The compose directory's .env, and the key the running container has.
+    writeFileSync(path.join(dir, '.env'), `POSTGRES_USER=amcp\nENCRYPTION_KEY=${oldKey}\n`);
+    copyFileSync(path.join(dir, '.env'), path.join(dir, '.running'));
     const env = {
       PATH: `${bin}:${process.env.PATH}`,
       SHIM_APP_DIR: app,
+      SHIM_COMPOSE_DIR: dir,
       SHIM_DATABASE_URL: url,
-      SHIM_ENCRYPTION_KEY: oldKey,
       SHIM_PGHOST: u.hostname,
       SHIM_PGPORT: u.port,
       SHIM_PGPASSWORD: decodeURIComponent(u.password),
@@ -95,11 +109,16 @@ test('the SECURITY.md rotation runbook works as written', async () => {
 
     const [preamble, ...blocks] = runbookBlocks();
     assert.match(preamble, /^CLI="docker compose exec -T app node \/app\/backend\/dist\/src\/scripts\/rotate-encryption-key\.js"$/m, 'the runbook starts by defining $CLI as the upstream image runs it');
-    assert.ok(blocks.length >= 6, 'backup, keys, dry run, rotate, verify, rollback');
+    assert.ok(blocks.length >= 8, 'backup, keys, dry run, rotate, verify, switch, after exit 5, rollback');
     const outputs = [];
     let ran = 0;
     for (const block of blocks) {
       if (block.includes('pg_dump') && !pgDumpCanDump(serverMajor)) continue;
+      if (block.includes('compose run')) {
+        // The operator's edit of .env, which the runbook leaves to an editor.
+        const newKey = readFileSync(path.join(dir, 'rotation', 'new.key'), 'utf8').trim();
+        writeFileSync(path.join(dir, '.env'), `POSTGRES_USER=amcp\nENCRYPTION_KEY=${newKey}\n`);
+      }
       const r = spawnSync('/bin/sh', ['-ec', `${preamble}\n${block}`], { cwd: dir, env, encoding: 'utf8', timeout: 60_000 });
       outputs.push(r.stdout, r.stderr);
       assert.equal(r.status, 0, `block failed:\n${block}\n${r.stderr}`);
@@ -107,6 +126,12 @@ test('the SECURITY.md rotation runbook works as written', async () => {
       if (block.includes('pg_dump')) assert.ok(statSync(path.join(dir, 'rotation', 'before-rotation.dump')).size > 1000);
       if (block.includes('generate-key')) {
         for (const f of ['old.key', 'new.key']) assert.equal(statSync(path.join(dir, 'rotation', f)).mode & 0o777, 0o600, f);
+      }
+      if (block.includes('fingerprint')) {
+        // Each pair of fingerprints is of one key: the running one and the file's.
+        const prints = [...r.stdout.matchAll(/^([0-9a-f]{12}) \(key from /gm)].map((m) => m[1]);
+        assert.equal(prints.length, 2, r.stdout);
+        assert.equal(prints[0], prints[1], 'the key the backend has (or will have) is the file\'s');
       }
       if (block.includes('--dry-run')) assert.match(r.stdout, /Dry run \(nothing written\)/);
       if (block.includes('verify')) assert.match(r.stdout, /OK$/m);

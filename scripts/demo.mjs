@@ -67,7 +67,7 @@ try {
     const dry = runCli(['--dry-run'], env);
     const rotated = runCli(['--yes'], env);
 
-    say('3. Verify, as after restarting the backend with the new key.');
+    say('3. Verify with the new key, as the runbook does before the backend restarts on it.');
     const verified = runCli(['verify'], { DATABASE_URL: url, ENCRYPTION_KEY: newKey });
 
     say('4. Independent check with Node\'s crypto, as the backend decrypts (AAD included):');

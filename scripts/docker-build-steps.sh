@@ -11,11 +11,12 @@
 #   3. npx tsc -p packages/backend/tsconfig.json     -> packages/backend/dist/scripts/rotate-encryption-key.js
 #   4. with --stage DIR, lay out what the backend image needs:
 #        DIR/node_modules/@anythingmcp/keyrotate/   package.json index.js index.d.ts locations.json
-#                                                   binding.js binding.d.ts keyrotate.<platform>.node
-#        DIR/packages/backend/dist/scripts/rotate-encryption-key.js
-#      Copied to /app in the backend image, `node packages/backend/dist/scripts/
-#      rotate-encryption-key.js` finds the package through /app/node_modules,
-#      and so does the backend's own code under /app/backend/dist.
+#                                                   cli/ binding.js binding.d.ts keyrotate.<platform>.node
+#        DIR/backend/dist/src/scripts/rotate-encryption-key.js
+#      Copied to /app in the backend image, `node /app/backend/dist/src/scripts/
+#      rotate-encryption-key.js` (the path AnythingMCP's own build gives it)
+#      finds the package through /app/node_modules, and so does the backend's
+#      own code under /app/backend/dist.
 #
 # TRIPLE defaults to the host's (rustc -vV); under buildx, TARGETARCH (amd64,
 # arm64) picks the architecture and the host's C library the ABI, so in
@@ -159,9 +160,11 @@ npx tsc -p packages/backend/tsconfig.json
 if [ -n "$STAGE" ]; then
   step "stage into $STAGE"
   pkg="$STAGE/node_modules/@anythingmcp/keyrotate"
-  scripts="$STAGE/packages/backend/dist/scripts"
-  mkdir -p "$pkg" "$scripts"
+  # Where AnythingMCP's own build puts the command: one path in every image.
+  scripts="$STAGE/backend/dist/src/scripts"
+  mkdir -p "$pkg/cli" "$scripts"
   cp package.json index.js index.d.ts locations.json "$pkg/"
+  cp cli/*.js cli/index.d.ts cli/output.schema.json "$pkg/cli/"
   cp "$OUT/binding.js" "$OUT/binding.d.ts" "$OUT/keyrotate.$PLATFORM.node" "$pkg/"
   cp packages/backend/dist/scripts/rotate-encryption-key.js "$scripts/"
 fi

@@ -75,10 +75,7 @@ fn registry(options: &Option<NativeOptions>) -> keyrotate_core::Result<Registry>
         return Ok(registry);
     };
     if let Some(path) = &options.columns_file {
-        let text = std::fs::read_to_string(path).map_err(|e| {
-            Error::invalid_argument(format!("cannot read locations file {path}: {e}"))
-        })?;
-        registry.add_file(&text)?;
+        registry.add_file_at(std::path::Path::new(path))?;
     }
     for spec in options.columns.iter().flatten() {
         registry.add(match spec {
