@@ -87,7 +87,7 @@ describe('the diagnosis follows the data, never the order of rows', () => {
     const before = await snapshotTable(client, 'public', 'connectors');
     const e = await obs.rejection(keyrotate.rotateEncryptionKey(OLD, NEW, url));
     assert.equal(e.code, 'ERR_UNDECRYPTABLE', e.message);
-    assert.deepStrictEqual(e.details, { schema: 'public', table: 'connectors', column: 'auth_config', primaryKey: 'c000' });
+    assert.deepStrictEqual(e.details, { kind: 'value', schema: 'public', table: 'connectors', column: 'auth_config', primaryKey: 'c000' });
     assert.doesNotMatch(e.message, /old key does not match/);
     assert.deepStrictEqual(await snapshotTable(client, 'public', 'connectors'), before);
     // The same through the CLI: exit 3, and the advice is about that value.
@@ -128,7 +128,11 @@ describe('the diagnosis follows the data, never the order of rows', () => {
     await client.query("UPDATE connectors SET env_vars = jsonb_build_object('$enc', 'QUJD', 'PLAIN', 'kept') WHERE id = 'c003'");
     await client.query("UPDATE connectors SET env_vars = '{\"$enc\": 42}' WHERE id = 'c004'");
     const before = await snapshotTable(client, 'public', 'connectors');
-    const dry = obs.observe(await keyrotate.rotateEncryptionKey(OLD, NEW, url, { dryRun: true }));
+    // A dry run that its real run would refuse rejects the same way, with
+    // every finding in its report.
+    const refused = await obs.rejection(keyrotate.rotateEncryptionKey(OLD, NEW, url, { dryRun: true }));
+    assert.equal(refused.code, 'ERR_UNDECRYPTABLE');
+    const dry = refused.report;
     assert.equal(dry.oldKeyMatches, true);
     assert.deepStrictEqual(
       dry.failures.map((f) => [f.primaryKey, f.column, f.member ?? null, f.reason]).sort(),
@@ -146,7 +150,9 @@ describe('the diagnosis follows the data, never the order of rows', () => {
     assert.equal(byColumn.auth_config.reencrypted, 9);
     assert.equal(byColumn.env_vars.failed, 2);
 
-    const wrong = obs.observe(await keyrotate.rotateEncryptionKey(OTHER, NEW, url, { dryRun: true }));
+    const mismatch = await obs.rejection(keyrotate.rotateEncryptionKey(OTHER, NEW, url, { dryRun: true }));
+    assert.equal(mismatch.code, 'ERR_OLD_KEY_MISMATCH');
+    const wrong = mismatch.report;
     assert.equal(wrong.oldKeyMatches, false);
     assert.equal(wrong.failureCount, 14);
     assert.deepStrictEqual(await snapshotTable(client, 'public', 'connectors'), before);
@@ -163,7 +169,9 @@ describe('discovery looks past the registry\'s own cells, not past its neighbour
          ('os1', 'org1', 'alert_webhook', $1, now()), ('os2', 'org1', 'smtp_relay', $2, now())`,
       [JSON.stringify({ url: 'https://hooks.example', secretEnc: encrypt(secretOf('hook'), OLD, 'org1') }), JSON.stringify({ host: 'smtp.example', secretEnc: encrypt(secretOf('smtp'), OLD) })],
     );
-    const dry = obs.observe(await keyrotate.rotateEncryptionKey(OLD, NEW, url, { dryRun: true }));
+    const refused = await obs.rejection(keyrotate.rotateEncryptionKey(OLD, NEW, url, { dryRun: true }));
+    assert.equal(refused.code, 'ERR_UNREGISTERED_CIPHERTEXT');
+    const dry = refused.report;
     assert.deepStrictEqual(
       dry.discovered.map(({ matches, ...place }) => place).sort((a, b) => (a.table < b.table ? -1 : 1)),
       [
@@ -209,7 +217,9 @@ describe('a SQL_ASCII database', () => {
       `INSERT INTO connectors (id, user_id, organization_id, name, type, base_url, auth_config, updated_at)
        VALUES (E'pk-\\xff', 'user1', 'org1', 'c', 'REST', 'https://x.example', E'\\xfe\\xfe', now())`,
     );
-    const dry = obs.observe(await keyrotate.rotateEncryptionKey(OLD, NEW, url, { dryRun: true }));
+    const refused = await obs.rejection(keyrotate.rotateEncryptionKey(OLD, NEW, url, { dryRun: true }));
+    assert.equal(refused.code, 'ERR_UNDECRYPTABLE');
+    const dry = refused.report;
     const reasons = Object.fromEntries(dry.failures.map((f) => [f.primaryKey, f.reason]));
     assert.deepStrictEqual(reasons, {
       'bad-value': 'the stored text is not valid UTF-8',
@@ -254,7 +264,7 @@ describe('row-level security', () => {
     const before = await snapshotTable(client, 'public', 'connectors');
     const e = await obs.rejection(keyrotate.rotateEncryptionKey(OLD, NEW, as(url, role)));
     assert.equal(e.code, 'ERR_ROW_SECURITY', e.message);
-    assert.deepStrictEqual(e.details, { schema: 'public', table: 'connectors' });
+    assert.deepStrictEqual(e.details, { kind: 'table', schema: 'public', table: 'connectors' });
     assert.match(e.message, /owner.*BYPASSRLS.*superuser/);
     assert.deepStrictEqual(await snapshotTable(client, 'public', 'connectors'), before);
     const r = spawnSync(process.execPath, [CLI, '--yes'], {

@@ -266,7 +266,7 @@ describe(`faults mid-rotation of a ${BULK.toLocaleString('en-US')}-row table`, (
       assert.equal(e.type, 'error', JSON.stringify(e));
       assert.equal(exit.code, 1);
       assert.equal(e.code, 'ERR_UNDECRYPTABLE', e.message);
-      assert.deepStrictEqual(e.details, { schema: 'public', table: 'connectors', column: 'auth_config', primaryKey: victim });
+      assert.deepStrictEqual(e.details, { kind: 'value', schema: 'public', table: 'connectors', column: 'auth_config', primaryKey: victim });
       assert.ok(e.message.includes(victim), 'the message names the row');
       assert.ok(!e.message.includes(raw.toString('base64').slice(0, 20)), 'never the value');
       const furthest = Math.max(0, ...run.events.filter((p) => p.type === 'progress' && p.table === 'connectors').map((p) => p.done));

@@ -154,7 +154,7 @@ describe('stored values that are not what the backend writes', () => {
       try {
         const e = await obs.rejection(keyrotate.rotateEncryptionKey(OLD, NEW, env.url, { columns: ['hostile_values.id.v'] }));
         assert.equal(e.code, 'ERR_UNDECRYPTABLE', `${c.id}: ${e.message}`);
-        assert.deepStrictEqual(e.details, { schema: 'public', table: 'hostile_values', column: 'v', primaryKey: c.id });
+        assert.deepStrictEqual(e.details, { kind: 'value', schema: 'public', table: 'hostile_values', column: 'v', primaryKey: c.id });
         assert.ok(e.message.includes(c.reason), `${c.id}: ${e.message}`);
         assert.match(e.message, /nothing was changed/);
         if (c.v.trim().length >= 8) assert.ok(!e.message.includes(c.v.slice(0, 16)), 'the value is never echoed');
@@ -187,7 +187,9 @@ describe('stored values that are not what the backend writes', () => {
     // With a wrong old key nothing opens with it: that, and only that, is a mismatch.
     const wrong = await obs.rejection(keyrotate.rotateEncryptionKey(OTHER, NEW, e2.url, { columns }));
     assert.equal(wrong.code, 'ERR_OLD_KEY_MISMATCH');
-    const dry = obs.observe(await keyrotate.rotateEncryptionKey(OTHER, NEW, e2.url, { columns, dryRun: true }));
+    const refused = await obs.rejection(keyrotate.rotateEncryptionKey(OTHER, NEW, e2.url, { columns, dryRun: true }));
+    assert.equal(refused.code, 'ERR_OLD_KEY_MISMATCH', 'a dry run says what its real run would');
+    const dry = refused.report;
     assert.equal(dry.oldKeyMatches, false);
     assert.equal(dry.failureCount, 2);
     assert.deepStrictEqual(await snapshotAll(e2.client), snap);
@@ -213,7 +215,9 @@ describe('stored values that are not what the backend writes', () => {
     for (const c of cases) await env.client.query('INSERT INTO hostile_values VALUES ($1, $2)', [c.id, c.v]);
     const snap = await snapshotAll(env.client);
     try {
-      const dry = obs.observe(await keyrotate.rotateEncryptionKey(OLD, NEW, env.url, { columns: ['hostile_values.id.v'], dryRun: true }));
+      const refused = await obs.rejection(keyrotate.rotateEncryptionKey(OLD, NEW, env.url, { columns: ['hostile_values.id.v'], dryRun: true }));
+      assert.equal(refused.code, 'ERR_UNDECRYPTABLE');
+      const dry = refused.report;
       assert.equal(dry.committed, false);
       assert.equal(dry.failureCount, cases.length);
       assert.equal(dry.oldKeyMatches, true);
@@ -278,9 +282,11 @@ describe('stored values that are not what the backend writes', () => {
     assert.deepStrictEqual(verify.failures.map((f) => f.primaryKey).sort(), nodeFails.sort());
     assert.equal(verify.failureCount, nodeFails.length);
 
-    const report = obs.observe(
-      await keyrotate.rotateEncryptionKey(OLD, NEW, env.url, { columns: ['lenient_values.id.v', 'hostile_values.id.v', 'mangled_values.id.v'], dryRun: true }),
+    const refused = await obs.rejection(
+      keyrotate.rotateEncryptionKey(OLD, NEW, env.url, { columns: ['lenient_values.id.v', 'hostile_values.id.v', 'mangled_values.id.v'], dryRun: true }),
     );
+    assert.equal(refused.code, 'ERR_UNDECRYPTABLE');
+    const report = refused.report;
     assert.equal(report.failureCount, nodeFails.length, 'the mangled values Node cannot open fail here too');
     const rotated = obs.observe(await keyrotate.rotateEncryptionKey(OLD, NEW, env.url, { columns: ['lenient_values.id.v', 'hostile_values.id.v'], allowUnregistered: true }));
     assert.ok(rotated.discovered.some((d) => d.table === 'mangled_values'), 'the mangled values that open are found outside the registry');
@@ -538,7 +544,7 @@ describe('identifiers and options carrying SQL', () => {
     await env.client.query(`UPDATE ${qualified} SET ${quoteIdent(column)} = $1 WHERE ${quoteIdent(pk)} = 2`, [flip(rows[1].v, -1)]);
     const e = await obs.rejection(keyrotate.rotateEncryptionKey(NEW, OTHER, env.url, { columns: [hostile, 'hostile_values.id.v'] }));
     assert.equal(e.code, 'ERR_UNDECRYPTABLE');
-    assert.deepStrictEqual(e.details, { schema: 'Tenant "B"; --', table, column, primaryKey: '2' });
+    assert.deepStrictEqual(e.details, { kind: 'value', schema: 'Tenant "B"; --', table, column, primaryKey: '2' });
   });
 });
 
@@ -721,7 +727,7 @@ describe('discovery: ciphertext in a column the registry does not know', () => {
     const before_ = await snapshotAll(env.client);
     const refused = await obs.rejection(keyrotate.rotateEncryptionKey(OLD, NEW, env.url));
     assert.equal(refused.code, 'ERR_UNREGISTERED_CIPHERTEXT');
-    assert.deepStrictEqual(refused.details, { schema: 'public', table: 'webhook_signing_secrets', column: 'secret' });
+    assert.deepStrictEqual(refused.details, { kind: 'place', schema: 'public', table: 'webhook_signing_secrets', column: 'secret' });
     assert.deepStrictEqual(await snapshotAll(env.client), before_, 'nothing written');
     const report = obs.observe(await keyrotate.rotateEncryptionKey(OLD, NEW, env.url, { allowUnregistered: true }));
     assert.equal(report.committed, true);
@@ -812,7 +818,8 @@ describe('every failure path through the compiled CLI', () => {
     ];
     for (const [what, args, extra, exit, code, input] of runs) {
       for (const json of [false, true]) {
-        const r = await cli([...args, ...(json ? ['--json'] : [])], { env: extra, input });
+        const yes = args.includes('--yes') ? [] : ['--yes'];
+        const r = await cli([...args, ...yes, ...(json ? ['--json'] : [])], { env: extra, input });
         if (exit !== null) assert.equal(r.code, exit, `${what}${json ? ' --json' : ''}: exit ${r.code}\n${r.stderr}`);
         else assert.ok(r.code >= 2, `${what}: refused (exit ${r.code})`);
         if (code && json) assert.equal(JSON.parse(r.stdout).error.code, code, what);
@@ -837,7 +844,9 @@ describe('every failure path through the compiled CLI', () => {
       assert.equal(j.code, 3);
       const dry = await cli(['--dry-run', '--json', '--column', 'hostile_values.id.v'], { env: keys(OLD, NEW) });
       assert.equal(dry.code, 3);
-      const report = JSON.parse(dry.stdout);
+      const doc = JSON.parse(dry.stdout);
+      assert.equal(doc.error.code, 'ERR_UNDECRYPTABLE');
+      const report = doc.error.report;
       assert.deepStrictEqual(report.failures.map((f) => f.primaryKey).sort(), [victim.id, 'short-one'].sort());
       const human = await cli(['--dry-run', '--column', 'hostile_values.id.v'], { env: keys(OLD, NEW) });
       assert.equal(human.code, 3);

@@ -207,7 +207,7 @@ describe('refusals change nothing', () => {
     try {
       const e = await rejection(keyrotate.rotateEncryptionKey(OLD, NEW, env.url));
       assert.equal(e.code, 'ERR_UNDECRYPTABLE');
-      assert.deepStrictEqual(e.details, { schema: 'public', table: 'connectors', column: 'auth_config', primaryKey: victim.id });
+      assert.deepStrictEqual(e.details, { kind: 'value', schema: 'public', table: 'connectors', column: 'auth_config', primaryKey: victim.id });
       assert.ok(!e.message.includes(raw.toString('base64').slice(0, 24)), 'the value is never in the message');
       assert.deepStrictEqual(await snapshotAll(env.client, 'public'), corrupted);
 
@@ -348,7 +348,7 @@ describe('where the data lives', () => {
     const e = await rejection(keyrotate.rotateEncryptionKey(OLD, NEW, u.toString(), { discover: false }));
     assert.equal(e.code, 'ERR_ROW_SECURITY');
     assert.match(e.message, /row-level security/);
-    assert.deepStrictEqual(e.details, { schema: 'public', table: 'connectors' });
+    assert.deepStrictEqual(e.details, { kind: 'table', schema: 'public', table: 'connectors' });
     assert.deepStrictEqual(await snapshotAll(env.client, 'public'), snap);
   });
 

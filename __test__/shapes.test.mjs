@@ -164,7 +164,7 @@ describe('registered documents', () => {
     assert.deepStrictEqual([dry.failureCount, dry.oldKeyMatches], [1, true], 'a malformed value says nothing about the key');
     const e = await obs.rejection(keyrotate.rotateEncryptionKey(NEW, next, url));
     assert.equal(e.code, 'ERR_UNDECRYPTABLE');
-    assert.deepStrictEqual(e.details, { schema: 'public', table: 'org_settings', column: 'value', member: 'secretEnc', primaryKey: 'os_cut' });
+    assert.deepStrictEqual(e.details, { kind: 'value', schema: 'public', table: 'org_settings', column: 'value', member: 'secretEnc', primaryKey: 'os_cut' });
     assert.match(e.message, /not valid JSON/);
     assert.match(e.message, /whatever the key/);
     assert.doesNotMatch(e.message, /neither key/);

@@ -3,7 +3,8 @@
 // document from stdin — { op: 'rotate' | 'verify', oldKey, newKey, key, url,
 // options } — so no key ever sits in argv or the environment, then prints
 // one JSON line per event on stdout:
-//   { "type": "progress", "table", "column", "done", "total" }   (every callback)
+//   { "type": "progress", "table", "column", "done", "total" }   (every table's progress)
+//   { "type": "phase", "phase" }                                  (every other callback)
 //   { "type": "report", "report": {...} }                         then exit 0
 //   { "type": "error", "code", "message", "details" }             then exit 1
 
@@ -20,7 +21,8 @@ const job = JSON.parse(Buffer.concat(chunks).toString('utf8'));
 
 const options = {
   ...job.options,
-  onProgress: (p) => emit({ type: 'progress', table: p.table, column: p.column, done: p.done, total: p.total }),
+  onProgress: (p) =>
+    emit(p.phase === 'scanning' ? { type: 'progress', table: p.table, column: p.column, done: p.done, total: p.total } : { type: 'phase', phase: p.phase }),
 };
 
 try {
