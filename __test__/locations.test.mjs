@@ -24,6 +24,7 @@ import { after, before, describe, test } from 'node:test';
 import pg from 'pg';
 
 import { decrypt, encrypt, generateKey } from './helpers/backend-crypto.mjs';
+import { jsonDocument } from './helpers/cli-schema.mjs';
 import { dumpDatabase } from './helpers/dump.mjs';
 import { seedAcceptanceFixture, snapshotSchema, snapshotTable } from './helpers/fixture.mjs';
 import { createObserver } from './helpers/hygiene.mjs';
@@ -60,12 +61,11 @@ function run(args, env) {
 }
 const keys = (url) => ({ DATABASE_URL: url, OLD_ENCRYPTION_KEY: OLD, NEW_ENCRYPTION_KEY: NEW });
 const withKey = (url, key) => ({ DATABASE_URL: url, ENCRYPTION_KEY: key });
+// The one --json document (checked against its schema), read as the report
+// it carries, on success or beside the error.
 function json(r) {
-  try {
-    return JSON.parse(r.stdout);
-  } catch {
-    assert.fail(`not one JSON document on stdout (exit ${r.status}): ${r.stderr.slice(0, 400)}`);
-  }
+  const doc = jsonDocument(r.stdout, r.status);
+  return { ...(doc.report ?? doc.error.report), error: doc.error };
 }
 
 const clients = [];
@@ -195,11 +195,12 @@ describe('every location, rotated through the CLI', () => {
     for (const loc of LOCATIONS) assert.ok(failedAt.has(locationName(loc)), `a failure listed at ${locationName(loc)}`);
   });
 
-  test('a second run finds every value already on the new key and writes nothing', async () => {
+  test('a second run finds every value already on the new key, writes nothing, and exits 6', async () => {
     const snap = await snapshotSchema(env.client, 'public');
     const r = run(['--yes', '--json'], keys(env.url));
-    assert.equal(r.status, 0, r.stderr);
+    assert.equal(r.status, 6, r.stderr);
     const again = json(r);
+    assert.equal(again.error.code, 'ERR_ALREADY_ON_NEW_KEY');
     assert.equal(again.rowsReencrypted, 0);
     assert.equal(again.alreadyOnNewKey, env.want.values);
     assertLocations(again, env.want, 'again');
@@ -396,7 +397,10 @@ describe('a v0.1.20 database', () => {
       'mcp_server_configs.auth_config',
     ]);
     const dumpBefore = await dumpDatabase(env.client, 'public', OLD);
-    const human = run(['--dry-run'], keys(env.url));
+    // Absent locations are listed with --verbose, not on every run.
+    const quiet = run(['--dry-run'], keys(env.url));
+    for (const name of env.want.absent) assert.ok(!quiet.stdout.includes(`public.${name}`), name);
+    const human = run(['--dry-run', '--verbose'], keys(env.url));
     assert.equal(human.status, 0, human.stderr);
     for (const name of env.want.absent) assert.match(human.stdout, new RegExp(`^public\\.${name}\\s+absent`, 'm'), name);
     const r = run(['--yes', '--json'], keys(env.url));
@@ -409,7 +413,7 @@ describe('a v0.1.20 database', () => {
     }
     assert.deepStrictEqual(report.migrations, { present: true, applied: MIGRATIONS_V0_1_20.length, newest: MIGRATIONS_V0_1_20.at(-1).name, unknown: [] });
     assert.equal(report.rowsReencrypted, env.want.rowsReencrypted);
-    assert.equal(report.tables, 2, 'connectors and org_settings');
+    assert.equal(report.tables, env.want.tables, 'the tables where something was sealed');
     assert.deepStrictEqual(report.discovered, []);
     assert.deepStrictEqual(await dumpDatabase(env.client, 'public', NEW), dumpBefore);
     await assertNothingOpensWith(env.client, 'public', OLD);

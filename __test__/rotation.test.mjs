@@ -107,9 +107,14 @@ describe('acceptance fixture', () => {
     assert.deepStrictEqual(await dumpDatabase(env.client, 'public', NEW), before_);
   });
 
-  test('a second run finds everything already on the new key and changes nothing', async () => {
+  test('a second run finds everything already on the new key, changes nothing, and says so: ERR_ALREADY_ON_NEW_KEY', async () => {
     const snap = await snapshotAll(env.client, 'public');
-    const again = observe(await keyrotate.rotateEncryptionKey(OLD, NEW, env.url));
+    const done = await rejection(keyrotate.rotateEncryptionKey(OLD, NEW, env.url));
+    assert.equal(done.code, 'ERR_ALREADY_ON_NEW_KEY');
+    assert.equal(done.details.dataKeyFingerprint, keyrotate.keyFingerprint(NEW));
+    const again = done.report;
+    assert.equal(again.committed, false);
+    assert.equal(again.oldKeyMatches, false);
     assert.equal(again.rowsReencrypted, 0);
     assert.equal(again.alreadyOnNewKey, expectedReport(env.fixture).values);
     assert.deepStrictEqual(await snapshotAll(env.client, 'public'), snap);
@@ -211,7 +216,9 @@ describe('refusals change nothing', () => {
       assert.ok(!e.message.includes(raw.toString('base64').slice(0, 24)), 'the value is never in the message');
       assert.deepStrictEqual(await snapshotAll(env.client, 'public'), corrupted);
 
-      const dry = observe(await keyrotate.rotateEncryptionKey(OLD, NEW, env.url, { dryRun: true }));
+      const refused = await rejection(keyrotate.rotateEncryptionKey(OLD, NEW, env.url, { dryRun: true }));
+      assert.equal(refused.code, 'ERR_UNDECRYPTABLE', 'a dry run refuses as its real run would');
+      const dry = refused.report;
       assert.equal(dry.committed, false);
       assert.equal(dry.failureCount, 1);
       assert.equal(dry.failures[0].primaryKey, victim.id);
@@ -253,7 +260,7 @@ describe('where the data lives', () => {
     assert.deepStrictEqual(want.absent, ['mcp_server_configs.auth_config']);
     assert.equal(report.tables, want.tables);
     assert.ok(report.notices.some((n) => n.includes('connection_limit')));
-    assert.ok(report.notices.some((n) => n.includes('mcp_server_configs') && n.includes('does not exist')));
+    assert.equal(report.locations.find((l) => l.table === 'mcp_server_configs').status, 'absent');
     assert.equal(await assertEntriesOpenWith(env.client, env.fixture, NEW), want.values);
   });
 
@@ -315,9 +322,16 @@ describe('where the data lives', () => {
       assert.equal(e.code, 'ERR_TABLE_UNSUPPORTED', column);
       assert.match(e.message, /partitioned or has child tables/);
     }
-    // Each partition on its own is a plain table, and rotates correctly.
-    const report = observe(await keyrotate.rotateEncryptionKey(OLD, NEW, env.url, { columns: ['parted_a.id.v', 'parted_b.id.v', 'child.id.v'], dryRun: true }));
+    // Each partition on its own is a plain table, and rotates correctly;
+    // the parent's own rows, which cannot be registered, are left out only
+    // when the operator accepts it.
+    const columns = ['parted_a.id.v', 'parted_b.id.v', 'child.id.v'];
+    const refused = await rejection(keyrotate.rotateEncryptionKey(OLD, NEW, env.url, { columns, dryRun: true }));
+    assert.equal(refused.code, 'ERR_UNREGISTERED_CIPHERTEXT');
+    assert.equal(refused.report.failureCount, 0);
+    const report = observe(await keyrotate.rotateEncryptionKey(OLD, NEW, env.url, { columns, dryRun: true, allowUnregistered: true }));
     assert.equal(report.failureCount, 0);
+    assert.equal(report.rowsReencrypted, 5 + expectedReport(env.fixture).rowsReencrypted, 'both partitions, the child, and the fixture');
     assert.deepStrictEqual(await snapshotAll(env.client, 'public'), snap);
 
     const server = await getServer();
@@ -447,9 +461,12 @@ describe('the JS API', () => {
     assert.ok(ticks >= Math.min(10, elapsed / 20), `event loop ticked ${ticks} times in ${elapsed} ms`);
     await new Promise((r) => setImmediate(r));
     // The other locations' tables are empty here: the connectors events carry the work.
-    const last = events.filter((e) => e.table === 'connectors').at(-1);
-    assert.deepStrictEqual(last, { schema: 'public', table: 'connectors', column: 'auth_config, env_vars.$enc', done: 20_000, total: 20_000 });
-    assert.ok(events.every((e) => e.done <= e.total));
+    const tables = events.filter((e) => e.phase === 'scanning');
+    const last = tables.filter((e) => e.table === 'connectors').at(-1);
+    assert.deepStrictEqual(last, { phase: 'scanning', schema: 'public', table: 'connectors', column: 'auth_config, env_vars.$enc', done: 20_000, total: 20_000 });
+    assert.ok(tables.every((e) => e.done <= e.total));
+    assert.deepStrictEqual([...new Set(events.map((e) => e.phase))], ['connecting', 'discovering', 'scanning', 'committing']);
+    assert.equal(events[0].database, `127.0.0.1:${new URL(url).port}${new URL(url).pathname}`);
     const sample = (await client.query('SELECT id, auth_config FROM connectors ORDER BY random() LIMIT 50')).rows;
     for (const r of sample) assert.ok(opens(r.auth_config, NEW));
   });

@@ -59,6 +59,13 @@ const setting = (client, id, key, value) =>
 
 const places = (report) => report.discovered.map(({ matches, ...place }) => place);
 
+/** A dry run its real run would refuse: it rejects with `code`, its findings in the report. */
+async function refusedDryRun(promise, code) {
+  const e = await obs.rejection(promise);
+  assert.equal(e.code, code, e.message);
+  return e.report;
+}
+
 describe('discovery reads JSON as leniently as JSON.parse does', () => {
   test('a lone surrogate escape, a number beyond any float, and `\\/` do not hide a sealed member', async () => {
     const { url, client } = await install('shape_lenient');
@@ -78,7 +85,7 @@ describe('discovery reads JSON as leniently as JSON.parse does', () => {
     await setting(client, 'os_php', 'legacy_hook', `{"tokenEnc":"${slashed}"}`);
     assert.ok(slashed.includes('\\/'), 'the sealed value has a slash to escape');
 
-    const dry = obs.observe(await keyrotate.rotateEncryptionKey(OLD, NEW, url, { dryRun: true }));
+    const dry = await refusedDryRun(keyrotate.rotateEncryptionKey(OLD, NEW, url, { dryRun: true }), 'ERR_UNREGISTERED_CIPHERTEXT');
     const byMember = Object.fromEntries(places(dry).map((p) => [`${p.table}.${p.column}.${p.member}`, p]));
     assert.deepStrictEqual(Object.keys(byMember).sort(), ['connectors.headers.X-Token', 'org_settings.value.passwordEnc', 'org_settings.value.tokenEnc']);
     assert.deepStrictEqual(dry.notices.filter((n) => n.startsWith('discovery')), []);
@@ -93,7 +100,7 @@ describe('discovery reads JSON as leniently as JSON.parse does', () => {
     await client.query('CREATE DOMAIN secret_text AS text');
     await client.query('CREATE TABLE vault (id text PRIMARY KEY, sealed secret_text)');
     await client.query("INSERT INTO vault VALUES ('v1', $1)", [encrypt(secretOf('vault'), OLD)]);
-    const dry = obs.observe(await keyrotate.rotateEncryptionKey(OLD, NEW, url, { dryRun: true }));
+    const dry = await refusedDryRun(keyrotate.rotateEncryptionKey(OLD, NEW, url, { dryRun: true }), 'ERR_UNREGISTERED_CIPHERTEXT');
     assert.deepStrictEqual(places(dry), [{ schema: 'public', table: 'vault', column: 'sealed', aad: null }]);
   });
 
@@ -121,7 +128,7 @@ describe('discovery reads JSON as leniently as JSON.parse does', () => {
       `${'['.repeat(depth)}${'"",'.repeat(depth)}"${'A'.repeat(44)}"`,
       JSON.stringify({ tokenEnc: encrypt(secretOf('beside'), OLD) }),
     ]);
-    const dry = obs.observe(await keyrotate.rotateEncryptionKey(OLD, NEW, url, { dryRun: true }));
+    const dry = await refusedDryRun(keyrotate.rotateEncryptionKey(OLD, NEW, url, { dryRun: true }), 'ERR_UNREGISTERED_CIPHERTEXT');
     assert.deepStrictEqual(places(dry), [{ schema: 'public', table: 'notes', column: 'body', member: 'tokenEnc', aad: null }]);
   });
 });
@@ -160,7 +167,7 @@ describe('registered documents', () => {
     // The right old key for this database would now be NEW; OLD opens nothing.
     const next = generateKey();
     obs.keys(next);
-    const dry = obs.observe(await keyrotate.rotateEncryptionKey(NEW, next, url, { dryRun: true }));
+    const dry = await refusedDryRun(keyrotate.rotateEncryptionKey(NEW, next, url, { dryRun: true }), 'ERR_UNDECRYPTABLE');
     assert.deepStrictEqual([dry.failureCount, dry.oldKeyMatches], [1, true], 'a malformed value says nothing about the key');
     const e = await obs.rejection(keyrotate.rotateEncryptionKey(NEW, next, url));
     assert.equal(e.code, 'ERR_UNDECRYPTABLE');

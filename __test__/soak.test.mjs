@@ -96,7 +96,7 @@ test('every location written with the old key throughout a rotation: all end on 
     await writers.ready;
     const first = await runCli(['--yes', '--json', '--lock-timeout', `${LOCK_TIMEOUT_MS}ms`], { env, observe });
     assert.equal(first.code, 0, first.stderr);
-    const report = JSON.parse(first.stdout);
+    const { report } = JSON.parse(first.stdout);
     assert.ok(report.rowsReencrypted >= ROWS, `${report.rowsReencrypted} rows`);
     // The backend keeps running on the old key for a moment after the commit.
     await new Promise((r) => setTimeout(r, 1000));
@@ -104,11 +104,14 @@ test('every location written with the old key throughout a rotation: all end on 
     ({ summary, attempts } = await writers.stop());
   }
 
-  // Runbook step 7: the backend restarted on the new key; the same rotation
-  // again finishes what was written after the commit, then verify.
+  // The runbook's verify finds what a backend still on the old key wrote
+  // after the commit; the same rotation again finishes it, then verify.
+  const found = await runCli(['verify'], { env: { DATABASE_URL: url, ENCRYPTION_KEY: NEW }, observe });
+  assert.equal(found.code, 3, 'values written under the old key after the commit');
+  assert.match(found.stderr, /do not open while the others do.*Run the same rotation again/);
   const again = await runCli(['--yes', '--json'], { env, observe });
   assert.equal(again.code, 0, again.stderr);
-  const rerun = JSON.parse(again.stdout);
+  const { report: rerun } = JSON.parse(again.stdout);
   assert.ok(rerun.rowsReencrypted >= 1, 'values written under the old key after the commit are finished by the re-run');
   assert.ok(rerun.alreadyOnNewKey >= ROWS);
   const verify = await runCli(['verify'], { env: { DATABASE_URL: url, ENCRYPTION_KEY: NEW }, observe });
