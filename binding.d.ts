@@ -65,4 +65,13 @@ export interface NativeOptions {
   allowUnregistered?: boolean
   allowWhitespace?: boolean
   batchSize?: number
+  /**
+   * `KG_HASH_SECRET` is set (index.js compares it with the old key; the
+   * secret itself never crosses): whether it is the old key.
+   */
+  kgPinnedToOldKey?: boolean
+  kgRelink?: boolean
+  /** Who runs the rotation, for its audit event (index.js asks the OS). */
+  auditUser?: string
+  auditHost?: string
 }

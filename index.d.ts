@@ -20,6 +20,7 @@ export type ErrorCode =
   | 'ERR_DB'
   | 'ERR_COMMIT_UNKNOWN'
   | 'ERR_ALREADY_ON_NEW_KEY'
+  | 'ERR_KG_UNPINNED'
   | 'ABORT_ERR'
   | 'ERR_INTERNAL'
 
@@ -58,7 +59,8 @@ export interface LockHolder {
 export type ErrorDetails =
   /** ERR_OLD_KEY_MISMATCH, ERR_UNDECRYPTABLE: the value's location. */
   | ({ kind: 'value' } & Location)
-  /** ERR_UNREGISTERED_CIPHERTEXT, ERR_COLUMN_NOT_FOUND, ERR_TABLE_UNSUPPORTED. */
+  /** ERR_UNREGISTERED_CIPHERTEXT, ERR_COLUMN_NOT_FOUND, ERR_TABLE_UNSUPPORTED;
+   *  ERR_KG_UNPINNED: `kg_value_seen.value_hash`. */
   | ({ kind: 'place' } & Place)
   /** ERR_ROW_SECURITY. */
   | { kind: 'table'; schema: string; table: string }
@@ -151,7 +153,33 @@ export interface CommonOptions {
   signal?: AbortSignal
 }
 
-export interface RotateOptions extends CommonOptions {
+/** The knowledge graph's hashes (`kg_value_seen`), keyed by the first of
+ *  KG_HASH_SECRET, ENCRYPTION_KEY and JWT_SECRET that is set. */
+export interface KnowledgeGraph {
+  /** The release has `kg_value_seen`. */
+  present: boolean
+  /** It holds hashes a change of their key would orphan. */
+  hasRows: boolean
+  /** What keys them after the run. */
+  keyedBy: 'KG_HASH_SECRET' | 'ENCRYPTION_KEY'
+  /** The caller accepted that the graph starts new links. */
+  relink: boolean
+}
+
+export interface GraphOptions {
+  /** The value of KG_HASH_SECRET in the backend's environment, when it is
+   *  set there (a library does not read `process.env` for you). Set, the
+   *  graph keeps its key through the rotation; it should be the old
+   *  ENCRYPTION_KEY exactly, or the graph is re-keyed anyway (a warning
+   *  says so). It never reaches native code, a report or an error. */
+  kgHashSecret?: KeyInput
+}
+
+export interface RotateOptions extends CommonOptions, GraphOptions {
+  /** With `kg_value_seen` holding rows and no `kgHashSecret`, a rotation
+   *  is refused (`ERR_KG_UNPINNED`) unless this accepts that the knowledge
+   *  graph starts new links from its next observation (default false). */
+  kgRelink?: boolean
   /** Everything except the writes; the transaction is rolled back. */
   dryRun?: boolean
   /** Longest wait for the table locks, in milliseconds: 1 to 2 ** 31 - 1 (default 10000). */
@@ -161,7 +189,7 @@ export interface RotateOptions extends CommonOptions {
   allowUnregistered?: boolean
 }
 
-export type VerifyOptions = CommonOptions
+export interface VerifyOptions extends CommonOptions, GraphOptions {}
 
 export interface Warning {
   code: string
@@ -270,6 +298,11 @@ export interface RotationReport extends Findings {
   /** `host:port/database`, never credentials. */
   database: string
   target: DatabaseIdentity
+  knowledgeGraph: KnowledgeGraph
+  /** The `security_events` row (`ENCRYPTION_KEY_ROTATED`) the committed
+   *  rotation wrote in its own transaction; null for a dry run, a release
+   *  without the table, or a table that refused the row (a warning says so). */
+  auditEventId: string | null
 }
 
 export interface VerifyReport extends Findings {
@@ -285,6 +318,7 @@ export interface VerifyReport extends Findings {
   keyFingerprint: string
   database: string
   target: DatabaseIdentity
+  knowledgeGraph: KnowledgeGraph
 }
 
 export interface KeyCheck {
@@ -343,3 +377,35 @@ export declare function describeLocations(
 
 /** A new random key the backend accepts (64 base64 characters). */
 export declare function generateKey(): string
+
+export interface AdoptOptions extends Omit<RotateOptions, 'dryRun' | 'kgHashSecret'> {
+  /** Default: `env.DATABASE_URL`. */
+  databaseUrl?: string
+  /** Where the one line each outcome logs goes (fingerprints, never keys);
+   *  default `console.log`. */
+  log?: (line: string) => void
+}
+
+/** What `adoptNextEncryptionKey` did. */
+export interface Adoption {
+  /** `none`: no ENCRYPTION_KEY_NEXT (nothing was opened), or it is already
+   *  ENCRYPTION_KEY; `rotated`: the data was rotated to it; `already-on-next`:
+   *  the data was already on it (another replica, an earlier boot). */
+  action: 'none' | 'rotated' | 'already-on-next'
+  oldKeyFingerprint?: string
+  newKeyFingerprint?: string
+  /** The rotation's report, when this call rotated. */
+  report?: RotationReport
+}
+
+/**
+ * The safe way for backend code to change ENCRYPTION_KEY: call it at the top
+ * of main.ts, before Nest reads its configuration. With ENCRYPTION_KEY_NEXT
+ * set in `env`, it rotates ENCRYPTION_KEY to it with every check a rotation
+ * makes (KG_HASH_SECRET read from `env`), or finds the data already there,
+ * and then sets `env.ENCRYPTION_KEY` to the new key so the app starts on it.
+ * Two replicas booting at once: one rotates, the other waits for it and
+ * switches. Any refusal rejects with `env` unchanged: the app must not start,
+ * because a backend on a key its data is not on destroys what it cannot open.
+ */
+export declare function adoptNextEncryptionKey(env?: NodeJS.ProcessEnv, options?: AdoptOptions): Promise<Adoption>

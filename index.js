@@ -3,6 +3,8 @@
 // object; this thin layer turns failed outcomes into Errors with a stable
 // `code`, because napi-rs can only reject with its own status codes.
 
+const os = require('node:os')
+const adopt = require('./adopt.js')
 const native = require('./binding.js')
 
 class KeyrotateError extends Error {
@@ -54,6 +56,10 @@ const OPTIONS = {
   discover: { type: 'boolean', calls: ['rotate', 'verify'] },
   batchSize: { type: 'integer', min: 1, max: 100_000, unit: 'rows', calls: ['rotate', 'verify'] },
   allowWhitespace: { type: 'boolean', calls: ['rotate', 'verify', 'keys'] },
+  kgRelink: { type: 'boolean', calls: ['rotate'] },
+  // The secret itself stays in JS: native code learns only that it is set,
+  // and whether it is the old key.
+  kgHashSecret: { type: 'key', calls: ['rotate', 'verify'], native: false },
   // Used in JS only: onProgress reaches the binding as its own argument,
   // shielded; the signal cancels the native run.
   onProgress: { type: 'function', calls: ['rotate', 'verify'], native: false },
@@ -77,6 +83,7 @@ const TYPES = {
   string: { ok: (v) => typeof v === 'string' && v !== '', what: () => 'a non-empty string' },
   function: { ok: (v) => typeof v === 'function', what: () => 'a function' },
   signal: { ok: (v) => v instanceof AbortSignal, what: () => 'an AbortSignal' },
+  key: { ok: (v) => (typeof v === 'string' && v !== '') || (Buffer.isBuffer(v) && v.length > 0), what: () => 'a non-empty string or Buffer' },
   integer: {
     ok: (v, row) => Number.isSafeInteger(v) && v >= row.min && v <= row.max,
     what: (row) => `an integer from ${row.min} to ${row.max} (${row.unit})`,
@@ -113,7 +120,27 @@ function checkOptions(options, call) {
     if (row.native === false) local[name] = value
     else native[name] = value
   }
-  return { native, onProgress: local.onProgress && shielded(local.onProgress), signal: local.signal }
+  return { native, onProgress: local.onProgress && shielded(local.onProgress), signal: local.signal, kgHashSecret: local.kgHashSecret }
+}
+
+const bytes = (key) => (Buffer.isBuffer(key) ? key : Buffer.from(key, 'utf8'))
+
+// The knowledge graph is keyed by the whole KG_HASH_SECRET string, so only
+// the exact old ENCRYPTION_KEY keeps its links across the rotation.
+function graphKey(kgHashSecret, oldKey) {
+  if (kgHashSecret === undefined) return {}
+  return { kgPinnedToOldKey: oldKey !== undefined && bytes(kgHashSecret).equals(bytes(oldKey)) }
+}
+
+// Who runs the rotation, for the audit event: what this process's OS says.
+function actor() {
+  let auditUser
+  try {
+    auditUser = os.userInfo().username
+  } catch {
+    auditUser = undefined
+  }
+  return { auditUser, auditHost: os.hostname() }
 }
 
 // Progress reaches JS through a thread-safe function; a throwing callback
@@ -191,14 +218,16 @@ async function rotateEncryptionKey(oldKey, newKey, databaseUrl, options) {
   checkKeyArg('old key', oldKey)
   checkKeyArg('new key', newKey)
   checkUrl(databaseUrl)
-  const { native: options_, onProgress, signal } = checkOptions(options, 'rotate')
+  const { native: checked, onProgress, signal, kgHashSecret } = checkOptions(options, 'rotate')
+  const options_ = { ...checked, ...graphKey(kgHashSecret, oldKey), ...actor() }
   return runNative(signal, (run) => run.rotate(oldKey, newKey, databaseUrl, options_, onProgress))
 }
 
 async function verifyEncryptionKey(key, databaseUrl, options) {
   checkKeyArg('key', key)
   checkUrl(databaseUrl)
-  const { native: options_, onProgress, signal } = checkOptions(options, 'verify')
+  const { native: checked, onProgress, signal, kgHashSecret } = checkOptions(options, 'verify')
+  const options_ = { ...checked, ...(kgHashSecret === undefined ? {} : { kgPinnedToOldKey: true }) }
   return runNative(signal, (run) => run.verify(key, databaseUrl, options_, onProgress))
 }
 
@@ -229,6 +258,12 @@ function generateKey() {
   return native.generateKey()
 }
 
+/** Rotate ENCRYPTION_KEY to ENCRYPTION_KEY_NEXT at boot (adopt.js; index.d.ts documents it). */
+function adoptNextEncryptionKey(env = process.env, options = {}) {
+  if (options === null || typeof options !== 'object') return Promise.reject(invalid('options must be an object'))
+  return adopt.adoptNextEncryptionKey(module.exports, env, options)
+}
+
 module.exports = {
   rotateEncryptionKey,
   verifyEncryptionKey,
@@ -237,6 +272,7 @@ module.exports = {
   describeDatabase,
   describeLocations,
   generateKey,
+  adoptNextEncryptionKey,
   KeyrotateError,
   AbortError,
 }

@@ -231,11 +231,11 @@ describe('npm pack: installs and works from another directory', () => {
 
   test('the main tarball holds the JS API, its types and the loader: no binary, no sources', () => {
     const files = packed.files.map((f) => f.path).sort();
-    for (const required of ['package.json', 'index.js', 'index.d.ts', 'binding.js', 'binding.d.ts']) {
+    for (const required of ['package.json', 'index.js', 'index.d.ts', 'adopt.js', 'binding.js', 'binding.d.ts', 'cli/index.js', 'cli/index.d.ts', 'cli/output.schema.json']) {
       assert.ok(files.includes(required), `${required} missing from ${files.join(', ')}`);
     }
     for (const f of files) {
-      assert.match(f, /^(package\.json|index\.js|index\.d\.ts|binding\.js|binding\.d\.ts|locations\.json|README\.md|LICEN[CS]E(\.md)?)$/, `unexpected ${f}`);
+      assert.match(f, /^(package\.json|index\.js|index\.d\.ts|adopt\.js|binding\.js|binding\.d\.ts|locations\.json|cli\/[a-z]+\.js|cli\/index\.d\.ts|cli\/output\.schema\.json|README\.md|LICEN[CS]E(\.md)?)$/, `unexpected ${f}`);
     }
   });
 
@@ -395,7 +395,7 @@ describe('the Dockerfile\'s build commands, run outside Docker', () => {
     ok(run('bash', [BUILD_STEPS, '--skip-install', '--out', out, '--stage', stage], { timeout: 600_000 }), 'docker-build-steps.sh (host)');
     const { platformArchABI } = parseTriple(hostTriple());
     const pkgDir = path.join(stage, 'node_modules', '@anythingmcp', 'keyrotate');
-    assert.deepEqual(fs.readdirSync(pkgDir).sort(), ['binding.d.ts', 'binding.js', 'cli', 'index.d.ts', 'index.js', `keyrotate.${platformArchABI}.node`, 'locations.json', 'package.json']);
+    assert.deepEqual(fs.readdirSync(pkgDir).sort(), ['adopt.js', 'binding.d.ts', 'binding.js', 'cli', 'index.d.ts', 'index.js', `keyrotate.${platformArchABI}.node`, 'locations.json', 'package.json']);
     assert.ok(fs.existsSync(path.join(stage, IMAGE_SHIM)));
     // The loader and its types are committed, so that the main package packs
     // without a build: what napi build generates must be what git has (the
@@ -420,7 +420,7 @@ describe('the Dockerfile\'s build commands, run outside Docker', () => {
     const excluded = dockerignore(fs.readFileSync(path.join(ROOT, '.dockerignore'), 'utf8'));
     for (const needed of [
       'Cargo.toml', 'Cargo.lock', 'build.rs', 'src/lib.rs', 'core/Cargo.toml', 'core/src/lib.rs', 'core/src/connection.rs',
-      'package.json', 'package-lock.json', 'index.js', 'index.d.ts', 'locations.json', 'packages/backend/package.json',
+      'package.json', 'package-lock.json', 'index.js', 'index.d.ts', 'adopt.js', 'locations.json', 'packages/backend/package.json',
       'cli/index.js', 'cli/index.d.ts', 'cli/output.schema.json',
       'packages/backend/tsconfig.json', 'packages/backend/src/scripts/rotate-encryption-key.ts', 'scripts/docker-build-steps.sh',
     ]) {
@@ -450,7 +450,7 @@ describe('the Dockerfile\'s build commands, run outside Docker', () => {
     assert.match(dockerfile, /^FROM --platform=\$TARGETPLATFORM node:\$\{NODE_VERSION\} AS keyrotate-build$/m);
     assert.match(dockerfile, /^\s*bash scripts\/docker-build-steps\.sh --stage \/out$/m);
     assert.match(dockerfile, /^COPY --from=keyrotate-build \/out\/ \/app\/$/m);
-    assert.match(dockerfile, /node packages\/backend\/dist\/scripts\/rotate-encryption-key\.js --help/);
+    assert.match(dockerfile, /node backend\/dist\/src\/scripts\/rotate-encryption-key\.js --help/);
     // The pinned toolchain satisfies the workspace's rust-version.
     const pinned = dockerfile.match(/^ARG RUST_VERSION=(\d+)\.(\d+)\.(\d+)$/m).slice(1).map(Number);
     const needed = fs.readFileSync(path.join(ROOT, 'Cargo.toml'), 'utf8').match(/rust-version = "(\d+)\.(\d+)/).slice(1).map(Number);

@@ -27,6 +27,7 @@ const OPTIONS = /** @type {const} */ ({
   'columns-file': { type: 'string' },
   'no-discover': { type: 'boolean' },
   'leave-unregistered': { type: 'boolean' },
+  'kg-relink': { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
 })
 
@@ -37,7 +38,7 @@ const OPTIONS = /** @type {const} */ ({
  *   stdin?: boolean, 'allow-whitespace'?: boolean, 'database-url'?: string,
  *   'dry-run'?: boolean, yes?: boolean, json?: boolean, verbose?: boolean,
  *   'lock-timeout'?: string, column?: string[], 'columns-file'?: string,
- *   'no-discover'?: boolean, 'leave-unregistered'?: boolean, help?: boolean,
+ *   'no-discover'?: boolean, 'leave-unregistered'?: boolean, 'kg-relink'?: boolean, help?: boolean,
  * }} Values
  * @typedef {'rotate' | 'verify' | 'fingerprint' | 'generate-key'} Command
  */
@@ -86,14 +87,20 @@ function databaseUrl(v, env) {
   return url
 }
 
-/** The location options rotate and verify share. @param {Values} v */
-function locationOptions(v) {
+/**
+ * The options rotate and verify share. KG_HASH_SECRET is read from this
+ * environment, which in AnythingMCP's container is the backend's own.
+ * @param {Values} v
+ * @param {NodeJS.ProcessEnv} env
+ */
+function sharedOptions(v, env) {
   return {
     columns: v.column,
     columnsFile: v['columns-file'],
     discover: !v['no-discover'],
     allowWhitespace: v['allow-whitespace'] ?? false,
+    kgHashSecret: env.KG_HASH_SECRET || undefined,
   }
 }
 
-module.exports = { parse, parseDuration, databaseUrl, locationOptions }
+module.exports = { parse, parseDuration, databaseUrl, sharedOptions }

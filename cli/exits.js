@@ -16,6 +16,7 @@ const STATUS = {
   database: 4,
   commitUnknown: 5,
   alreadyOnNewKey: 6,
+  knowledgeGraph: 7,
   // 128 + the signal's number, as shells report a death by signal.
   interrupted: 130,
 }
@@ -46,6 +47,7 @@ const EXIT_BY_CODE = {
   ERR_INTERNAL: 'internal',
   ERR_COMMIT_UNKNOWN: 'commitUnknown',
   ERR_ALREADY_ON_NEW_KEY: 'alreadyOnNewKey',
+  ERR_KG_UNPINNED: 'knowledgeGraph',
   ABORT_ERR: 'interrupted',
 }
 
@@ -58,6 +60,7 @@ const MEANINGS = [
   ['4', 'database unreachable, authentication failed, lock timeout, or row-level security would hide rows; nothing was changed'],
   ['5', 'the connection was lost during COMMIT, so the rotation may or may not have committed. Do not switch keys: run the same rotation again with the same keys, then verify with the new key'],
   ['6', 'nothing is sealed with the old key: every value already opens with the key given as new (a re-run after success, or swapped keys); nothing was changed. The backend must start with the key the message names'],
+  ['7', 'the knowledge graph\'s hashes are keyed by ENCRYPTION_KEY (KG_HASH_SECRET is not set): choose first, pin (KG_HASH_SECRET = the current key) or --kg-relink; nothing was changed'],
   ['130, 143, 129', 'interrupted by SIGINT (Ctrl-C), SIGTERM or SIGHUP before COMMIT: the transaction was rolled back, nothing was changed. A signal after COMMIT was sent does not stop it: the outcome is the commit\'s'],
 ]
 

@@ -81,6 +81,11 @@ Options:
   --leave-unregistered                     rotate even though ciphertext was
                                            found outside the registry (it stays
                                            on the old key)
+  --kg-relink                              rotate although the knowledge graph's
+                                           hashes are keyed by ENCRYPTION_KEY:
+                                           it starts new links (the other way
+                                           on: KG_HASH_SECRET = the current key
+                                           in the backend's environment)
   --help, -h                               this help
 
 Exit codes:

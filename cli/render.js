@@ -98,6 +98,10 @@ function rotation(out, r, o) {
   out.out(locationTable(r.locations, 'rotate', o.verbose))
   out.out(`${r.dryRun ? 'Dry run (nothing written): ' : ''}${rotationSummary(r)} in ${r.durationMs} ms\n`)
   out.out(`${databaseText(r.target)}; keys ${r.oldKeyFingerprint} -> ${r.newKeyFingerprint}\n`)
+  if (r.auditEventId) out.out(`Recorded in the audit trail: security_events ${r.auditEventId} (ENCRYPTION_KEY_ROTATED)\n`)
+  if (r.knowledgeGraph.hasRows && r.knowledgeGraph.relink && r.committed) {
+    out.out('The knowledge graph starts new links from its next observation (--kg-relink).\n')
+  }
 }
 
 /**

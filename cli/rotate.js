@@ -3,7 +3,7 @@
 // `rotate`: the keys, the confirmation, the run, and what to do next.
 
 const keyrotate = require('../index')
-const { databaseUrl, locationOptions, parseDuration } = require('./args')
+const { databaseUrl, sharedOptions, parseDuration } = require('./args')
 const { CliError } = require('./errors')
 const { gatherKeys, warnCommandLine } = require('./keys')
 const render = require('./render')
@@ -46,7 +46,7 @@ async function rotate(v, io, out) {
       throw new CliError('ERR_CONFIRMATION_REQUIRED', 'off a terminal a rotation needs --yes (or --dry-run to check without writing); nothing was touched')
     }
     const locations = keyrotate
-      .describeLocations(locationOptions(v), target.schema)
+      .describeLocations({ columns: v.column, columnsFile: v['columns-file'] }, target.schema)
       .map((l) => `  ${render.locationName(l)}${l.where ? ` where ${render.filterText(l)}` : ''}`)
       .join('\n')
     const yes = await confirm(
@@ -67,10 +67,11 @@ async function rotate(v, io, out) {
   let report
   try {
     report = await keyrotate.rotateEncryptionKey(keys.old.value, keys.new.value, url, {
-      ...locationOptions(v),
+      ...sharedOptions(v, io.env),
       dryRun,
       lockTimeoutMs,
       allowUnregistered: v['leave-unregistered'] ?? false,
+      kgRelink: v['kg-relink'] ?? false,
       onProgress: status.onProgress,
       signal: io.signal,
     })

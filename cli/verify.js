@@ -3,7 +3,7 @@
 // `verify` and the offline commands (`fingerprint`, `generate-key`).
 
 const keyrotate = require('../index')
-const { databaseUrl, locationOptions } = require('./args')
+const { databaseUrl, sharedOptions } = require('./args')
 const { CliError } = require('./errors')
 const { gatherKeys, warnCommandLine } = require('./keys')
 const render = require('./render')
@@ -34,7 +34,7 @@ async function verify(v, io, out) {
   let report
   try {
     report = await keyrotate.verifyEncryptionKey(key.value, url, {
-      ...locationOptions(v),
+      ...sharedOptions(v, io.env),
       onProgress: status.onProgress,
       signal: io.signal,
     })

@@ -10,7 +10,7 @@
 #        [--output-dir DIR]                           -> keyrotate.<platform>.node, binding.js, binding.d.ts
 #   3. npx tsc -p packages/backend/tsconfig.json     -> packages/backend/dist/scripts/rotate-encryption-key.js
 #   4. with --stage DIR, lay out what the backend image needs:
-#        DIR/node_modules/@anythingmcp/keyrotate/   package.json index.js index.d.ts locations.json
+#        DIR/node_modules/@anythingmcp/keyrotate/   package.json index.js index.d.ts adopt.js locations.json
 #                                                   cli/ binding.js binding.d.ts keyrotate.<platform>.node
 #        DIR/backend/dist/src/scripts/rotate-encryption-key.js
 #      Copied to /app in the backend image, `node /app/backend/dist/src/scripts/
@@ -163,7 +163,7 @@ if [ -n "$STAGE" ]; then
   # Where AnythingMCP's own build puts the command: one path in every image.
   scripts="$STAGE/backend/dist/src/scripts"
   mkdir -p "$pkg/cli" "$scripts"
-  cp package.json index.js index.d.ts locations.json "$pkg/"
+  cp package.json index.js index.d.ts adopt.js locations.json "$pkg/"
   cp cli/*.js cli/index.d.ts cli/output.schema.json "$pkg/cli/"
   cp "$OUT/binding.js" "$OUT/binding.d.ts" "$OUT/keyrotate.$PLATFORM.node" "$pkg/"
   cp packages/backend/dist/scripts/rotate-encryption-key.js "$scripts/"

@@ -45,6 +45,13 @@ pub struct NativeOptions {
     pub allow_unregistered: Option<bool>,
     pub allow_whitespace: Option<bool>,
     pub batch_size: Option<u32>,
+    /// `KG_HASH_SECRET` is set (index.js compares it with the old key; the
+    /// secret itself never crosses): whether it is the old key.
+    pub kg_pinned_to_old_key: Option<bool>,
+    pub kg_relink: Option<bool>,
+    /// Who runs the rotation, for its audit event (index.js asks the OS).
+    pub audit_user: Option<String>,
+    pub audit_host: Option<String>,
 }
 
 /// Progress reaches JS as plain objects tagged by `phase` (index.d.ts).
@@ -107,6 +114,15 @@ fn rotate_options(
         if let Some(b) = o.batch_size {
             out.batch_size = b as usize;
         }
+        out.graph_key = match (o.kg_relink, o.kg_pinned_to_old_key) {
+            (Some(true), _) => rotation::GraphKey::Relink,
+            (_, Some(to_old_key)) => rotation::GraphKey::Pinned { to_old_key },
+            _ => rotation::GraphKey::Unpinned,
+        };
+        out.actor = rotation::Actor {
+            os_user: o.audit_user.clone(),
+            host: o.audit_host.clone(),
+        };
     }
     Ok(out)
 }
@@ -122,6 +138,7 @@ fn verify_options(
         discover: shared.discover,
         batch_size: shared.batch_size,
         cancel: shared.cancel,
+        graph_key: shared.graph_key,
     })
 }
 

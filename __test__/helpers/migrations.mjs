@@ -2,8 +2,8 @@
 //
 // v0.1.20's fourteen migrations are the real ones (HelpCode-ai/anythingmcp at
 // tag v0.1.20, packages/backend/prisma/migrations), each with the sha256 of its
-// migration.sql as Prisma records it. For main we know only the four names
-// SPEC.md section 1 gives; main really has 52 migrations, and the other 34
+// migration.sql as Prisma records it. For main we know only the seven names
+// SPEC.md section 1 gives; main really has 52 migrations, and the other 31
 // names are not ours to invent. Their checksums are made up (we do not have
 // the files): sha256 of the name, which looks like what Prisma stores.
 
@@ -29,7 +29,10 @@ export const MIGRATIONS_V0_1_20 = Object.freeze([
 
 const MAIN_ONLY = [
   '20260518000000_add_login_token_auth',
+  '20260620000000_add_kg_and_invocation_scope',
+  '20260731120000_add_security_events',
   '20260731150000_add_identity_providers',
+  '20260924080000_dedupe_kg_value_seen',
   '20261003100000_connector_oauth_attempts',
   '20261006090000_tool_invocation_repeat_count',
 ];

@@ -10,7 +10,9 @@ export const NEWER_TABLES = Object.freeze([
   'connector_oauth_attempts',
   'connector_setup_links',
   'identity_providers',
+  'kg_value_seen',
   'recovery_codes',
+  'security_events',
   'sso_login_attempts',
 ]);
 
@@ -97,6 +99,43 @@ export function newerTablesDdl(t, fk) {
     `CREATE UNIQUE INDEX "connector_setup_links_token_hash_key" ON ${t('connector_setup_links')}("token_hash");`,
     fk('connector_setup_links', 'connector_id', 'connectors'),
     fk('connector_setup_links', 'created_by', 'users'),
+
+    // 20260620000000_add_kg_and_invocation_scope: the knowledge graph's
+    // identifiers, as HMACs keyed from KG_HASH_SECRET || ENCRYPTION_KEY.
+    `CREATE TABLE ${t('kg_value_seen')} (
+    "id" TEXT NOT NULL,
+    "organization_id" TEXT NOT NULL,
+    "connector_id" TEXT NOT NULL,
+    "value_hash" TEXT NOT NULL,
+    "entity" TEXT NOT NULL,
+    "field" TEXT NOT NULL,
+    "direction" TEXT NOT NULL,
+    "seen_at" TIMESTAMP(3) NOT NULL DEFAULT CURRENT_TIMESTAMP,
+
+    CONSTRAINT "kg_value_seen_pkey" PRIMARY KEY ("id")
+);`,
+    // 20260924080000_dedupe_kg_value_seen
+    `CREATE UNIQUE INDEX "kg_value_seen_dedupe_key" ON ${t('kg_value_seen')}("organization_id", "connector_id", "value_hash", "entity", "field", "direction");`,
+
+    // 20260731120000_add_security_events: the audit trail the admin UI shows.
+    `CREATE TABLE ${t('security_events')} (
+    "id" TEXT NOT NULL,
+    "event" TEXT NOT NULL,
+    "actor_type" TEXT NOT NULL,
+    "organization_id" TEXT,
+    "actor_user_id" TEXT,
+    "target_user_id" TEXT,
+    "metadata" JSONB,
+    "ip" TEXT,
+    "user_agent" TEXT,
+    "created_at" TIMESTAMP(3) NOT NULL DEFAULT CURRENT_TIMESTAMP,
+
+    CONSTRAINT "security_events_pkey" PRIMARY KEY ("id")
+);`,
+    `CREATE INDEX "security_events_event_created_at_idx" ON ${t('security_events')}("event", "created_at");`,
+    fk('security_events', 'organization_id', 'organizations', 'SET NULL'),
+    fk('security_events', 'actor_user_id', 'users', 'SET NULL'),
+    fk('security_events', 'target_user_id', 'users', 'SET NULL'),
 
     // 20261003100000_connector_oauth_attempts: pending OAuth flows, 15 minutes each.
     `CREATE TABLE ${t('connector_oauth_attempts')} (

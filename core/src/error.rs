@@ -278,6 +278,11 @@ pub enum Error {
     /// success, because an operator who swapped the keys would otherwise
     /// start the backend on a key the data is not on.
     AlreadyOnNewKey { fingerprint: String, values: u64 },
+    /// `ERR_KG_UNPINNED`: the knowledge graph's `kg_value_seen` holds hashes
+    /// keyed by `ENCRYPTION_KEY` (`KG_HASH_SECRET` is not set), so a rotation
+    /// would silently re-key it. Raised before anything is written, until
+    /// the operator pins the key or accepts a relink.
+    KnowledgeGraphUnpinned { schema: String },
     /// `ABORT_ERR` (Node's code for an aborted operation): the caller
     /// cancelled the run before its COMMIT was sent; the transaction was
     /// rolled back.
@@ -305,6 +310,7 @@ impl Error {
             Error::Db { .. } => "ERR_DB",
             Error::CommitUnknown { .. } => "ERR_COMMIT_UNKNOWN",
             Error::AlreadyOnNewKey { .. } => "ERR_ALREADY_ON_NEW_KEY",
+            Error::KnowledgeGraphUnpinned { .. } => "ERR_KG_UNPINNED",
             Error::Aborted => "ABORT_ERR",
             Error::Internal { .. } => "ERR_INTERNAL",
         }
@@ -330,6 +336,10 @@ impl Error {
                 serde_json::json!({ "schema": schema, "table": table }),
             ),
             Error::KeyInvalid { role, .. } => ("key", serde_json::json!({ "role": role })),
+            Error::KnowledgeGraphUnpinned { schema } => (
+                "place",
+                serde_json::json!({ "schema": schema, "table": "kg_value_seen", "column": "value_hash" }),
+            ),
             Error::AlreadyOnNewKey {
                 fingerprint,
                 values,
@@ -373,6 +383,7 @@ impl Error {
             Error::LockTimeout { .. } => format!("Another rotation or a long transaction holds the tables (the message names the session). Retry, stop the backend, or raise the lock timeout (--lock-timeout, lockTimeoutMs). {UNTOUCHED}"),
             Error::Db { .. } => format!("The transaction was rolled back. {UNTOUCHED} The SQLSTATE and the server's words say what to fix."),
             Error::CommitUnknown { .. } => "Do not switch ENCRYPTION_KEY and do not restore a backup yet. Run the same rotation again with the same keys: values already on the new key are left alone, so it is safe whether or not the commit happened (it ends with ERR_ALREADY_ON_NEW_KEY if it had). Then verify with the new key, and only then switch.".into(),
+            Error::KnowledgeGraphUnpinned { .. } => format!("{UNTOUCHED} Choose before rotating. Pin: set KG_HASH_SECRET to the current ENCRYPTION_KEY, all of it, in the backend's environment (and in this shell), then rotate; the graph keeps its links, and after a leak it stays keyed by the leaked key. Or relink: rotate with --kg-relink (kgRelink: true); the graph starts new links from its next observation."),
             Error::Aborted => format!("The run was cancelled before its COMMIT; the transaction was rolled back. {UNTOUCHED}"),
             Error::Internal { .. } => "Nothing was committed. Please report this.".into(),
         }
@@ -473,6 +484,10 @@ impl fmt::Display for Error {
             } => write!(
                 f,
                 "nothing is sealed with the old key: all {values} sealed value(s) already open with the key given as new ({fingerprint}). This is a re-run of a finished rotation, or the keys are swapped; nothing was changed"
+            ),
+            Error::KnowledgeGraphUnpinned { schema } => write!(
+                f,
+                "{schema}.kg_value_seen holds knowledge-graph hashes keyed by ENCRYPTION_KEY (KG_HASH_SECRET is not set): rotating the key would silently re-key the graph; nothing was changed"
             ),
             Error::Aborted => f.write_str(
                 "the run was cancelled before its COMMIT; the transaction was rolled back and nothing was changed",

@@ -303,7 +303,9 @@ impl Registry {
                 std::io::ErrorKind::InvalidData => "it is not UTF-8 text",
                 _ => "it cannot be read",
             };
-            Error::invalid_argument(format!("the locations file (--columns-file, columnsFile): {why}"))
+            Error::invalid_argument(format!(
+                "the locations file (--columns-file, columnsFile): {why}"
+            ))
         })?;
         self.add_file(&text)
     }

@@ -89,6 +89,37 @@ fn filter_of(location: &Location) -> Option<BTreeMap<String, String>> {
     (!location.filter.is_empty()).then(|| location.filter.iter().cloned().collect())
 }
 
+/// The graph as a run found it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct KnowledgeGraph {
+    /// The release has `kg_value_seen`.
+    pub present: bool,
+    /// It holds hashes that a change of their key would orphan.
+    pub has_rows: bool,
+    /// What keys them after the rotation: `KG_HASH_SECRET` (pinned), or
+    /// `ENCRYPTION_KEY` (unpinned: the new key, once rotated).
+    pub keyed_by: KeyedBy,
+    /// The operator chose to relink.
+    pub relink: bool,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub enum KeyedBy {
+    #[default]
+    #[serde(rename = "ENCRYPTION_KEY")]
+    EncryptionKey,
+    #[serde(rename = "KG_HASH_SECRET")]
+    HashSecret,
+}
+
+impl KnowledgeGraph {
+    /// A rotation that would re-key hashes the operator has not chosen about.
+    pub fn unresolved(&self) -> bool {
+        self.has_rows && self.keyed_by == KeyedBy::EncryptionKey && !self.relink
+    }
+}
+
 /// A value that would not open, by location only.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -184,6 +215,11 @@ pub struct RotationReport {
     pub database: String,
     /// User, host, port, database and schema acted on.
     pub target: DatabaseIdentity,
+    /// The knowledge graph's hashes, and what keys them after the run.
+    pub knowledge_graph: KnowledgeGraph,
+    /// The `security_events` row the committed rotation wrote, if the
+    /// release has the table.
+    pub audit_event_id: Option<String>,
 }
 
 /// A rotation that did not succeed: why, and the report when the run got
@@ -222,6 +258,7 @@ pub struct VerifyReport {
     pub key_fingerprint: String,
     pub database: String,
     pub target: DatabaseIdentity,
+    pub knowledge_graph: KnowledgeGraph,
 }
 
 /// Distinct existing tables among the processed locations.

@@ -4,9 +4,10 @@
 //! and a real run over the same data reach the same verdict, here.
 
 use crate::error::{Error, Result};
-use crate::key::{KeyPair, Warning};
-use crate::report::{DiscoveredColumn, Findings};
+use crate::key::Warning;
+use crate::report::{DiscoveredColumn, Findings, RotationReport};
 
+use super::graph;
 use super::scan::{undecryptable, Scan};
 use super::RotateOptions;
 
@@ -50,40 +51,45 @@ pub(super) fn old_key_matches(scan: &Scan<'_>, already_on_new_key: u64) -> Optio
     (sealed > 0).then_some(scan.opened_with_old > 0)
 }
 
-/// The error the writing run raises on this data, in the order it meets
-/// them: ciphertext outside the registry, then a wrong old key or a value
-/// that does not open, then nothing sealed with the old key at all. A
-/// writing run has already stopped on the first two; a dry run learns here
-/// what its real run would say.
+/// The error the writing run raises on data that `report` describes, in
+/// the order it meets them: a knowledge graph the operator has not chosen
+/// about, ciphertext outside the registry, then a wrong old key
+/// (`key_failures` values opened with neither key while none opened with
+/// the old one) or a value that does not open, then nothing sealed with the
+/// old key at all. A writing run has already stopped on the first three; a
+/// dry run learns here what its real run would say.
 pub(super) fn refusal(
-    scan: &Scan<'_>,
-    findings: &Findings,
-    discovered: &[DiscoveredColumn],
-    already_on_new_key: u64,
-    keys: &KeyPair,
-    options: &RotateOptions,
+    report: &RotationReport,
+    key_failures: u64,
+    allow_unregistered: bool,
 ) -> Option<Error> {
-    if let (Some(first), false) = (discovered.first(), options.allow_unregistered) {
+    if let Some(refusal) = graph::refusal(&report.knowledge_graph, &report.target.schema) {
+        return Some(refusal);
+    }
+    let findings = &report.findings;
+    if let (Some(first), false) = (findings.discovered.first(), allow_unregistered) {
         return Some(Error::UnregisteredCiphertext {
             place: Box::new(first.place.clone()),
-            more: discovered.len() - 1,
+            more: findings.discovered.len() - 1,
         });
     }
     if findings.failure_count > 0 {
-        let first_key_failure = findings.failures.iter().find(|f| !f.malformed);
-        if scan.opened_with_old == 0 && scan.key_failures > 0 {
-            if let Some(failure) = first_key_failure.or(findings.failures.first()) {
-                return Some(Error::OldKeyMismatch {
-                    location: Box::new(failure.location.clone()),
-                });
-            }
-        }
-        return first_key_failure
-            .or(findings.failures.first())
-            .map(|f| undecryptable(f.clone()));
+        let first = findings
+            .failures
+            .iter()
+            .find(|f| !f.malformed)
+            .or(findings.failures.first())?;
+        return Some(
+            match report.old_key_matches == Some(false) && key_failures > 0 {
+                true => Error::OldKeyMismatch {
+                    location: Box::new(first.location.clone()),
+                },
+                false => undecryptable(first.clone()),
+            },
+        );
     }
-    (scan.opened_with_old == 0 && already_on_new_key > 0).then(|| Error::AlreadyOnNewKey {
-        fingerprint: keys.new.fingerprint().to_owned(),
-        values: already_on_new_key,
+    (report.old_key_matches == Some(false)).then(|| Error::AlreadyOnNewKey {
+        fingerprint: report.new_key_fingerprint.clone(),
+        values: report.already_on_new_key,
     })
 }

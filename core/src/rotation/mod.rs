@@ -9,11 +9,13 @@
 //! process dying — leaves the transaction uncommitted, and PostgreSQL rolls
 //! it back.
 
+mod audit;
 mod catalog;
 mod dberror;
 mod diagnosis;
 mod discovery;
 mod examine;
+mod graph;
 mod locks;
 mod migrations;
 mod plan;
@@ -37,8 +39,10 @@ use crate::report::{
 };
 use crate::session::session_settings;
 
+pub use audit::Actor;
 use dberror::{commit_error, db_error};
 use examine::Mode;
+pub use graph::GraphKey;
 use plan::TablePlan;
 pub use progress::{Progress, ProgressFn, TableProgress};
 use scan::Scan;
@@ -67,6 +71,10 @@ pub struct RotateOptions {
     pub batch_size: usize,
     /// Raised from outside to stop the run before its COMMIT.
     pub cancel: Cancel,
+    /// What keys the knowledge graph's hashes, as the operator says.
+    pub graph_key: GraphKey,
+    /// Who runs the rotation, for the audit event.
+    pub actor: Actor,
 }
 
 impl Default for RotateOptions {
@@ -79,6 +87,8 @@ impl Default for RotateOptions {
             allow_unregistered: false,
             batch_size: DEFAULT_BATCH_SIZE,
             cancel: Cancel::default(),
+            graph_key: GraphKey::default(),
+            actor: Actor::default(),
         }
     }
 }
@@ -89,6 +99,7 @@ pub struct VerifyOptions {
     pub discover: bool,
     pub batch_size: usize,
     pub cancel: Cancel,
+    pub graph_key: GraphKey,
 }
 
 impl Default for VerifyOptions {
@@ -98,6 +109,7 @@ impl Default for VerifyOptions {
             discover: true,
             batch_size: DEFAULT_BATCH_SIZE,
             cancel: Cancel::default(),
+            graph_key: GraphKey::default(),
         }
     }
 }
@@ -162,6 +174,10 @@ pub async fn rotate(
             &mut findings,
         )
         .await?;
+        let graph = graph::survey(&tx, target.schema(), options.graph_key, &mut findings).await?;
+        if let (true, Some(refusal)) = (write, graph::refusal(&graph, target.schema())) {
+            return Err(refusal);
+        }
         diagnosis::unregistered(&survey.discovered, options, &mut findings)?;
         // Only a writing rotation locks: a dry run, like verify, must be safe
         // to run next to a live backend without making writers wait.
@@ -177,9 +193,10 @@ pub async fn rotate(
         if write {
             scan.finish()?;
         }
-        Ok::<_, Error>((survey, locations))
+        let audited = write && audit::present(&tx, target.schema()).await?;
+        Ok::<_, Error>((survey, locations, graph, audited))
     };
-    let (survey, locations_report) = match cancel.guard(work).await {
+    let (survey, locations_report, graph, audited) = match cancel.guard(work).await {
         Ok(done) => done,
         Err(error) => {
             if matches!(error, Error::Aborted) {
@@ -190,29 +207,12 @@ pub async fn rotate(
     };
 
     let sum = |f: fn(&LocationReport) -> u64| locations_report.iter().map(f).sum::<u64>();
-    let values_reencrypted = sum(|l| l.reencrypted);
     let already_on_new_key = sum(|l| l.already_on_new_key);
-    let refusal = diagnosis::refusal(
-        &scan,
-        &findings,
-        &survey.discovered,
-        already_on_new_key,
-        &keys,
-        options,
-    );
-    let committed = write && refusal.is_none();
-    if committed {
-        progress(&Progress::Committing);
-        tx.commit().await.map_err(commit_error)?;
-    } else {
-        tx.rollback().await.map_err(db_error)?;
-    }
-
-    let report = RotationReport {
+    let mut report = RotationReport {
         dry_run: options.dry_run,
-        committed,
+        committed: false,
         rows_reencrypted: scan.rows_reencrypted,
-        values_reencrypted,
+        values_reencrypted: sum(|l| l.reencrypted),
         already_on_new_key,
         empty: sum(|l| l.empty),
         tables: scan.tables_reencrypted,
@@ -228,12 +228,33 @@ pub async fn rotate(
             discovered: survey.discovered,
             ..findings
         },
-        duration_ms: elapsed_ms(run.started),
+        duration_ms: 0,
         old_key_fingerprint: keys.old.fingerprint().to_owned(),
         new_key_fingerprint: keys.new.fingerprint().to_owned(),
         database: target.describe(),
         target: target.identity(),
+        knowledge_graph: graph,
+        audit_event_id: None,
     };
+    let refusal = diagnosis::refusal(&report, scan.key_failures, options.allow_unregistered);
+    if write && refusal.is_none() {
+        report.audit_event_id = match audited {
+            true => audit::record(&tx, &keys, &options.actor, run.started, &mut report).await?,
+            false => {
+                report.findings.notices.push(format!(
+                    "{}.security_events does not exist in this release: no audit event was written",
+                    target.schema()
+                ));
+                None
+            }
+        };
+        progress(&Progress::Committing);
+        tx.commit().await.map_err(commit_error)?;
+        report.committed = true;
+    } else {
+        tx.rollback().await.map_err(db_error)?;
+    }
+    report.duration_ms = elapsed_ms(run.started);
     match refusal {
         Some(error) => Err(Rejection {
             error,
@@ -288,12 +309,13 @@ pub async fn verify(
             &mut findings,
         )
         .await?;
+        let graph = graph::survey(&tx, target.schema(), options.graph_key, &mut findings).await?;
         let locations = survey
             .scan(&mut scan, &tx, &run.locations, &mut findings)
             .await?;
-        Ok::<_, Error>((survey, locations))
+        Ok::<_, Error>((survey, locations, graph))
     };
-    let (survey, locations_report) = match cancel.guard(work).await {
+    let (survey, locations_report, graph) = match cancel.guard(work).await {
         Ok(done) => done,
         Err(error) => {
             if matches!(error, Error::Aborted) {
@@ -322,6 +344,7 @@ pub async fn verify(
         key_fingerprint: key.fingerprint().to_owned(),
         database: target.describe(),
         target: target.identity(),
+        knowledge_graph: graph,
     })
 }
 
