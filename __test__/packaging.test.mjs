@@ -317,8 +317,9 @@ describe('npm pack: installs and works from another directory', () => {
       const src = path.join(consumer, 'src');
       fs.mkdirSync(src, { recursive: true });
       fs.copyFileSync(path.join(fixtures, 'admin-service.ts'), path.join(src, 'admin-service.ts'));
+      fs.copyFileSync(path.join(fixtures, 'boot.ts'), path.join(src, 'boot.ts'));
       const config = path.join(consumer, 'tsconfig.json');
-      fs.writeFileSync(config, JSON.stringify(tsconfig(['src/admin-service.ts'], { outDir: 'dist', rootDir: 'src' }), null, 2));
+      fs.writeFileSync(config, JSON.stringify(tsconfig(['src/admin-service.ts', 'src/boot.ts'], { outDir: 'dist', rootDir: 'src' }), null, 2));
       ok(run(process.execPath, [TSC, '-p', config], { cwd: consumer }), 'tsc admin-service.ts');
 
       const OLD = generateKey();
