@@ -123,6 +123,23 @@ describe('the knowledge graph: ENCRYPTION_KEY also keys its hashes', () => {
     await assertEntriesOpenWith(env.client, env.fixture, B);
   });
 
+  test('a graph this role may not read is taken to hold rows: refused, not guessed empty', async () => {
+    const env = await install('kg_unreadable');
+    const role = `kg_blind_${crypto.randomBytes(3).toString('hex')}`;
+    const password = `Pw-${crypto.randomBytes(9).toString('hex')}`;
+    obs.secret(password);
+    await env.client.query(`CREATE ROLE ${role} LOGIN BYPASSRLS PASSWORD '${password}'`);
+    await env.client.query(`GRANT USAGE ON SCHEMA public TO ${role}; GRANT SELECT, INSERT, UPDATE ON ALL TABLES IN SCHEMA public TO ${role}; REVOKE SELECT ON kg_value_seen FROM ${role}`);
+    const url = new URL(env.url);
+    url.username = role;
+    url.password = password;
+    const e = await obs.rejection(keyrotate.rotateEncryptionKey(A, B, url.toString(), { dryRun: true }));
+    assert.equal(e.code, 'ERR_KG_UNPINNED');
+    assert.ok(e.report.notices.some((n) => /may not read all of public\.kg_value_seen; it is taken to hold/.test(n)));
+    const relinked = obs.observe(await keyrotate.rotateEncryptionKey(A, B, url.toString(), { kgRelink: true }));
+    assert.equal(relinked.committed, true);
+  });
+
   test('no rows, or a release without the graph: no refusal', async () => {
     const empty = await install('kg_empty');
     const report = obs.observe(await keyrotate.rotateEncryptionKey(A, B, empty.url));

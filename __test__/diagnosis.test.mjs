@@ -240,7 +240,7 @@ describe('a SQL_ASCII database', () => {
 
 describe('row-level security', () => {
   // Every table that holds a location, and the ones the tests read.
-  const OWNED = [...new Set([...LOCATIONS.map((l) => l.table), 'organizations', 'users', 'mcp_api_keys'])];
+  const OWNED = [...new Set([...LOCATIONS.map((l) => l.table), 'organizations', 'users', 'mcp_api_keys', 'kg_value_seen', 'security_events'])];
   async function withRole(client, prefix) {
     const role = `${prefix}_${crypto.randomBytes(3).toString('hex')}`;
     const password = `Pw-${crypto.randomBytes(9).toString('hex')}`;

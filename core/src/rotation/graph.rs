@@ -41,14 +41,18 @@ pub async fn survey(
     findings: &mut Findings,
 ) -> Result<KnowledgeGraph> {
     let qualified = format!("{}.{}", quote_ident(schema), quote_ident(TABLE));
-    let present = tx
-        .query_typed_one(
-            "SELECT pg_catalog.to_regclass($1) IS NOT NULL",
+    // Whether this role sees every row, asked first: a failed query would
+    // abort the rotation's transaction.
+    let readable: Option<bool> = tx
+        .query_typed_opt(
+            "SELECT has_table_privilege(c.oid, 'SELECT') AND NOT row_security_active(c.oid) \
+             FROM pg_catalog.pg_class c WHERE c.oid = pg_catalog.to_regclass($1)",
             &[(&qualified, Type::TEXT)],
         )
         .await
         .map_err(db_error)?
-        .get::<_, bool>(0);
+        .map(|row| row.get(0));
+    let present = readable.is_some();
     let mut graph = KnowledgeGraph {
         present,
         relink: key == GraphKey::Relink,
@@ -58,14 +62,21 @@ pub async fn survey(
         },
         ..KnowledgeGraph::default()
     };
-    if !present {
-        return Ok(graph);
-    }
-    graph.has_rows = tx
-        .query_typed_one(&format!("SELECT EXISTS (SELECT 1 FROM {qualified})"), &[])
-        .await
-        .map_err(db_error)?
-        .get::<_, bool>(0);
+    graph.has_rows = match readable {
+        None => return Ok(graph),
+        Some(true) => tx
+            .query_typed_one(&format!("SELECT EXISTS (SELECT 1 FROM {qualified})"), &[])
+            .await
+            .map_err(db_error)?
+            .get::<_, bool>(0),
+        // Unseen rows may be there: fail closed.
+        Some(false) => {
+            findings.notices.push(format!(
+                "this role may not read all of {schema}.{TABLE}; it is taken to hold knowledge-graph hashes"
+            ));
+            true
+        }
+    };
     if graph.has_rows && key == (GraphKey::Pinned { to_old_key: false }) {
         findings.warnings.push(Warning {
             code: "WARN_KG_PIN_DIFFERS",
