@@ -13,6 +13,5 @@ pub mod key;
 pub mod locations;
 pub mod report;
 pub mod rotation;
-pub mod session;
 
 pub use error::{Error, KeyRole, Location, Result};

@@ -10,7 +10,7 @@ mod support;
 use std::time::Duration;
 
 use keyrotate_core::connection::ConnectionTarget;
-use keyrotate_core::session::session_settings;
+use keyrotate_core::rotation::session;
 use support::Server;
 
 /// Shorter than what the transaction below spends.
@@ -72,9 +72,7 @@ async fn database_timeouts_do_not_cut_keyrotates_transactions() {
 
         let mut client = target.connect().await.unwrap();
         let tx = client.transaction().await.unwrap();
-        tx.batch_execute(&session_settings(10_000, true))
-            .await
-            .unwrap();
+        session::apply(&tx, 10_000, true).await.unwrap();
         let outcome = slow_transaction(&tx).await;
         assert!(outcome.is_ok(), "{bin:?} {version}: {outcome:?}");
         tx.commit().await.unwrap();

@@ -5,7 +5,8 @@ use deadpool_postgres::tokio_postgres::config::{SslMode, SslNegotiation};
 use deadpool_postgres::tokio_postgres::error::SqlState;
 use std::time::Duration;
 
-use deadpool_postgres::tokio_postgres::{self, CancelToken, NoTls, SimpleQueryMessage};
+use deadpool_postgres::tokio_postgres::types::Type;
+use deadpool_postgres::tokio_postgres::{self, CancelToken, NoTls};
 use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, PoolError};
 use rustls::{AlertDescription, CertificateError};
 use tokio_postgres_rustls::MakeRustlsConnect;
@@ -13,7 +14,6 @@ use tokio_postgres_rustls::MakeRustlsConnect;
 use super::tls::Tls;
 use super::{ConnectionTarget, Host};
 use crate::ident::quote_ident;
-use crate::session::SERVER_TIMEOUTS_OFF;
 use crate::{Error, Result};
 
 pub(super) async fn connect(target: &ConnectionTarget) -> Result<Object> {
@@ -76,29 +76,37 @@ async fn try_connect(target: &ConnectionTarget) -> Result<Object, String> {
 
     // A missing schema would otherwise look like a database without
     // encrypted columns, and a rotation would "succeed" having done
-    // nothing. current_schema() is NULL when no schema on the search path
-    // exists or is usable by this user.
-    let sql = format!(
-        "SET search_path TO {}; {SERVER_TIMEOUTS_OFF}; SELECT pg_catalog.current_schema()",
-        quote_ident(&target.schema)
-    );
-    let messages = client
-        .simple_query(&sql)
+    // nothing. Asked, not set: nothing session-level may outlive a run on a
+    // connection a pooler shares, so every statement names its schema.
+    let usable: Option<bool> = client
+        .query_typed_opt(
+            "SELECT pg_catalog.has_schema_privilege(n.oid, 'USAGE') FROM pg_catalog.pg_namespace n WHERE n.nspname = $1",
+            &[(&target.schema, Type::TEXT)],
+        )
         .await
-        .map_err(|e| format!("cannot set up the session: {}", render_error(&e, target)))?;
-    let schema_found = messages
-        .iter()
-        .filter_map(|m| match m {
-            SimpleQueryMessage::Row(row) => Some(row),
-            _ => None,
-        })
-        .last()
-        .is_some_and(|row| row.get(0).is_some());
-    if !schema_found {
-        return Err(format!(
-            "schema {} does not exist in this database, or this user may not use it (check ?schema= in the URL)",
+        .map_err(|e| format!("cannot set up the session: {}", render_error(&e, target)))?
+        .map(|row| row.get(0));
+    match usable {
+        Some(true) => {}
+        Some(false) => return Err(format!(
+            "this user may not use schema {} (check ?schema= in the URL, and the user's grants)",
             quote_ident(&target.schema)
-        ));
+        )),
+        None => {
+            return Err(format!(
+                "schema {} does not exist in this database (check ?schema= in the URL)",
+                quote_ident(&target.schema)
+            ))
+        }
+    }
+    // A pooler in statement mode hands out a server connection per
+    // statement and refuses transaction blocks, with a protocol violation:
+    // a run cannot be one transaction through it.
+    if let Err(e) = client.batch_execute("BEGIN READ ONLY; ROLLBACK").await {
+        return Err(match e.code() == Some(&SqlState::PROTOCOL_VIOLATION) {
+            true => "the connection goes through a pooler in statement mode (PgBouncer pool_mode = statement), which cannot run a transaction, and a rotation is one: connect directly, or through a pool in session or transaction mode".to_owned(),
+            false => format!("cannot set up the session: {}", render_error(&e, target)),
+        });
     }
     Ok(client)
 }

@@ -2,6 +2,7 @@
 //! exist, whether their tables can be rotated safely, and the table plans
 //! the scan follows.
 
+use tokio_postgres::types::Type;
 use tokio_postgres::Transaction;
 
 use crate::error::{Error, Missing, Result, Unsupported};
@@ -39,14 +40,14 @@ impl TableInfo {
 
 async fn table_info(tx: &Transaction<'_>, schema: &str, table: &str) -> Result<Option<TableInfo>> {
     let Some(row) = tx
-        .query_opt(
+        .query_typed_opt(
             "SELECT t.oid, t.relkind = 'p' OR t.relhassubclass, \
                     row_security_active(t.oid), \
                     (SELECT count(*) FROM pg_trigger tg WHERE tg.tgrelid = t.oid \
                        AND NOT tg.tgisinternal AND tg.tgenabled <> 'D') \
              FROM pg_class t JOIN pg_namespace n ON n.oid = t.relnamespace \
              WHERE n.nspname = $1 AND t.relname = $2 AND t.relkind IN ('r', 'p')",
-            &[&schema, &table],
+            &[(&schema, Type::TEXT), (&table, Type::TEXT)],
         )
         .await
         .map_err(db_error)?
@@ -55,7 +56,7 @@ async fn table_info(tx: &Transaction<'_>, schema: &str, table: &str) -> Result<O
     };
     let oid: u32 = row.get(0);
     let columns = tx
-        .query(
+        .query_typed(
             "SELECT a.attname, \
                     CASE WHEN a.atttypid IN ('text'::regtype, 'varchar'::regtype) THEN 'text' \
                          WHEN a.atttypid = 'json'::regtype THEN 'json' \
@@ -64,7 +65,7 @@ async fn table_info(tx: &Transaction<'_>, schema: &str, table: &str) -> Result<O
                     EXISTS (SELECT 1 FROM pg_index i WHERE i.indrelid = a.attrelid \
                        AND i.indisunique AND i.indnkeyatts = 1 AND i.indkey[0] = a.attnum) \
              FROM pg_attribute a WHERE a.attrelid = $1 AND a.attnum > 0 AND NOT a.attisdropped",
-            &[&oid],
+            &[(&oid, Type::OID)],
         )
         .await
         .map_err(db_error)?;
@@ -118,7 +119,7 @@ pub async fn resolve(
         absent: Vec::new(),
     };
     let raw_text = tx
-        .query_one(
+        .query_typed_one(
             "SELECT current_setting('server_encoding') = 'SQL_ASCII'",
             &[],
         )

@@ -4,18 +4,25 @@
 //! text, json and jsonb columns — trying no AAD, each constant AAD the
 //! registry knows, and `<table>.<column>` (the backend's naming habit).
 //!
-//! Discovery has its own read-only transaction on its own connection and
-//! runs before the rotation locks anything, so it never makes writers wait.
-//! A table it may not read, or that row-level security would filter, is
-//! skipped with a notice; it never fails the run on one.
+//! Discovery runs on the run's own connection before the run's transaction
+//! begins (a pooler's pool of one must do), in read-only transactions of its
+//! own over a few tables each: it never makes writers wait, and the locks it
+//! holds at any moment do not grow with the number of tables. A table it may
+//! not read, or that row-level security would filter, is skipped with a
+//! notice; it never fails the run on one.
+//!
+//! Searching before the rotation's locks leaves a moment in which a value
+//! could be sealed outside the registry unseen; what writes there is not
+//! the running backend, which writes only the registry's locations, but a
+//! newer release's migration, and a rotation does not run beside one.
 
 use std::collections::BTreeMap;
 
 use tokio_postgres::error::SqlState;
-use tokio_postgres::Transaction;
+use tokio_postgres::types::Type;
+use tokio_postgres::{Client, Transaction};
 
 use crate::aad::Aad;
-use crate::connection::ConnectionTarget;
 use crate::document;
 use crate::envelope;
 use crate::error::{LockKind, Place, Result};
@@ -25,13 +32,15 @@ use crate::locations::Location;
 use crate::report::{DiscoveredColumn, Findings};
 
 use super::dberror::{db_error, lock_error};
-use super::plan::{as_sql, filter_flag_sql};
+use super::plan::{filter_flag_sql, text_params};
+use super::session::read_only;
 
 /// At most this many candidate values are tried per column, in batches,
 /// stopping at the first batch where one opens: enough to see past a table
 /// full of random tokens, and cheap (an attempt costs about a microsecond).
 const CANDIDATES_PER_COLUMN: usize = 20_000;
 const BATCH: i32 = 500;
+const CURSOR: &str = "keyrotate_discovery";
 
 /// 44 characters is the shortest envelope (IV and tag around an empty
 /// plaintext); a run of 42 base64 characters is in every one of them. A
@@ -41,46 +50,19 @@ const BATCH: i32 = 500;
 /// `standard_conforming_strings`.
 const LOOKS_SEALED: &str = "('[-A-Za-z0-9+/_' || chr(92) || chr(92) || ']{42}')";
 
+/// Tables searched per read-only transaction: each holds an ACCESS SHARE
+/// lock on its tables (and their indexes) until it ends, and the server's
+/// lock table is shared by every session.
+const TABLES_PER_TRANSACTION: usize = 50;
+
 pub async fn discover(
-    target: &ConnectionTarget,
+    client: &mut Client,
     key: &Key,
     locations: &[Location],
     lock_ms: u128,
     findings: &mut Findings,
 ) -> Result<Vec<DiscoveredColumn>> {
-    let mut client = target.connect().await?;
-    let mut tx = super::snapshot(&mut client, lock_ms).await?;
-
-    let mut schemas: Vec<&str> = locations
-        .iter()
-        .map(|l| l.schema.as_deref().unwrap_or_default())
-        .collect();
-    schemas.sort_unstable();
-    schemas.dedup();
-    let candidates = tx
-        .query(
-            // Domains count as their base type, and citext (an extension's
-            // type, so known by name) as text.
-            "SELECT n.nspname, c.relname, a.attname, \
-                    has_column_privilege(c.oid, a.attnum, 'SELECT'), row_security_active(c.oid), \
-                    COALESCE(NULLIF(t.typbasetype, 0), t.oid) = 'jsonb'::regtype \
-             FROM pg_attribute a \
-             JOIN pg_class c ON c.oid = a.attrelid \
-             JOIN pg_namespace n ON n.oid = c.relnamespace \
-             JOIN pg_type t ON t.oid = a.atttypid \
-             WHERE n.nspname = ANY($1) AND c.relkind IN ('r', 'p', 'm') AND NOT c.relispartition \
-               AND c.relispopulated \
-               AND a.attnum > 0 AND NOT a.attisdropped \
-               AND (COALESCE(NULLIF(t.typbasetype, 0), t.oid) IN \
-                        ('text'::regtype, 'varchar'::regtype, 'bpchar'::regtype, \
-                         'json'::regtype, 'jsonb'::regtype) \
-                    OR t.typname = 'citext') \
-             ORDER BY 1, 2, 3",
-            &[&schemas],
-        )
-        .await
-        .map_err(db_error)?;
-
+    let mut catalog = Catalog::read(client, locations, lock_ms).await?;
     let constants: Vec<&str> = locations
         .iter()
         .filter_map(|l| match &l.aad {
@@ -88,113 +70,194 @@ pub async fn discover(
             _ => None,
         })
         .collect();
+    let searched: Vec<(&(String, String), Vec<Column>)> = catalog
+        .tables
+        .iter()
+        .filter(|((schema, table), _)| !catalog.skipped.contains_key(&format!("{schema}.{table}")))
+        .map(|(name, columns)| (name, outside_registry(name, columns, locations, &constants)))
+        .filter(|(_, columns)| !columns.is_empty())
+        .collect();
     let mut found = Vec::new();
-    let mut skipped: BTreeMap<String, &'static str> = BTreeMap::new();
-    let mut tables: BTreeMap<(String, String), Vec<(String, bool)>> = BTreeMap::new();
-    let mut unnamed = 0;
-    for row in candidates {
-        let names = (
-            row.try_get::<_, String>(0),
-            row.try_get::<_, String>(1),
-            row.try_get::<_, String>(2),
-        );
-        let (Ok(schema), Ok(table), Ok(column)) = names else {
-            unnamed += 1;
-            continue;
-        };
-        if row.get::<_, bool>(4) {
-            skipped.insert(
-                format!("{schema}.{table}"),
-                "row-level security would filter its rows",
-            );
-        } else if !row.get::<_, bool>(3) {
-            skipped.insert(format!("{schema}.{table}"), "this role may not read it");
-        } else {
-            tables
-                .entry((schema, table))
-                .or_default()
-                .push((column, row.get::<_, bool>(5)));
-        }
-    }
-    for ((schema, table), names) in &tables {
-        if skipped.contains_key(&format!("{schema}.{table}")) {
-            continue;
-        }
-        let columns: Vec<Column> = names
-            .iter()
-            .filter_map(|(column, jsonb)| {
-                let registered: Vec<&Location> = locations
-                    .iter()
-                    .filter(|l| {
-                        l.schema.as_deref() == Some(schema.as_str())
-                            && l.table == *table
-                            && l.column == *column
-                    })
-                    .collect();
-                // A whole-value location on every row leaves nothing outside it.
-                let covered = registered
-                    .iter()
-                    .any(|l| l.member.is_none() && l.filter.is_empty());
-                // A member every row holds in a jsonb column is left out
-                // of what is searched, so that the server, not this
-                // process, drops the registry's own ciphertext.
-                let strip = registered
-                    .iter()
-                    .filter(|l| *jsonb && l.filter.is_empty())
-                    .filter_map(|l| l.member.as_deref())
-                    .collect();
-                (!covered).then(|| Column {
-                    schema,
-                    table,
-                    column,
-                    strip,
-                    registered,
-                    own_aad: format!("{table}.{column}"),
-                    constants: &constants,
-                })
-            })
-            .collect();
-        if columns.is_empty() {
-            continue;
-        }
-        let savepoint = tx
-            .savepoint("keyrotate_discovery")
-            .await
-            .map_err(db_error)?;
-        match search_table(&savepoint, &columns, key).await {
-            Ok(searched) => {
-                savepoint.commit().await.map_err(db_error)?;
-                found.extend(searched.found);
-                for column in searched.sampled {
-                    findings.notices.push(format!(
-                        "discovery tried only the first {CANDIDATES_PER_COLUMN} values of {schema}.{table}.{column} that look sealed (none opened); ciphertext among the rest would not be seen"
-                    ));
+    let mut skipped = Vec::new();
+    for chunk in searched.chunks(TABLES_PER_TRANSACTION) {
+        let mut tx = read_only(client, lock_ms).await?;
+        for ((schema, table), columns) in chunk {
+            match search_in_savepoint(&mut tx, columns, key).await? {
+                Some(searched) => {
+                    found.extend(searched.found);
+                    for column in searched.sampled {
+                        findings.notices.push(format!(
+                            "discovery tried only the first {CANDIDATES_PER_COLUMN} values of {schema}.{table}.{column} that look sealed (none opened); ciphertext among the rest would not be seen"
+                        ));
+                    }
                 }
+                None => skipped.push(format!("{schema}.{table}")),
             }
-            // A privilege the catalog check could not see (a column's
-            // privilege revoked between the two statements): the table is
-            // skipped, as one the role may not read. Any other error fails
-            // the run: a table discovery could not search is not one it
-            // may call clean.
-            Err(e) if e.code() == Some(&SqlState::INSUFFICIENT_PRIVILEGE) => {
-                savepoint.rollback().await.map_err(db_error)?;
-                skipped.insert(format!("{schema}.{table}"), "this role may not read it");
-            }
-            Err(e) => return Err(lock_error(e, LockKind::Discovery)),
         }
+        tx.rollback().await.map_err(db_error)?;
     }
-    if unnamed > 0 {
+    for table in skipped {
+        catalog.skipped.insert(table, "this role may not read it");
+    }
+    if catalog.unnamed > 0 {
         findings.notices.push(format!(
-            "discovery skipped {unnamed} column(s) whose schema, table or column name is not valid UTF-8"
+            "discovery skipped {} column(s) whose schema, table or column name is not valid UTF-8",
+            catalog.unnamed
         ));
     }
-    for (table, why) in skipped {
+    for (table, why) in catalog.skipped {
         findings
             .notices
             .push(format!("discovery skipped {table}: {why}"));
     }
-    tx.rollback().await.map_err(db_error)?;
     Ok(found)
+}
+
+/// The text, json and jsonb columns of the registry's schemas, by table,
+/// and the tables discovery may not read whole.
+struct Catalog {
+    tables: BTreeMap<(String, String), Vec<(String, bool)>>,
+    skipped: BTreeMap<String, &'static str>,
+    /// Columns whose names are not UTF-8 (a SQL_ASCII database).
+    unnamed: usize,
+}
+
+impl Catalog {
+    async fn read(client: &mut Client, locations: &[Location], lock_ms: u128) -> Result<Catalog> {
+        let mut schemas: Vec<&str> = locations
+            .iter()
+            .map(|l| l.schema.as_deref().unwrap_or_default())
+            .collect();
+        schemas.sort_unstable();
+        schemas.dedup();
+        let tx = read_only(client, lock_ms).await?;
+        let rows = tx
+            .query_typed(
+                // Domains count as their base type, and citext (an
+                // extension's type, so known by name) as text.
+                "SELECT n.nspname, c.relname, a.attname, \
+                        has_column_privilege(c.oid, a.attnum, 'SELECT'), row_security_active(c.oid), \
+                        COALESCE(NULLIF(t.typbasetype, 0), t.oid) = 'jsonb'::regtype \
+                 FROM pg_attribute a \
+                 JOIN pg_class c ON c.oid = a.attrelid \
+                 JOIN pg_namespace n ON n.oid = c.relnamespace \
+                 JOIN pg_type t ON t.oid = a.atttypid \
+                 WHERE n.nspname = ANY($1) AND c.relkind IN ('r', 'p', 'm') AND NOT c.relispartition \
+                   AND c.relispopulated \
+                   AND a.attnum > 0 AND NOT a.attisdropped \
+                   AND (COALESCE(NULLIF(t.typbasetype, 0), t.oid) IN \
+                            ('text'::regtype, 'varchar'::regtype, 'bpchar'::regtype, \
+                             'json'::regtype, 'jsonb'::regtype) \
+                        OR t.typname = 'citext') \
+                 ORDER BY 1, 2, 3",
+                &[(&schemas, Type::TEXT_ARRAY)],
+            )
+            .await
+            .map_err(db_error)?;
+        tx.rollback().await.map_err(db_error)?;
+        let mut catalog = Catalog {
+            tables: BTreeMap::new(),
+            skipped: BTreeMap::new(),
+            unnamed: 0,
+        };
+        for row in rows {
+            let names = (
+                row.try_get::<_, String>(0),
+                row.try_get::<_, String>(1),
+                row.try_get::<_, String>(2),
+            );
+            let (Ok(schema), Ok(table), Ok(column)) = names else {
+                catalog.unnamed += 1;
+                continue;
+            };
+            if row.get::<_, bool>(4) {
+                catalog.skipped.insert(
+                    format!("{schema}.{table}"),
+                    "row-level security would filter its rows",
+                );
+            } else if !row.get::<_, bool>(3) {
+                catalog
+                    .skipped
+                    .insert(format!("{schema}.{table}"), "this role may not read it");
+            } else {
+                catalog
+                    .tables
+                    .entry((schema, table))
+                    .or_default()
+                    .push((column, row.get::<_, bool>(5)));
+            }
+        }
+        Ok(catalog)
+    }
+}
+
+/// The columns of one table to search: all but those a whole-value
+/// location covers on every row.
+fn outside_registry<'a>(
+    (schema, table): &'a (String, String),
+    columns: &'a [(String, bool)],
+    locations: &'a [Location],
+    constants: &'a [&'a str],
+) -> Vec<Column<'a>> {
+    columns
+        .iter()
+        .filter_map(|(column, jsonb)| {
+            let registered: Vec<&Location> = locations
+                .iter()
+                .filter(|l| {
+                    l.schema.as_deref() == Some(schema.as_str())
+                        && l.table == *table
+                        && l.column == *column
+                })
+                .collect();
+            let covered = registered
+                .iter()
+                .any(|l| l.member.is_none() && l.filter.is_empty());
+            // A member every row holds in a jsonb column is left out of
+            // what is searched, so that the server, not this process,
+            // drops the registry's own ciphertext.
+            let strip = registered
+                .iter()
+                .filter(|l| *jsonb && l.filter.is_empty())
+                .filter_map(|l| l.member.as_deref())
+                .collect();
+            (!covered).then(|| Column {
+                schema,
+                table,
+                column,
+                strip,
+                registered,
+                own_aad: format!("{table}.{column}"),
+                constants,
+            })
+        })
+        .collect()
+}
+
+/// Search one table under a savepoint. `None` when a privilege the
+/// catalog could not see (one revoked meanwhile) stops it: the table is
+/// skipped, as one the role may not read. Any other error fails the run:
+/// a table discovery could not search is not one it may call clean.
+async fn search_in_savepoint(
+    tx: &mut Transaction<'_>,
+    columns: &[Column<'_>],
+    key: &Key,
+) -> Result<Option<Searched>> {
+    let savepoint = tx
+        .savepoint("keyrotate_discovery")
+        .await
+        .map_err(db_error)?;
+    match search_table(&savepoint, columns, key).await {
+        Ok(searched) => {
+            savepoint.commit().await.map_err(db_error)?;
+            Ok(Some(searched))
+        }
+        Err(e) if e.code() == Some(&SqlState::INSUFFICIENT_PRIVILEGE) => {
+            savepoint.rollback().await.map_err(db_error)?;
+            Ok(None)
+        }
+        Err(e) => Err(lock_error(e, LockKind::Discovery)),
+    }
 }
 
 /// One pass over the table finds the columns that hold anything shaped like
@@ -216,14 +279,14 @@ async fn search_table(
         })
         .collect();
     let counts = tx
-        .query_one(
+        .query_typed_one(
             &format!(
                 "SELECT {} FROM {}.{}",
                 probes.join(", "),
                 quote_ident(columns[0].schema),
                 quote_ident(columns[0].table)
             ),
-            &as_sql(&params),
+            &text_params(&params),
         )
         .await?;
     let mut searched = Searched::default();
@@ -305,21 +368,21 @@ impl<'a> Column<'a> {
                 .flat_map(|l| l.filter.iter().map(|(_, v)| v.as_str())),
         );
         let select: Vec<String> = std::iter::once(text.clone()).chain(flags).collect();
-        let portal = tx
-            .bind(
-                &format!(
-                    "SELECT {} FROM {}.{} WHERE {text} ~ {LOOKS_SEALED}",
-                    select.join(", "),
-                    quote_ident(self.schema),
-                    quote_ident(self.table)
-                ),
-                &as_sql(&params),
-            )
-            .await?;
+        tx.query_typed(
+            &format!(
+                "DECLARE {CURSOR} NO SCROLL CURSOR FOR SELECT {} FROM {}.{} WHERE {text} ~ {LOOKS_SEALED}",
+                select.join(", "),
+                quote_ident(self.schema),
+                quote_ident(self.table)
+            ),
+            &text_params(&params),
+        )
+        .await?;
+        let fetch = format!("FETCH FORWARD {BATCH} FROM {CURSOR}");
         let mut matches: BTreeMap<(Option<String>, Option<String>), u64> = BTreeMap::new();
         let mut tried = 0;
         while matches.is_empty() && tried < CANDIDATES_PER_COLUMN {
-            let rows = tx.query_portal(&portal, BATCH).await?;
+            let rows = tx.query_typed(&fetch, &[]).await?;
             if rows.is_empty() {
                 break;
             }
@@ -338,6 +401,7 @@ impl<'a> Column<'a> {
                 }
             }
         }
+        tx.batch_execute(&format!("CLOSE {CURSOR}")).await?;
         let places = matches
             .into_iter()
             .map(|((member, aad), matches)| DiscoveredColumn {

@@ -2,6 +2,7 @@
 //! at, and which of its migrations the registry was not written against (a
 //! newer release may seal secrets somewhere the registry does not list).
 
+use tokio_postgres::types::Type;
 use tokio_postgres::Transaction;
 
 use crate::ident::quote_ident;
@@ -22,11 +23,11 @@ pub async fn read(
 ) -> Result<Migrations> {
     // Checked first: a failed query would abort the rotation's transaction.
     let row = tx
-        .query_opt(
+        .query_typed_opt(
             "SELECT has_table_privilege(c.oid, 'SELECT') AND NOT row_security_active(c.oid) \
              FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace \
              WHERE n.nspname = $1 AND c.relname = $2 AND c.relkind IN ('r', 'p', 'v')",
-            &[&schema, &TABLE],
+            &[(&schema, Type::TEXT), (&TABLE, Type::TEXT)],
         )
         .await
         .map_err(db_error)?;
@@ -44,7 +45,7 @@ pub async fn read(
     // Read through to_jsonb so that a table of that name with other columns
     // yields nothing instead of an error that would abort the transaction.
     let names: Vec<String> = tx
-        .query(
+        .query_typed(
             &format!(
                 "SELECT name FROM (SELECT to_jsonb(m) ->> 'migration_name' AS name, \
                         to_jsonb(m) ->> 'finished_at' AS finished, \

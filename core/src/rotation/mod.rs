@@ -21,12 +21,14 @@ mod migrations;
 mod plan;
 mod progress;
 mod scan;
+pub mod session;
 mod tid;
 
+use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use tokio_postgres::{Client, IsolationLevel, Transaction};
+use tokio_postgres::{CancelToken, Client, Transaction};
 
 use crate::cancel::Cancel;
 use crate::connection::ConnectionTarget;
@@ -37,7 +39,6 @@ use crate::report::{
     self, DiscoveredColumn, Findings, LocationReport, Migrations, Rejection, RotationReport,
     VerifyReport,
 };
-use crate::session::session_settings;
 
 pub use audit::Actor;
 use dberror::{commit_error, db_error};
@@ -138,13 +139,26 @@ pub async fn rotate(
     });
     let mut client = cancel.guard(target.connect()).await?;
     let cancel_token = client.cancel_token();
-    let tx = client.transaction().await.map_err(db_error)?;
-
-    let write = !options.dry_run;
     let mut findings = Findings {
         warnings: keys.warnings.clone(),
         ..Findings::default()
     };
+    let discovered = cancellable(
+        cancel,
+        target,
+        &cancel_token,
+        discover(
+            &mut client,
+            options.discover.then_some(&keys.old),
+            &run,
+            progress,
+            &mut findings,
+        ),
+    )
+    .await?;
+    let tx = client.transaction().await.map_err(db_error)?;
+
+    let write = !options.dry_run;
     let mut scan = Scan::new(
         Mode::Rotate {
             keys: Arc::clone(&keys),
@@ -154,9 +168,7 @@ pub async fn rotate(
         progress,
     );
     let work = async {
-        tx.batch_execute(&session_settings(run.lock_ms, true))
-            .await
-            .map_err(db_error)?;
+        session::apply(&tx, run.lock_ms, true).await?;
         locks::acquire(
             &tx,
             locks::Target::Advisory(ADVISORY_LOCK_ID),
@@ -169,8 +181,7 @@ pub async fn rotate(
             target,
             &options.registry,
             &run,
-            options.discover.then_some(&keys.old),
-            progress,
+            discovered,
             &mut findings,
         )
         .await?;
@@ -196,15 +207,8 @@ pub async fn rotate(
         let audited = write && audit::present(&tx, target.schema()).await?;
         Ok::<_, Error>((survey, locations, graph, audited))
     };
-    let (survey, locations_report, graph, audited) = match cancel.guard(work).await {
-        Ok(done) => done,
-        Err(error) => {
-            if matches!(error, Error::Aborted) {
-                target.cancel_query(cancel_token).await;
-            }
-            return Err(error.into());
-        }
-    };
+    let (survey, locations_report, graph, audited) =
+        cancellable(cancel, target, &cancel_token, work).await?;
 
     let sum = |f: fn(&LocationReport) -> u64| locations_report.iter().map(f).sum::<u64>();
     let already_on_new_key = sum(|l| l.already_on_new_key);
@@ -285,12 +289,24 @@ pub async fn verify(
     });
     let mut client = cancel.guard(target.connect()).await?;
     let cancel_token = client.cancel_token();
-    let tx = snapshot(&mut client, run.lock_ms).await?;
-
     let mut findings = Findings {
         warnings,
         ..Findings::default()
     };
+    let discovered = cancellable(
+        cancel,
+        target,
+        &cancel_token,
+        discover(
+            &mut client,
+            options.discover.then_some(&key),
+            &run,
+            progress,
+            &mut findings,
+        ),
+    )
+    .await?;
+    let tx = session::read_only(&mut client, run.lock_ms).await?;
     let mut scan = Scan::new(
         Mode::Verify {
             key: Arc::clone(&key),
@@ -304,8 +320,7 @@ pub async fn verify(
             target,
             &options.registry,
             &run,
-            options.discover.then_some(&key),
-            progress,
+            discovered,
             &mut findings,
         )
         .await?;
@@ -315,15 +330,8 @@ pub async fn verify(
             .await?;
         Ok::<_, Error>((survey, locations, graph))
     };
-    let (survey, locations_report, graph) = match cancel.guard(work).await {
-        Ok(done) => done,
-        Err(error) => {
-            if matches!(error, Error::Aborted) {
-                target.cancel_query(cancel_token).await;
-            }
-            return Err(error);
-        }
-    };
+    let (survey, locations_report, graph) =
+        cancellable(cancel, target, &cancel_token, work).await?;
     tx.rollback().await.map_err(db_error)?;
 
     let values_verified = locations_report.iter().map(|l| l.already_on_new_key).sum();
@@ -363,21 +371,12 @@ impl Survey {
         target: &ConnectionTarget,
         registry: &Registry,
         run: &Checked,
-        discover_with: Option<&Key>,
-        progress: ProgressFn<'_>,
+        discovered: Vec<DiscoveredColumn>,
         findings: &mut Findings,
     ) -> Result<Survey> {
-        let (locations, lock_ms) = (&run.locations, run.lock_ms);
         let migrations =
             migrations::read(tx, target.schema(), &registry.migrations, findings).await?;
-        let resolved = catalog::resolve(tx, locations, findings).await?;
-        let discovered = match discover_with {
-            Some(key) => {
-                progress(&Progress::Discovering);
-                discovery::discover(target, key, locations, lock_ms, findings).await?
-            }
-            None => Vec::new(),
-        };
+        let resolved = catalog::resolve(tx, &run.locations, findings).await?;
         findings.notices.extend_from_slice(target.notices());
         Ok(Survey {
             plans: resolved.plans,
@@ -414,20 +413,35 @@ impl Survey {
     }
 }
 
-/// A read-only transaction on one snapshot of the whole database: what
-/// verify and discovery read, without taking a lock any writer waits for.
-async fn snapshot(client: &mut Client, lock_ms: u128) -> Result<Transaction<'_>> {
-    let tx = client
-        .build_transaction()
-        .isolation_level(IsolationLevel::RepeatableRead)
-        .read_only(true)
-        .start()
-        .await
-        .map_err(db_error)?;
-    tx.batch_execute(&session_settings(lock_ms, false))
-        .await
-        .map_err(db_error)?;
-    Ok(tx)
+/// Look outside the registry with `key` (none: skipped), before the run's
+/// own transaction begins and on the same connection.
+async fn discover(
+    client: &mut Client,
+    key: Option<&Key>,
+    run: &Checked,
+    progress: ProgressFn<'_>,
+    findings: &mut Findings,
+) -> Result<Vec<DiscoveredColumn>> {
+    let Some(key) = key else {
+        return Ok(Vec::new());
+    };
+    progress(&Progress::Discovering);
+    discovery::discover(client, key, &run.locations, run.lock_ms, findings).await
+}
+
+/// `work` unless the run is cancelled first; then the statement in flight
+/// is stopped on the server too, so that its locks go at once.
+async fn cancellable<T>(
+    cancel: &Cancel,
+    target: &ConnectionTarget,
+    token: &CancelToken,
+    work: impl Future<Output = Result<T>>,
+) -> Result<T> {
+    let outcome = cancel.guard(work).await;
+    if matches!(outcome, Err(Error::Aborted)) {
+        target.cancel_query(token.clone()).await;
+    }
+    outcome
 }
 
 /// What rotate and verify check before they connect anywhere.

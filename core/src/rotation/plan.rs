@@ -5,7 +5,7 @@
 //! `env_vars.$enc`) is read once and each row written once. Every name in
 //! the SQL is quoted; every filter value is a bound parameter.
 
-use tokio_postgres::types::ToSql;
+use tokio_postgres::types::{ToSql, Type};
 
 use crate::aad::Aad;
 use crate::ident::quote_ident;
@@ -225,8 +225,10 @@ impl TablePlan {
             .map(|i| format!("${}::text[]", i + 2))
             .collect();
         let names: Vec<String> = (0..self.columns.len()).map(|i| format!("c{i}")).collect();
+        // The count comes back as a row: an unnamed statement reports no
+        // "rows affected" through tokio-postgres.
         format!(
-            "UPDATE {} AS t SET {} FROM unnest($1::tid[], {}) AS v(id, {}) WHERE t.ctid = v.id",
+            "WITH u AS (UPDATE {} AS t SET {} FROM unnest($1::tid[], {}) AS v(id, {}) WHERE t.ctid = v.id RETURNING 1) SELECT count(*) FROM u",
             self.qualified(),
             sets.join(", "),
             arrays.join(", "),
@@ -247,9 +249,14 @@ impl TablePlan {
     }
 }
 
-/// Text values as statement parameters.
-pub fn as_sql<'a>(params: &'a [&'a str]) -> Vec<&'a (dyn ToSql + Sync)> {
-    params.iter().map(|p| p as &(dyn ToSql + Sync)).collect()
+/// Text values as the parameters of an unnamed statement (`query_typed`):
+/// no statement name can clash with one a pooler's other clients left on
+/// the server connection.
+pub fn text_params<'a>(params: &'a [&'a str]) -> Vec<(&'a (dyn ToSql + Sync), Type)> {
+    params
+        .iter()
+        .map(|p| (p as &(dyn ToSql + Sync), Type::TEXT))
+        .collect()
 }
 
 /// A location's row filter as an SQL condition whose values are the
@@ -331,9 +338,10 @@ mod tests {
         );
         assert_eq!(
             p.update_sql(),
-            "UPDATE \"public\".\"connectors\" AS t SET \"auth_config\" = COALESCE(v.c0, t.\"auth_config\"), \
+            "WITH u AS (UPDATE \"public\".\"connectors\" AS t SET \"auth_config\" = COALESCE(v.c0, t.\"auth_config\"), \
              \"env_vars\" = COALESCE(v.c1::jsonb, t.\"env_vars\") \
-             FROM unnest($1::tid[], $2::text[], $3::text[]) AS v(id, c0, c1) WHERE t.ctid = v.id"
+             FROM unnest($1::tid[], $2::text[], $3::text[]) AS v(id, c0, c1) WHERE t.ctid = v.id RETURNING 1) \
+             SELECT count(*) FROM u"
         );
         assert!(p.params().is_empty());
         assert_eq!(p.describe(), "auth_config, env_vars.$enc");

@@ -10,7 +10,7 @@
 //! never depends on which row PostgreSQL happens to return first.
 
 use tokio::sync::mpsc;
-use tokio_postgres::types::ToSql;
+use tokio_postgres::types::{ToSql, Type};
 use tokio_postgres::{Row, Transaction};
 
 use crate::error::{Error, Location as ValueLocation, Result};
@@ -18,9 +18,13 @@ use crate::report::{Failure, Findings, LocationReport, LocationStatus};
 
 use super::dberror::db_error;
 use super::examine::{examine_row, Cell, Mode, NotUtf8, Outcome, RowView};
-use super::plan::{as_sql, TablePlan, COL_CTID, COL_FIRST_VALUE, COL_PK};
+use super::plan::{text_params, TablePlan, COL_CTID, COL_FIRST_VALUE, COL_PK};
 use super::progress::{ProgressFn, Ticker};
 use super::tid::{check_distinct, Tid};
+
+/// The cursor a table is read through: one at a time, closed after each
+/// table, and gone with the transaction.
+const CURSOR: &str = "keyrotate_scan";
 
 /// Batches in flight between the reader, the crypto worker and the writer.
 const PIPELINE_DEPTH: usize = 2;
@@ -120,9 +124,9 @@ impl<'a> Scan<'a> {
         findings: &mut Findings,
     ) -> Result<Vec<LocationReport>> {
         let params = plan.params();
-        let params = as_sql(&params);
+        let params = text_params(&params);
         let counts = tx
-            .query_one(&plan.count_sql(), &params)
+            .query_typed_one(&plan.count_sql(), &params)
             .await
             .map_err(db_error)?;
         let mut reports: Vec<LocationReport> = plan
@@ -141,16 +145,21 @@ impl<'a> Scan<'a> {
         let rows_before = self.rows_reencrypted;
 
         // Rows are addressed by ctid for the write-back: stable here because
-        // our EXCLUSIVE lock keeps every other writer out, and the portal's
-        // snapshot never sees the row versions our own UPDATEs create.
-        let portal = tx
-            .bind(&plan.select_sql(), &params)
-            .await
-            .map_err(db_error)?;
-        let update = match self.writing() {
-            true => Some(tx.prepare(&plan.update_sql()).await.map_err(db_error)?),
-            false => None,
-        };
+        // our EXCLUSIVE lock keeps every other writer out, and the cursor's
+        // snapshot never sees the row versions our own UPDATEs create. A
+        // cursor, not a portal: a portal needs a named statement, and behind
+        // a pooler a statement name can clash with another client's.
+        tx.query_typed(
+            &format!(
+                "DECLARE {CURSOR} NO SCROLL CURSOR FOR {}",
+                plan.select_sql()
+            ),
+            &params,
+        )
+        .await
+        .map_err(db_error)?;
+        let fetch = format!("FETCH FORWARD {} FROM {CURSOR}", self.batch_size);
+        let update = self.writing().then(|| plan.update_sql());
 
         let (raw_tx, mut raw_rx) = mpsc::channel::<Vec<Row>>(PIPELINE_DEPTH);
         let (out_tx, mut out_rx) = mpsc::channel::<Result<Examined>>(PIPELINE_DEPTH);
@@ -166,13 +175,9 @@ impl<'a> Scan<'a> {
             }
         });
 
-        let batch_size = self.batch_size;
         let read = async move {
             loop {
-                let rows = tx
-                    .query_portal(&portal, batch_size)
-                    .await
-                    .map_err(db_error)?;
+                let rows = tx.query_typed(&fetch, &[]).await.map_err(db_error)?;
                 // A closed channel means the writer stopped on an error,
                 // which it reports itself.
                 if rows.is_empty() || raw_tx.send(rows).await.is_err() {
@@ -190,11 +195,21 @@ impl<'a> Scan<'a> {
                 }
                 check_distinct(&batch.ids)?;
                 self.rows_reencrypted += batch.ids.len() as u64;
-                if let (Some(stmt), false) = (&update, batch.ids.is_empty()) {
-                    let mut args: Vec<&(dyn ToSql + Sync)> = vec![&batch.ids];
-                    args.extend(batch.columns.iter().map(|c| c as &(dyn ToSql + Sync)));
-                    let updated = tx.execute(stmt, &args).await.map_err(db_error)?;
-                    if updated != batch.ids.len() as u64 {
+                if let (Some(sql), false) = (&update, batch.ids.is_empty()) {
+                    let mut args: Vec<(&(dyn ToSql + Sync), Type)> =
+                        vec![(&batch.ids, Type::TID_ARRAY)];
+                    args.extend(
+                        batch
+                            .columns
+                            .iter()
+                            .map(|c| (c as &(dyn ToSql + Sync), Type::TEXT_ARRAY)),
+                    );
+                    let updated: i64 = tx
+                        .query_typed_one(sql, &args)
+                        .await
+                        .map_err(db_error)?
+                        .get(0);
+                    if updated != batch.ids.len() as i64 {
                         return Err(Error::internal(format!(
                             "wrote {updated} rows of a batch of {} in {}; rolled back",
                             batch.ids.len(),
@@ -219,6 +234,9 @@ impl<'a> Scan<'a> {
             .await
             .map_err(|_| Error::internal("the crypto worker panicked; rolled back"))?;
         let (done, ()) = outcome?;
+        tx.batch_execute(&format!("CLOSE {CURSOR}"))
+            .await
+            .map_err(db_error)?;
         tick.finish(done);
         if self.rows_reencrypted > rows_before {
             self.tables_reencrypted += 1;
