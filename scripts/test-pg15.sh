@@ -96,6 +96,6 @@ files=(
   __test__/commit.test.mjs __test__/concurrency.test.mjs __test__/connection.test.mjs
   __test__/diagnosis.test.mjs __test__/faults.test.mjs __test__/hostile.test.mjs
   __test__/locations.test.mjs __test__/rotation.test.mjs __test__/runbook.test.mjs
-  __test__/server-defaults.test.mjs __test__/soak.test.mjs
+  __test__/server-defaults.test.mjs __test__/soak.test.mjs __test__/pooler.test.mjs
 )
 node --test --test-concurrency=1 "$@" "${files[@]}"

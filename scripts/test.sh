@@ -12,6 +12,13 @@ if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
   fi
 fi
 
+# The pooler tests run Debian's PgBouncer in front of the test server.
+if [ ! -x /usr/sbin/pgbouncer ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq pgbouncer >/dev/null) \
+    || echo "warning: could not install pgbouncer; the pooler tests will be skipped" >&2
+fi
+if [ -x /usr/sbin/pgbouncer ]; then export KEYROTATE_REQUIRE_POOLER=1; fi
+
 # Packaging (docs/packaging.md): the Dockerfile's musl build, run outside
 # Docker and loaded in a musl Node. When the prerequisites install, the check
 # is required; otherwise it is skipped and says why.

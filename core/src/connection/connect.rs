@@ -100,9 +100,14 @@ async fn try_connect(target: &ConnectionTarget) -> Result<Object, String> {
         }
     }
     // A pooler in statement mode hands out a server connection per
-    // statement and refuses transaction blocks, with a protocol violation:
-    // a run cannot be one transaction through it.
-    if let Err(e) = client.batch_execute("BEGIN READ ONLY; ROLLBACK").await {
+    // statement and refuses a transaction left open after one, with a
+    // protocol violation: a run cannot be one transaction through it.
+    let begun = client.batch_execute("BEGIN READ ONLY").await;
+    let ended = match begun {
+        Ok(()) => client.batch_execute("ROLLBACK").await,
+        Err(e) => Err(e),
+    };
+    if let Err(e) = ended {
         return Err(match e.code() == Some(&SqlState::PROTOCOL_VIOLATION) {
             true => "the connection goes through a pooler in statement mode (PgBouncer pool_mode = statement), which cannot run a transaction, and a rotation is one: connect directly, or through a pool in session or transaction mode".to_owned(),
             false => format!("cannot set up the session: {}", render_error(&e, target)),
