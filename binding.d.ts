@@ -74,4 +74,6 @@ export interface NativeOptions {
   /** Who runs the rotation, for its audit event (index.js asks the OS). */
   auditUser?: string
   auditHost?: string
+  /** The schema to act on, over the URL's `?schema=`. */
+  schema?: string
 }

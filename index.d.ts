@@ -21,6 +21,7 @@ export type ErrorCode =
   | 'ERR_COMMIT_UNKNOWN'
   | 'ERR_ALREADY_ON_NEW_KEY'
   | 'ERR_KG_UNPINNED'
+  | 'ERR_SCHEMA_AMBIGUOUS'
   | 'ABORT_ERR'
   | 'ERR_INTERNAL'
 
@@ -72,6 +73,8 @@ export type ErrorDetails =
   | { kind: 'lock'; lock: 'rotation' | 'tables' | 'discovery' | 'other'; holders: LockHolder[] }
   /** ERR_DB: the server's SQLSTATE, when it answered. */
   | { kind: 'database'; sqlstate: string | null }
+  /** ERR_SCHEMA_AMBIGUOUS: the schema the URL names, and the one the backend reads. */
+  | { kind: 'schemas'; named: string; backendReads: 'public' }
   /** ERR_DB_CONNECT: `host:port/database`. */
   | { kind: 'connection'; target: string }
 
@@ -142,6 +145,12 @@ export interface CommonOptions {
   /** Accept keys with leading/trailing whitespace or invisible characters
    *  (byte-order mark, zero-width and other format characters; default false). */
   allowWhitespace?: boolean
+  /** The schema to act on. By default the URL's `?schema=`, except that
+   *  the backend (Prisma 7 with @prisma/adapter-pg) reads `public` whatever
+   *  the URL says: when the URL names another schema, a run acts on the one
+   *  of the two that holds sealed values, says so in a notice, and refuses
+   *  (`ERR_SCHEMA_AMBIGUOUS`) when both do, until this chooses. */
+  schema?: string
   /** Rows per round trip, 1 to 100000 (default 2000). */
   batchSize?: number
   /** Called from native code as the run moves on (throttled while tables

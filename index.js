@@ -57,6 +57,7 @@ const OPTIONS = {
   batchSize: { type: 'integer', min: 1, max: 100_000, unit: 'rows', calls: ['rotate', 'verify'] },
   allowWhitespace: { type: 'boolean', calls: ['rotate', 'verify', 'keys'] },
   kgRelink: { type: 'boolean', calls: ['rotate'] },
+  schema: { type: 'string', calls: ['rotate', 'verify'] },
   // The secret itself stays in JS: native code learns only that it is set,
   // and whether it is the old key.
   kgHashSecret: { type: 'key', calls: ['rotate', 'verify'], native: false },

@@ -28,6 +28,7 @@ const OPTIONS = /** @type {const} */ ({
   'no-discover': { type: 'boolean' },
   'leave-unregistered': { type: 'boolean' },
   'kg-relink': { type: 'boolean' },
+  schema: { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 })
 
@@ -38,7 +39,7 @@ const OPTIONS = /** @type {const} */ ({
  *   stdin?: boolean, 'allow-whitespace'?: boolean, 'database-url'?: string,
  *   'dry-run'?: boolean, yes?: boolean, json?: boolean, verbose?: boolean,
  *   'lock-timeout'?: string, column?: string[], 'columns-file'?: string,
- *   'no-discover'?: boolean, 'leave-unregistered'?: boolean, 'kg-relink'?: boolean, help?: boolean,
+ *   'no-discover'?: boolean, 'leave-unregistered'?: boolean, 'kg-relink'?: boolean, schema?: string, help?: boolean,
  * }} Values
  * @typedef {'rotate' | 'verify' | 'fingerprint' | 'generate-key'} Command
  */
@@ -100,6 +101,7 @@ function sharedOptions(v, env) {
     discover: !v['no-discover'],
     allowWhitespace: v['allow-whitespace'] ?? false,
     kgHashSecret: env.KG_HASH_SECRET || undefined,
+    schema: v.schema,
   }
 }
 

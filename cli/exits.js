@@ -36,6 +36,7 @@ const EXIT_BY_CODE = {
   ERR_INVALID_ARG: 'usage',
   ERR_COLUMN_NOT_FOUND: 'usage',
   ERR_TABLE_UNSUPPORTED: 'usage',
+  ERR_SCHEMA_AMBIGUOUS: 'usage',
   ERR_OLD_KEY_MISMATCH: 'data',
   ERR_UNDECRYPTABLE: 'data',
   ERR_UNREGISTERED_CIPHERTEXT: 'data',
@@ -55,7 +56,7 @@ const EXIT_BY_CODE = {
 const MEANINGS = [
   ['0', 'success: rotated and committed (dry run: the rotation would succeed; verify: every value opens with the key)'],
   ['1', 'internal or unexpected database error; the transaction was rolled back, nothing was changed'],
-  ['2', 'usage error, invalid key, confirmation declined, or no --yes off a terminal; nothing was touched'],
+  ['2', 'usage error, invalid key, confirmation declined, no --yes off a terminal, or two schemas with AnythingMCP data and no --schema to choose; nothing was touched'],
   ['3', 'old key does not match, a value opens with neither key, or a column outside the registry holds ciphertext (dry run and verify: some value would fail); nothing was changed'],
   ['4', 'database unreachable, authentication failed, lock timeout, or row-level security would hide rows; nothing was changed'],
   ['5', 'the connection was lost during COMMIT, so the rotation may or may not have committed. Do not switch keys: run the same rotation again with the same keys, then verify with the new key'],

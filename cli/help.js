@@ -56,6 +56,9 @@ Database:
   --database-url URL                       default: DATABASE_URL, read as the
                                            backend reads it (sslmode, sslrootcert,
                                            schema=, host=, port=)
+  --schema NAME                            the schema to act on: the backend
+                                           reads public whatever ?schema= says;
+                                           needed when both hold AnythingMCP data
 
 Options:
   --dry-run                                do everything but write, without

@@ -52,6 +52,8 @@ pub struct NativeOptions {
     /// Who runs the rotation, for its audit event (index.js asks the OS).
     pub audit_user: Option<String>,
     pub audit_host: Option<String>,
+    /// The schema to act on, over the URL's `?schema=`.
+    pub schema: Option<String>,
 }
 
 /// Progress reaches JS as plain objects tagged by `phase` (index.d.ts).
@@ -123,6 +125,7 @@ fn rotate_options(
             os_user: o.audit_user.clone(),
             host: o.audit_host.clone(),
         };
+        out.schema = o.schema.clone();
     }
     Ok(out)
 }
@@ -139,6 +142,7 @@ fn verify_options(
         batch_size: shared.batch_size,
         cancel: shared.cancel,
         graph_key: shared.graph_key,
+        schema: shared.schema,
     })
 }
 

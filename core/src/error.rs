@@ -283,6 +283,11 @@ pub enum Error {
     /// would silently re-key it. Raised before anything is written, until
     /// the operator pins the key or accepts a relink.
     KnowledgeGraphUnpinned { schema: String },
+    /// `ERR_SCHEMA_AMBIGUOUS`: the URL names a schema other than `public`,
+    /// and both hold AnythingMCP's tables with sealed values; the backend's
+    /// adapter reads `public` whatever the URL says, so the caller must
+    /// choose which to rotate.
+    SchemaAmbiguous { named: String },
     /// `ABORT_ERR` (Node's code for an aborted operation): the caller
     /// cancelled the run before its COMMIT was sent; the transaction was
     /// rolled back.
@@ -311,6 +316,7 @@ impl Error {
             Error::CommitUnknown { .. } => "ERR_COMMIT_UNKNOWN",
             Error::AlreadyOnNewKey { .. } => "ERR_ALREADY_ON_NEW_KEY",
             Error::KnowledgeGraphUnpinned { .. } => "ERR_KG_UNPINNED",
+            Error::SchemaAmbiguous { .. } => "ERR_SCHEMA_AMBIGUOUS",
             Error::Aborted => "ABORT_ERR",
             Error::Internal { .. } => "ERR_INTERNAL",
         }
@@ -355,6 +361,10 @@ impl Error {
             Error::DbConnect { target, .. } => {
                 ("connection", serde_json::json!({ "target": target }))
             }
+            Error::SchemaAmbiguous { named } => (
+                "schemas",
+                serde_json::json!({ "named": named, "backendReads": "public" }),
+            ),
             _ => return None,
         };
         body.as_object_mut()?
@@ -383,6 +393,7 @@ impl Error {
             Error::LockTimeout { .. } => format!("Another rotation or a long transaction holds the tables (the message names the session). Retry, stop the backend, or raise the lock timeout (--lock-timeout, lockTimeoutMs). {UNTOUCHED}"),
             Error::Db { .. } => format!("The transaction was rolled back. {UNTOUCHED} The SQLSTATE and the server's words say what to fix."),
             Error::CommitUnknown { .. } => "Do not switch ENCRYPTION_KEY and do not restore a backup yet. Run the same rotation again with the same keys: values already on the new key are left alone, so it is safe whether or not the commit happened (it ends with ERR_ALREADY_ON_NEW_KEY if it had). Then verify with the new key, and only then switch.".into(),
+            Error::SchemaAmbiguous { named } => format!("Choose the schema to rotate: --schema public, the one the backend reads, or --schema {named} (API: the schema option). {UNTOUCHED}"),
             Error::KnowledgeGraphUnpinned { .. } => format!("{UNTOUCHED} Choose before rotating. Pin: set KG_HASH_SECRET to the current ENCRYPTION_KEY, all of it, in the backend's environment (and in this shell), then rotate; the graph keeps its links, and after a leak it stays keyed by the leaked key. Or relink: rotate with --kg-relink (kgRelink: true); the graph starts new links from its next observation."),
             Error::Aborted => format!("The run was cancelled before its COMMIT; the transaction was rolled back. {UNTOUCHED}"),
             Error::Internal { .. } => "Nothing was committed. Please report this.".into(),
@@ -488,6 +499,10 @@ impl fmt::Display for Error {
             Error::KnowledgeGraphUnpinned { schema } => write!(
                 f,
                 "{schema}.kg_value_seen holds knowledge-graph hashes keyed by ENCRYPTION_KEY (KG_HASH_SECRET is not set): rotating the key would silently re-key the graph; nothing was changed"
+            ),
+            Error::SchemaAmbiguous { named } => write!(
+                f,
+                "the URL names schema {named:?}, but the backend (Prisma 7 with @prisma/adapter-pg) reads \"public\" whatever ?schema= says, and both hold AnythingMCP tables with sealed values; nothing was changed"
             ),
             Error::Aborted => f.write_str(
                 "the run was cancelled before its COMMIT; the transaction was rolled back and nothing was changed",

@@ -88,10 +88,12 @@ async fn try_connect(target: &ConnectionTarget) -> Result<Object, String> {
         .map(|row| row.get(0));
     match usable {
         Some(true) => {}
-        Some(false) => return Err(format!(
+        Some(false) => {
+            return Err(format!(
             "this user may not use schema {} (check ?schema= in the URL, and the user's grants)",
             quote_ident(&target.schema)
-        )),
+        ))
+        }
         None => {
             return Err(format!(
                 "schema {} does not exist in this database (check ?schema= in the URL)",

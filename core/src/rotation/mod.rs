@@ -21,6 +21,7 @@ mod migrations;
 mod plan;
 mod progress;
 mod scan;
+mod schema;
 pub mod session;
 mod tid;
 
@@ -31,7 +32,7 @@ use std::time::{Duration, Instant};
 use tokio_postgres::{CancelToken, Client, Transaction};
 
 use crate::cancel::Cancel;
-use crate::connection::ConnectionTarget;
+use crate::connection::{ConnectionTarget, DatabaseIdentity};
 use crate::error::{Error, Result};
 use crate::key::{Key, KeyPair, Warning};
 use crate::locations::{Location, Registry};
@@ -76,6 +77,8 @@ pub struct RotateOptions {
     pub graph_key: GraphKey,
     /// Who runs the rotation, for the audit event.
     pub actor: Actor,
+    /// The schema to act on, when the caller chooses it over the URL's.
+    pub schema: Option<String>,
 }
 
 impl Default for RotateOptions {
@@ -90,6 +93,7 @@ impl Default for RotateOptions {
             cancel: Cancel::default(),
             graph_key: GraphKey::default(),
             actor: Actor::default(),
+            schema: None,
         }
     }
 }
@@ -101,6 +105,7 @@ pub struct VerifyOptions {
     pub batch_size: usize,
     pub cancel: Cancel,
     pub graph_key: GraphKey,
+    pub schema: Option<String>,
 }
 
 impl Default for VerifyOptions {
@@ -111,6 +116,7 @@ impl Default for VerifyOptions {
             batch_size: DEFAULT_BATCH_SIZE,
             cancel: Cancel::default(),
             graph_key: GraphKey::default(),
+            schema: None,
         }
     }
 }
@@ -127,7 +133,7 @@ pub async fn rotate(
     options: &RotateOptions,
     progress: ProgressFn<'_>,
 ) -> Result<RotationReport, Rejection> {
-    let run = Checked::new(
+    let mut run = Checked::new(
         &options.registry,
         target,
         options.batch_size,
@@ -143,6 +149,13 @@ pub async fn rotate(
         warnings: keys.warnings.clone(),
         ..Findings::default()
     };
+    run.settle(
+        &client,
+        options.schema.as_deref(),
+        &options.registry,
+        &mut findings,
+    )
+    .await?;
     let discovered = cancellable(
         cancel,
         target,
@@ -185,8 +198,8 @@ pub async fn rotate(
             &mut findings,
         )
         .await?;
-        let graph = graph::survey(&tx, target.schema(), options.graph_key, &mut findings).await?;
-        if let (true, Some(refusal)) = (write, graph::refusal(&graph, target.schema())) {
+        let graph = graph::survey(&tx, &run.schema, options.graph_key, &mut findings).await?;
+        if let (true, Some(refusal)) = (write, graph::refusal(&graph, &run.schema)) {
             return Err(refusal);
         }
         diagnosis::unregistered(&survey.discovered, options, &mut findings)?;
@@ -204,7 +217,7 @@ pub async fn rotate(
         if write {
             scan.finish()?;
         }
-        let audited = write && audit::present(&tx, target.schema()).await?;
+        let audited = write && audit::present(&tx, &run.schema).await?;
         Ok::<_, Error>((survey, locations, graph, audited))
     };
     let (survey, locations_report, graph, audited) =
@@ -236,7 +249,7 @@ pub async fn rotate(
         old_key_fingerprint: keys.old.fingerprint().to_owned(),
         new_key_fingerprint: keys.new.fingerprint().to_owned(),
         database: target.describe(),
-        target: target.identity(),
+        target: run.identity(target),
         knowledge_graph: graph,
         audit_event_id: None,
     };
@@ -247,7 +260,7 @@ pub async fn rotate(
             false => {
                 report.findings.notices.push(format!(
                     "{}.security_events does not exist in this release: no audit event was written",
-                    target.schema()
+                    run.schema
                 ));
                 None
             }
@@ -277,7 +290,7 @@ pub async fn verify(
     options: &VerifyOptions,
     progress: ProgressFn<'_>,
 ) -> Result<VerifyReport> {
-    let run = Checked::new(
+    let mut run = Checked::new(
         &options.registry,
         target,
         options.batch_size,
@@ -293,6 +306,13 @@ pub async fn verify(
         warnings,
         ..Findings::default()
     };
+    run.settle(
+        &client,
+        options.schema.as_deref(),
+        &options.registry,
+        &mut findings,
+    )
+    .await?;
     let discovered = cancellable(
         cancel,
         target,
@@ -324,7 +344,7 @@ pub async fn verify(
             &mut findings,
         )
         .await?;
-        let graph = graph::survey(&tx, target.schema(), options.graph_key, &mut findings).await?;
+        let graph = graph::survey(&tx, &run.schema, options.graph_key, &mut findings).await?;
         let locations = survey
             .scan(&mut scan, &tx, &run.locations, &mut findings)
             .await?;
@@ -351,7 +371,7 @@ pub async fn verify(
         duration_ms: elapsed_ms(run.started),
         key_fingerprint: key.fingerprint().to_owned(),
         database: target.describe(),
-        target: target.identity(),
+        target: run.identity(target),
         knowledge_graph: graph,
     })
 }
@@ -374,8 +394,7 @@ impl Survey {
         discovered: Vec<DiscoveredColumn>,
         findings: &mut Findings,
     ) -> Result<Survey> {
-        let migrations =
-            migrations::read(tx, target.schema(), &registry.migrations, findings).await?;
+        let migrations = migrations::read(tx, &run.schema, &registry.migrations, findings).await?;
         let resolved = catalog::resolve(tx, &run.locations, findings).await?;
         findings.notices.extend_from_slice(target.notices());
         Ok(Survey {
@@ -449,6 +468,8 @@ struct Checked {
     started: Instant,
     batch_size: i32,
     lock_ms: u128,
+    /// The schema acted on: the URL's until [`settle`](Self::settle) says.
+    schema: String,
     locations: Vec<Location>,
 }
 
@@ -463,8 +484,34 @@ impl Checked {
             started: Instant::now(),
             batch_size: check_batch_size(batch_size)?,
             lock_ms: lock_timeout_ms(lock_timeout)?,
+            schema: target.schema().to_owned(),
             locations: registry.resolve(target.schema())?,
         })
+    }
+
+    /// Choose the schema to act on once connected (the URL's may not be
+    /// the one the backend reads), and the locations in it.
+    async fn settle(
+        &mut self,
+        client: &Client,
+        explicit: Option<&str>,
+        registry: &Registry,
+        findings: &mut Findings,
+    ) -> Result<()> {
+        let chosen = schema::settle(client, &self.schema, explicit, registry, findings).await?;
+        if chosen != self.schema {
+            self.locations = registry.resolve(&chosen)?;
+            self.schema = chosen;
+        }
+        Ok(())
+    }
+
+    /// The database acted on, with the schema chosen.
+    fn identity(&self, target: &ConnectionTarget) -> DatabaseIdentity {
+        DatabaseIdentity {
+            schema: self.schema.clone(),
+            ..target.identity()
+        }
     }
 }
 
