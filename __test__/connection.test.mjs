@@ -22,7 +22,7 @@
 // client certificate) are checked apart, beside what `pg` does with them.
 
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import tls from 'node:tls';
@@ -275,11 +275,12 @@ describe('same outcome as node-postgres', () => {
     assert.ok(connected >= 4 && refused >= 10, `connected ${connected}, refused ${refused}`);
   });
 
-  test('client-certificate server: certificates present, missing, for another user, from an unknown CA, encrypted, mismatched', async () => {
+  test('client-certificate server: certificates present (X.509 v3 and v1), missing, for another user, from an unknown CA, encrypted, mismatched', async () => {
     const key = (name) => certs.file(name);
     const clients = [
       ['no client certificate', ''],
       ['client certificate', `sslcert=${key('client.crt')}&sslkey=${key('client.key')}`],
+      ['X.509 v1 client certificate', `sslcert=${key('client-v1.crt')}&sslkey=${key('client-v1.key')}`],
       ['certificate for another user', `sslcert=${key('client-other.crt')}&sslkey=${key('client-other.key')}`],
       ['certificate from an unknown CA', `sslcert=${key('client-stranger.crt')}&sslkey=${key('client-stranger.key')}`],
       ['encrypted key', `sslcert=${key('client.crt')}&sslkey=${key('client-encrypted.key')}`],
@@ -319,6 +320,10 @@ describe('same outcome as node-postgres', () => {
     assert.ok(connected >= 10 && refused >= 40, `connected ${connected}, refused ${refused}`);
     // The documented self-signed setup verifies fully, by its CN.
     assert.equal(results[cases.findIndex((c) => c.name === `${base}, client certificate`)].keyrotate.connected, true);
+    // A version-1 certificate, as PostgreSQL's documentation makes them, is
+    // presented as node-postgres presents it.
+    assert.match(execFileSync('openssl', ['x509', '-in', key('client-v1.crt'), '-noout', '-text'], { encoding: 'utf8' }), /Version: 1 \(0x0\)/);
+    assert.equal(results[cases.findIndex((c) => c.name === `${base}, X.509 v1 client certificate`)].keyrotate.connected, true);
   });
 
   test('client-certificate server with NODE_EXTRA_CA_CERTS naming its certificate', async () => {

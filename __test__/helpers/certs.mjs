@@ -26,6 +26,14 @@ function issue(dir, name, ca, subject, ext) {
     '-set_serial', '0x' + crypto.randomBytes(8).toString('hex'), '-days', '2', '-extfile', `${name}.ext`, '-out', `${name}.crt`]);
 }
 
+/** `<name>.crt` as PostgreSQL's documentation makes client certificates:
+ *  `openssl x509 -req` with no extensions file, which is X.509 version 1. */
+function issueV1(dir, name, ca, subject) {
+  openssl(dir, ['req', '-new', ...EC, '-subj', `/CN=${subject}`, '-keyout', `${name}.key`, '-out', `${name}.csr`]);
+  openssl(dir, ['x509', '-req', '-in', `${name}.csr`, '-CA', `${ca}.crt`, '-CAkey', `${ca}.key`,
+    '-set_serial', '0x' + crypto.randomBytes(8).toString('hex'), '-days', '2', '-out', `${name}.crt`]);
+}
+
 /**
  * Every certificate the connection tests use; returns { dir, file(name), pem(name), remove() }.
  * - `ca`, `wrong-ca`: CAs; `server`: signed by `ca`, for DNS name localhost only
@@ -33,7 +41,8 @@ function issue(dir, name, ca, subject, ext) {
  * - `selfsigned`: PostgreSQL's documented setup (`openssl req -x509 -subj /CN=localhost`):
  *   its own CA, no subjectAltName, the host name only in the CN;
  * - `client-ca`; `client` (CN=`user`), `client-other` (CN=someone_else) signed by it;
- *   `client-stranger` (CN=`user`) signed by `wrong-ca`;
+ *   `client-stranger` (CN=`user`) signed by `wrong-ca`; `client-v1` (CN=`user`),
+ *   X.509 version 1, made as PostgreSQL's documentation makes them;
  *   `client-encrypted.key`: `client.key` under a passphrase;
  *   `not-a-cert.pem`: text that holds no certificate.
  */
@@ -48,6 +57,7 @@ export function makeCertificates(user) {
   issue(dir, 'client', 'client-ca', user, clientExt);
   issue(dir, 'client-other', 'client-ca', 'someone_else', clientExt);
   issue(dir, 'client-stranger', 'wrong-ca', user, clientExt);
+  issueV1(dir, 'client-v1', 'client-ca', user);
   openssl(dir, ['pkey', '-in', 'client.key', '-aes256', '-passout', 'pass:a passphrase', '-out', 'client-encrypted.key']);
   fs.writeFileSync(path.join(dir, 'not-a-cert.pem'), 'this file holds no certificate\n');
   return {

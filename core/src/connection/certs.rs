@@ -5,11 +5,15 @@
 
 use std::fs;
 use std::path::Path;
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
+use rustls::client::ResolvesClientCert;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
-use rustls::RootCertStore;
+use rustls::sign::CertifiedKey;
+use rustls::{RootCertStore, SignatureScheme};
+use x509_cert::der::{Decode, Encode};
+use x509_cert::Certificate;
 use zeroize::Zeroizing;
 
 use super::tls::ClientFiles;
@@ -51,7 +55,7 @@ pub(super) fn default_cas() -> String {
 }
 
 /// The client certificate (chain) and its key, from `sslcert` and `sslkey`.
-pub(super) fn client_identity(
+fn client_identity(
     files: &ClientFiles,
 ) -> Result<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>), String> {
     let certs = read_certificates(&files.cert, "sslcert")?;
@@ -70,6 +74,58 @@ pub(super) fn client_identity(
     })?;
     Ok((certs, key))
 }
+
+/// The client identity as rustls presents it. Built here rather than by
+/// rustls's `with_client_auth_cert`, whose key check parses the certificate
+/// with webpki, which refuses X.509 version 1 certificates; PostgreSQL's
+/// documentation makes client certificates that way (`openssl x509 -req`
+/// without an extensions file), and node-postgres (OpenSSL) presents them.
+/// The check that matters is kept: the key must be the certificate's.
+pub(super) fn client_certified_key(
+    files: &ClientFiles,
+    provider: &rustls::crypto::CryptoProvider,
+) -> Result<Arc<CertifiedKey>, String> {
+    let (chain, key) = client_identity(files)?;
+    let (cert_shown, key_shown) = (files.cert.display(), files.key.display());
+    let refused = |why: String| {
+        format!("cannot use the client certificate {cert_shown} with the key {key_shown}: {why}")
+    };
+    let signing = provider
+        .key_provider
+        .load_private_key(key)
+        .map_err(|e| refused(e.to_string()))?;
+    let end_entity = chain
+        .first()
+        .ok_or_else(|| format!("sslcert {cert_shown} holds no certificate"))?;
+    let certificate_key = Certificate::from_der(end_entity.as_ref())
+        .and_then(|c| c.tbs_certificate.subject_public_key_info.to_der())
+        .map_err(|e| refused(format!("the certificate cannot be read ({e})")))?;
+    match signing.public_key() {
+        Some(key) if key.as_ref() == certificate_key.as_slice() => {}
+        Some(_) => return Err(refused("the key is not the certificate's".into())),
+        None => {
+            return Err(refused(
+                "the key's public half cannot be checked against the certificate".into(),
+            ))
+        }
+    }
+    Ok(Arc::new(CertifiedKey::new(chain, signing)))
+}
+
+/// Presents the one client identity the URL names, whatever the server asks.
+#[derive(Debug)]
+pub(super) struct ClientCert(pub(super) Arc<CertifiedKey>);
+
+impl ResolvesClientCert for ClientCert {
+    fn resolve(&self, _: &[&[u8]], _: &[SignatureScheme]) -> Option<Arc<CertifiedKey>> {
+        Some(Arc::clone(&self.0))
+    }
+
+    fn has_certs(&self) -> bool {
+        true
+    }
+}
+
 fn is_encrypted(pem: &[u8]) -> bool {
     let contains = |needle: &[u8]| pem.windows(needle.len()).any(|w| w == needle);
     contains(b"-----BEGIN ENCRYPTED PRIVATE KEY-----") || contains(b"Proc-Type: 4,ENCRYPTED")

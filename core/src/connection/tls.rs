@@ -223,6 +223,10 @@ impl Tls {
     /// (only when the default CAs are used) and the client certificate.
     pub(super) fn client_config(&self) -> Result<ClientConfig, String> {
         let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let identity = match &self.client {
+            Some(files) => Some(certs::client_certified_key(files, &provider)?),
+            None => None,
+        };
         let trust = match &self.rootcert {
             Some(path) => Trust::from_file(path)?,
             None if self.check == Check::Nothing => Trust::none(),
@@ -239,16 +243,9 @@ impl Tls {
             .map_err(|e| format!("cannot set up TLS: {e}"))?
             .dangerous()
             .with_custom_certificate_verifier(Arc::new(verifier));
-        let mut config = match &self.client {
-            Some(files) => {
-                let (chain, key) = certs::client_identity(files)?;
-                builder.with_client_auth_cert(chain, key).map_err(|e| {
-                    format!(
-                        "cannot use the client certificate {} with the key {}: {e}",
-                        files.cert.display(),
-                        files.key.display()
-                    )
-                })?
+        let mut config = match identity {
+            Some(identity) => {
+                builder.with_client_cert_resolver(Arc::new(certs::ClientCert(identity)))
             }
             None => builder.with_no_client_auth(),
         };
