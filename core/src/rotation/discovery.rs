@@ -34,12 +34,27 @@ use crate::report::{DiscoveredColumn, Findings};
 use super::dberror::{db_error, lock_error};
 use super::plan::{filter_flag_sql, text_params};
 use super::session::read_only;
+use super::tid::Tid;
 
 /// At most this many candidate values are tried per column, in batches,
 /// stopping at the first batch where one opens: enough to see past a table
 /// full of random tokens, and cheap (an attempt costs about a microsecond).
 const CANDIDATES_PER_COLUMN: usize = 20_000;
-const BATCH: i32 = 500;
+
+/// Candidates in flight are bounded by bytes, not by count: the first batch
+/// is small, and each next one holds about this many bytes of them.
+const CANDIDATE_BUDGET_BYTES: usize = 16 << 20;
+const FIRST_FETCH: usize = 16;
+const MAX_FETCH: usize = 500;
+/// A candidate longer than this is not tried (and a notice says how many
+/// were not): the backend seals JSON of credentials, and a megabyte of
+/// certificates seals to under 1.4 MB.
+const MAX_CANDIDATE_BYTES: usize = 4 << 20;
+
+/// A JSON string made only of base64 characters (or `\/`, the escaped
+/// slash JSON held as text may write), 42 or more: every sealed value is
+/// one. Bound as a parameter, so the server reads it as written.
+const JSON_STRING_LOOKS_SEALED: &str = r#""((?:[-A-Za-z0-9+/_=]|\\/){42,})""#;
 const CURSOR: &str = "keyrotate_discovery";
 
 /// 44 characters is the shortest envelope (IV and tag around an empty
@@ -88,6 +103,12 @@ pub async fn discover(
                     for column in searched.sampled {
                         findings.notices.push(format!(
                             "discovery tried only the first {CANDIDATES_PER_COLUMN} values of {schema}.{table}.{column} that look sealed (none opened); ciphertext among the rest would not be seen"
+                        ));
+                    }
+                    for (column, count) in searched.too_long {
+                        findings.notices.push(format!(
+                            "discovery did not try {count} value(s) of {schema}.{table}.{column} over {} MB that look sealed; ciphertext there would not be seen",
+                            MAX_CANDIDATE_BYTES >> 20
                         ));
                     }
                 }
@@ -291,24 +312,27 @@ async fn search_table(
         .await?;
     let mut searched = Searched::default();
     for (i, column) in columns.iter().enumerate() {
-        let candidates = counts.get::<_, i64>(i);
-        if candidates > 0 {
-            let (places, tried) = column.scan(tx, key).await?;
-            let sampled = places.is_empty() && candidates > tried as i64;
-            searched.found.extend(places);
-            if sampled {
+        if counts.get::<_, i64>(i) > 0 {
+            let (places, more, too_long) = column.scan(tx, key).await?;
+            if places.is_empty() && more {
                 searched.sampled.push(column.column.to_owned());
             }
+            if too_long > 0 {
+                searched.too_long.push((column.column.to_owned(), too_long));
+            }
+            searched.found.extend(places);
         }
     }
     Ok(searched)
 }
 
-/// What searching one table found, and the columns it could only sample.
+/// What searching one table found, the columns it could only sample, and
+/// how many candidates of each column were too long to try.
 #[derive(Default)]
 struct Searched {
     found: Vec<DiscoveredColumn>,
     sampled: Vec<String>,
+    too_long: Vec<(String, u64)>,
 }
 
 /// One column outside the registry (or partly in it), being searched.
@@ -348,12 +372,19 @@ impl<'a> Column<'a> {
     }
 
     /// The places in this column that hold values opening with `key`, and
-    /// how many candidate values were tried to find them.
+    /// whether there were more candidates than were tried.
+    ///
+    /// The server cuts the candidates out of each value (the whole value,
+    /// or each string of a JSON document that looks sealed) and sends only
+    /// those, a budget of bytes at a time: an imported OpenAPI document of
+    /// many megabytes costs what its sealed-looking strings cost, never
+    /// itself. Only a value in which a candidate opens is read whole, once,
+    /// to learn where in the document that string is.
     async fn scan(
         &self,
         tx: &Transaction<'_>,
         key: &Key,
-    ) -> Result<(Vec<DiscoveredColumn>, usize), tokio_postgres::Error> {
+    ) -> Result<(Vec<DiscoveredColumn>, bool, u64), tokio_postgres::Error> {
         let mut next = 0;
         let mut params: Vec<&str> = Vec::new();
         let text = self.searched(&mut next, &mut params);
@@ -367,41 +398,105 @@ impl<'a> Column<'a> {
                 .iter()
                 .flat_map(|l| l.filter.iter().map(|(_, v)| v.as_str())),
         );
-        let select: Vec<String> = std::iter::once(text.clone()).chain(flags).collect();
+        let pattern = format!("${}", next + 1);
+        let limit = format!("${}", next + 2);
+        params.push(JSON_STRING_LOOKS_SEALED);
+        let limit_text = MAX_CANDIDATE_BYTES.to_string();
+        params.push(&limit_text);
+        // tableoid as well: with child tables, a ctid names a row only
+        // within its own table.
+        let select = ["r.tableoid".to_owned(), "r.ctid".to_owned()]
+            .into_iter()
+            .chain((0..flags.len()).map(|i| format!("r.f{i}")))
+            .chain([format!(
+                "CASE WHEN octet_length(m.s) <= {limit}::int THEN m.s END"
+            )])
+            .collect::<Vec<_>>()
+            .join(", ");
+        let flag_columns: String = flags
+            .iter()
+            .enumerate()
+            .map(|(i, f)| format!(", {f} AS f{i}"))
+            .collect();
         tx.query_typed(
             &format!(
-                "DECLARE {CURSOR} NO SCROLL CURSOR FOR SELECT {} FROM {}.{} WHERE {text} ~ {LOOKS_SEALED}",
-                select.join(", "),
+                "DECLARE {CURSOR} NO SCROLL CURSOR FOR SELECT {select} \
+                 FROM (SELECT tableoid, ctid, {text} AS doc{flag_columns} FROM {}.{} WHERE {text} ~ {LOOKS_SEALED}) r, \
+                 LATERAL (SELECT r.doc AS s WHERE left(ltrim(r.doc), 1) NOT IN ('{{', '[') \
+                          UNION ALL \
+                          SELECT (regexp_matches(r.doc, {pattern}, 'g'))[1] WHERE left(ltrim(r.doc), 1) IN ('{{', '[')) m",
                 quote_ident(self.schema),
                 quote_ident(self.table)
             ),
             &text_params(&params),
         )
         .await?;
-        let fetch = format!("FETCH FORWARD {BATCH} FROM {CURSOR}");
-        let mut matches: BTreeMap<(Option<String>, Option<String>), u64> = BTreeMap::new();
-        let mut tried = 0;
-        while matches.is_empty() && tried < CANDIDATES_PER_COLUMN {
-            let rows = tx.query_typed(&fetch, &[]).await?;
+        let mut opened: BTreeMap<(u32, Tid), Vec<bool>> = BTreeMap::new();
+        let (mut tried, mut too_long, mut more) = (0usize, 0u64, false);
+        let mut fetch = FIRST_FETCH;
+        loop {
+            // Past the first batch that opened, or the cap, one more row
+            // only says whether there were more.
+            let enough = !opened.is_empty() || tried >= CANDIDATES_PER_COLUMN;
+            let rows = tx
+                .query_typed(
+                    &format!("FETCH FORWARD {} FROM {CURSOR}", if enough { 1 } else { fetch }),
+                    &[],
+                )
+                .await?;
             if rows.is_empty() {
                 break;
             }
-            tried += rows.len();
+            if enough {
+                more = true;
+                break;
+            }
+            let mut bytes = 0;
             for row in &rows {
-                // Text that is not UTF-8 cannot be a sealed value the
-                // backend reads.
-                let Ok(value) = row.try_get::<_, &str>(0) else {
+                tried += 1;
+                let candidate = row.try_get::<_, Option<&str>>(2 + self.registered.len());
+                let Ok(Some(candidate)) = candidate else {
+                    // Longer than any value this searches, or not UTF-8,
+                    // which no sealed value the backend reads is.
+                    too_long += u64::from(matches!(candidate, Ok(None)));
                     continue;
                 };
-                let applies: Vec<bool> = (0..self.registered.len())
-                    .map(|i| row.get::<_, bool>(1 + i))
-                    .collect();
-                for (member, aad) in self.sealed_in(value, &applies, key) {
-                    *matches.entry((member, aad)).or_default() += 1;
+                bytes += candidate.len();
+                if self.opens(&candidate.replace("\\/", "/"), key).is_some() {
+                    let flags = (0..self.registered.len()).map(|i| row.get(2 + i)).collect();
+                    opened.insert((row.get(0), row.get(1)), flags);
                 }
             }
+            // As many as the budget holds, from what the last batch weighed.
+            let each = (bytes / rows.len()).max(1);
+            fetch = (CANDIDATE_BUDGET_BYTES / each).clamp(1, MAX_FETCH);
         }
         tx.batch_execute(&format!("CLOSE {CURSOR}")).await?;
+        let mut matches: BTreeMap<(Option<String>, Option<String>), u64> = BTreeMap::new();
+        for ((table, ctid), applies) in &opened {
+            let row = tx
+                .query_typed_opt(
+                    &format!(
+                        "SELECT {text} FROM {}.{} WHERE tableoid = ${} AND ctid = ${}",
+                        quote_ident(self.schema),
+                        quote_ident(self.table),
+                        next + 1,
+                        next + 2
+                    ),
+                    &[
+                        text_params(&params[..next]),
+                        vec![(table as _, Type::OID), (ctid as _, Type::TID)],
+                    ]
+                    .concat(),
+                )
+                .await?;
+            let Some(Ok(value)) = row.as_ref().map(|r| r.try_get::<_, &str>(0)) else {
+                continue;
+            };
+            for place in self.sealed_in(value, applies, key) {
+                *matches.entry(place).or_default() += 1;
+            }
+        }
         let places = matches
             .into_iter()
             .map(|((member, aad), matches)| DiscoveredColumn {
@@ -415,7 +510,7 @@ impl<'a> Column<'a> {
                 matches,
             })
             .collect();
-        Ok((places, tried))
+        Ok((places, more, too_long))
     }
 
     /// The places in one value that open with `key`: `(member path, AAD)`.
