@@ -71,8 +71,10 @@ export type ErrorDetails =
   | { kind: 'keys'; dataKeyFingerprint: string; valuesOnNewKey: number }
   /** ERR_LOCK_TIMEOUT: the lock, and the sessions seen holding it. */
   | { kind: 'lock'; lock: 'rotation' | 'tables' | 'discovery' | 'other'; holders: LockHolder[] }
-  /** ERR_DB: the server's SQLSTATE, when it answered. */
-  | { kind: 'database'; sqlstate: string | null }
+  /** ERR_DB: the server's SQLSTATE, detail and hint, when it gave them (a
+   *  detail that may quote row values, SQLSTATE classes 22 and 23, is
+   *  withheld). */
+  | { kind: 'database'; sqlstate: string | null; detail: string | null; hint: string | null }
   /** ERR_SCHEMA_AMBIGUOUS: the schema the URL names, and the one the backend reads. */
   | { kind: 'schemas'; named: string; backendReads: 'public' }
   /** ERR_DB_CONNECT: `host:port/database`. */

@@ -264,9 +264,13 @@ pub enum Error {
         holders: Vec<LockHolder>,
     },
     /// `ERR_DB`: any other database error; the transaction was rolled back.
+    /// `detail` and `hint` are the server's own, when it gave them (a detail
+    /// that may quote row values is withheld: see `dberror`).
     Db {
         reason: String,
         sqlstate: Option<String>,
+        detail: Option<String>,
+        hint: Option<String>,
     },
     /// `ERR_COMMIT_UNKNOWN`: the connection failed while COMMIT was in
     /// flight, so whether the rotation committed cannot be known from here.
@@ -357,7 +361,15 @@ impl Error {
                 "lock",
                 serde_json::json!({ "lock": lock, "holders": holders }),
             ),
-            Error::Db { sqlstate, .. } => ("database", serde_json::json!({ "sqlstate": sqlstate })),
+            Error::Db {
+                sqlstate,
+                detail,
+                hint,
+                ..
+            } => (
+                "database",
+                serde_json::json!({ "sqlstate": sqlstate, "detail": detail, "hint": hint }),
+            ),
             Error::DbConnect { target, .. } => {
                 ("connection", serde_json::json!({ "target": target }))
             }
@@ -478,13 +490,25 @@ impl fmt::Display for Error {
                 }
                 f.write_str(". Nothing was changed")
             }
-            Error::Db { reason, sqlstate } => match sqlstate {
-                Some(state) => write!(
-                    f,
-                    "database error [{state}]: {reason}; the transaction was rolled back"
-                ),
-                None => write!(f, "database error: {reason}; the transaction was rolled back"),
-            },
+            Error::Db {
+                reason,
+                sqlstate,
+                detail,
+                hint,
+            } => {
+                f.write_str("database error")?;
+                if let Some(state) = sqlstate {
+                    write!(f, " [{state}]")?;
+                }
+                write!(f, ": {reason}")?;
+                if let Some(detail) = detail {
+                    write!(f, " (detail: {detail})")?;
+                }
+                if let Some(hint) = hint {
+                    write!(f, " (PostgreSQL's hint: {hint})")?;
+                }
+                f.write_str("; the transaction was rolled back")
+            }
             Error::CommitUnknown { reason } => write!(
                 f,
                 "the connection failed during COMMIT ({reason}); the rotation may or may not have committed. Do not switch keys: run the same rotation again with the same keys (values already on the new key are left alone), then verify with the new key"

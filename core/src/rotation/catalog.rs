@@ -3,7 +3,7 @@
 //! the scan follows.
 
 use tokio_postgres::types::Type;
-use tokio_postgres::Transaction;
+use tokio_postgres::{Client, Transaction};
 
 use crate::error::{Error, Missing, Result, Unsupported};
 use crate::key::Warning;
@@ -26,7 +26,6 @@ struct TableInfo {
     row_security: bool,
     triggers: i64,
     columns: Vec<(String, Option<ColumnKind>, String)>,
-    unique_columns: Vec<String>,
 }
 
 impl TableInfo {
@@ -91,11 +90,6 @@ async fn table_info(tx: &Transaction<'_>, schema: &str, table: &str) -> Result<O
         split: row.get(1),
         row_security: row.get(2),
         triggers: row.get(3),
-        unique_columns: columns
-            .iter()
-            .filter(|c| c.3)
-            .map(|c| c.0.clone())
-            .collect(),
         columns: columns.into_iter().map(|(n, k, t, _)| (n, k, t)).collect(),
     }))
 }
@@ -166,7 +160,7 @@ pub async fn resolve(
                 table: table.to_owned(),
             });
         }
-        warn_about_table(schema, table, &info, &present, findings);
+        warn_about_triggers(schema, table, &info, findings);
         resolved.plans.push(TablePlan {
             raw_text,
             ..TablePlan::new(present)
@@ -254,13 +248,7 @@ fn check_location(
     Ok(kind)
 }
 
-fn warn_about_table(
-    schema: &str,
-    table: &str,
-    info: &TableInfo,
-    present: &[(Location, ColumnKind)],
-    findings: &mut Findings,
-) {
+fn warn_about_triggers(schema: &str, table: &str, info: &TableInfo, findings: &mut Findings) {
     if info.triggers > 0 {
         findings.warnings.push(Warning {
             code: "WARN_TABLE_TRIGGERS",
@@ -270,22 +258,60 @@ fn warn_about_table(
             ),
         });
     }
-    // Writes go by ctid, so this is about names only: reports and errors
-    // name rows by this column, which had better identify them, and not be
-    // a secret itself.
-    let mut keys: Vec<&str> = present
+}
+
+/// A location's rows are named in reports and errors by its `primaryKey`,
+/// so only a column that names rows may be one: the table's primary key, or
+/// a NOT NULL column with a unique index of its own (one column, no
+/// predicate, no expression). Anything else could print any column of a
+/// table (a password hash) for every value that fails. Checked before any
+/// row is read; a table or column that does not exist is the catalog's
+/// business later.
+pub async fn check_row_names(client: &Client, locations: &[Location]) -> Result<()> {
+    let mut keys: Vec<(&str, &str, &str)> = locations
         .iter()
-        .map(|(l, _)| l.primary_key.as_str())
+        .map(|l| {
+            (
+                l.schema.as_deref().unwrap_or_default(),
+                l.table.as_str(),
+                l.primary_key.as_str(),
+            )
+        })
         .collect();
+    keys.sort_unstable();
     keys.dedup();
-    for key in keys {
-        if !info.unique_columns.iter().any(|c| c == key) {
-            findings.warnings.push(Warning {
-                code: "WARN_PRIMARY_KEY_NOT_UNIQUE",
-                message: format!(
-                    "{schema}.{table}.{key} has no unique index: reports and errors name rows by it, so name a unique, non-secret column"
-                ),
-            });
-        }
+    let column = |i: usize| {
+        keys.iter()
+            .map(move |k| [k.0, k.1, k.2][i])
+            .collect::<Vec<_>>()
+    };
+    let (schemas, tables, names) = (column(0), column(1), column(2));
+    let refused = client
+        .query_typed(
+            "SELECT l.s, l.t, l.k FROM unnest($1::text[], $2::text[], $3::text[]) AS l(s, t, k) \
+             JOIN pg_catalog.pg_namespace n ON n.nspname = l.s \
+             JOIN pg_catalog.pg_class r ON r.relnamespace = n.oid AND r.relname = l.t AND r.relkind IN ('r', 'p') \
+             JOIN pg_catalog.pg_attribute a ON a.attrelid = r.oid AND a.attname = l.k AND a.attnum > 0 AND NOT a.attisdropped \
+             WHERE NOT EXISTS (SELECT 1 FROM pg_catalog.pg_index i \
+                 WHERE i.indrelid = r.oid AND i.indnkeyatts = 1 AND i.indkey[0] = a.attnum \
+                   AND (i.indisprimary OR (i.indisunique AND a.attnotnull \
+                        AND i.indpred IS NULL AND i.indexprs IS NULL))) \
+             ORDER BY 1, 2, 3",
+            &[
+                (&schemas, Type::TEXT_ARRAY),
+                (&tables, Type::TEXT_ARRAY),
+                (&names, Type::TEXT_ARRAY),
+            ],
+        )
+        .await
+        .map_err(db_error)?;
+    match refused.first() {
+        None => Ok(()),
+        Some(row) => Err(Error::invalid_argument(format!(
+            "the location on {}.{} names its rows by {}, which is neither the table's primary key nor a NOT NULL column with a unique index of its own; reports name every failing row by it, so it must identify rows and be no secret",
+            row.get::<_, &str>(0),
+            row.get::<_, &str>(1),
+            row.get::<_, &str>(2)
+        ))),
     }
 }

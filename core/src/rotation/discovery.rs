@@ -440,7 +440,10 @@ impl<'a> Column<'a> {
             let enough = !opened.is_empty() || tried >= CANDIDATES_PER_COLUMN;
             let rows = tx
                 .query_typed(
-                    &format!("FETCH FORWARD {} FROM {CURSOR}", if enough { 1 } else { fetch }),
+                    &format!(
+                        "FETCH FORWARD {} FROM {CURSOR}",
+                        if enough { 1 } else { fetch }
+                    ),
                     &[],
                 )
                 .await?;

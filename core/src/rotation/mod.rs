@@ -156,6 +156,7 @@ pub async fn rotate(
         &mut findings,
     )
     .await?;
+    catalog::check_row_names(&client, &run.locations).await?;
     let discovered = cancellable(
         cancel,
         target,
@@ -313,6 +314,7 @@ pub async fn verify(
         &mut findings,
     )
     .await?;
+    catalog::check_row_names(&client, &run.locations).await?;
     let discovered = cancellable(
         cancel,
         target,

@@ -104,6 +104,8 @@ pub async fn apply(tx: &Transaction<'_>, lock_ms: u128, durable_commit: bool) ->
             wrong.join(", ")
         ),
         sqlstate: None,
+        detail: None,
+        hint: None,
     })
 }
 
