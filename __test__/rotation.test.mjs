@@ -391,16 +391,19 @@ describe('where the data lives', () => {
     await env.client.query('CREATE TRIGGER touch BEFORE UPDATE ON connectors FOR EACH ROW EXECUTE FUNCTION touch()');
     const dry = observe(await keyrotate.rotateEncryptionKey(OLD, NEW, env.url, { dryRun: true }));
     assert.ok(dry.warnings.some((w) => w.code === 'WARN_TABLE_TRIGGERS' && w.message.includes('connectors')));
-    assert.ok(!dry.warnings.some((w) => w.code === 'WARN_PRIMARY_KEY_NOT_UNIQUE'), 'connectors.id is the primary key');
   });
 
-  test('a "primary key" that is not unique is warned about (it only names rows; writes go by ctid)', async () => {
+  test('a "primary key" that does not name rows is refused before any row is read; a unique NOT NULL one rotates', async () => {
     const env = await freshInstall({ legacy: false });
     clients.push(env.client);
     await env.client.query('CREATE TABLE loose (label text, v text)');
     await env.client.query("INSERT INTO loose VALUES ('same', $1), ('same', $2)", [encrypt('one', OLD), encrypt('two', OLD)]);
+    const e = await rejection(keyrotate.rotateEncryptionKey(OLD, NEW, env.url, { columns: ['loose.label.v'] }));
+    assert.equal(e.code, 'ERR_INVALID_ARG');
+    assert.match(e.message, /public\.loose names its rows by label/);
+    await env.client.query("UPDATE loose SET label = 'other' WHERE v = (SELECT min(v) FROM loose); ALTER TABLE loose ALTER label SET NOT NULL; ALTER TABLE loose ADD UNIQUE (label)");
     const report = observe(await keyrotate.rotateEncryptionKey(OLD, NEW, env.url, { columns: ['loose.label.v'] }));
-    assert.ok(report.warnings.some((w) => w.code === 'WARN_PRIMARY_KEY_NOT_UNIQUE' && w.message.includes('loose.label')));
+    assert.equal(report.locations.find((l) => l.table === 'loose').reencrypted, 2);
     const { rows } = await env.client.query('SELECT v FROM loose');
     assert.deepStrictEqual(rows.map((r) => decrypt(r.v, NEW)).sort(), ['one', 'two']);
   });
