@@ -308,11 +308,12 @@ describe('where the data lives', () => {
   test('tables it cannot rotate safely are refused, nothing changed: partitioned, with child tables, or the wrong database', async () => {
     const env = await freshInstall({ legacy: false });
     clients.push(env.client);
-    await env.client.query('CREATE TABLE parted (id text, v text) PARTITION BY LIST (id)');
+    await env.client.query('CREATE TABLE parted (id text PRIMARY KEY, v text) PARTITION BY LIST (id)');
     await env.client.query("CREATE TABLE parted_a PARTITION OF parted FOR VALUES IN ('a1', 'a2')");
     await env.client.query("CREATE TABLE parted_b PARTITION OF parted FOR VALUES IN ('b1', 'b2')");
     await env.client.query('CREATE TABLE parent (id text PRIMARY KEY, v text)');
     await env.client.query('CREATE TABLE child () INHERITS (parent)');
+    await env.client.query('ALTER TABLE child ADD PRIMARY KEY (id)');
     for (const [t, id] of [['parted', 'a1'], ['parted', 'a2'], ['parted', 'b1'], ['parted', 'b2'], ['parent', 'p1'], ['child', 'c1']]) {
       await env.client.query(`INSERT INTO ${t} VALUES ($1, $2)`, [id, encrypt(`secret of ${id}`, OLD)]);
     }
