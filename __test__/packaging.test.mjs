@@ -422,7 +422,7 @@ describe('the Dockerfile\'s build commands, run outside Docker', () => {
     for (const needed of [
       'Cargo.toml', 'Cargo.lock', 'build.rs', 'src/lib.rs', 'core/Cargo.toml', 'core/src/lib.rs', 'core/src/connection.rs',
       'package.json', 'package-lock.json', 'index.js', 'index.d.ts', 'adopt.js', 'locations.json', 'packages/backend/package.json',
-      'cli/index.js', 'cli/index.d.ts', 'cli/output.schema.json',
+      'cli/index.js', 'cli/index.d.ts', 'cli/output.schema.json', 'patches/whoami/Cargo.toml', 'patches/whoami/src/lib.rs',
       'packages/backend/tsconfig.json', 'packages/backend/src/scripts/rotate-encryption-key.ts', 'scripts/docker-build-steps.sh',
     ]) {
       assert.equal(excluded(needed), false, `${needed} must be in the build context`);
@@ -441,7 +441,7 @@ describe('the Dockerfile\'s build commands, run outside Docker', () => {
     // is in sync with the package.json files the context has.
     ok(run('npm', ['ci', '--ignore-scripts', '--no-audit', '--no-fund', '--prefer-offline'], { cwd: ctx, timeout: 300_000 }), 'npm ci in the Docker context');
     const meta = JSON.parse(ok(run('cargo', ['metadata', '--offline', '--no-deps', '--format-version', '1'], { cwd: ctx }), 'cargo metadata in the Docker context').stdout);
-    assert.deepEqual(meta.workspace_members.map((id) => meta.packages.find((p) => p.id === id).name).sort(), ['keyrotate', 'keyrotate-core']);
+    assert.deepEqual(meta.workspace_members.map((id) => meta.packages.find((p) => p.id === id).name).sort(), ['keyrotate', 'keyrotate-core', 'whoami']);
     ok(run(process.execPath, [path.join(ctx, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', 'packages/backend/tsconfig.json', '--noEmit'], { cwd: ctx }), 'tsc in the Docker context');
   });
 

@@ -26,6 +26,10 @@ use super::tid::{check_distinct, Tid};
 /// table, and gone with the transaction.
 const CURSOR: &str = "keyrotate_scan";
 
+/// The first batch of a table; each next is twice the last, up to the
+/// batch size.
+const FIRST_BATCH: i32 = 250;
+
 /// Batches in flight between the reader, the crypto worker and the writer.
 const PIPELINE_DEPTH: usize = 2;
 
@@ -158,7 +162,6 @@ impl<'a> Scan<'a> {
         )
         .await
         .map_err(db_error)?;
-        let fetch = format!("FETCH FORWARD {} FROM {CURSOR}", self.batch_size);
         let update = self.writing().then(|| plan.update_sql());
 
         let (raw_tx, mut raw_rx) = mpsc::channel::<Vec<Row>>(PIPELINE_DEPTH);
@@ -175,9 +178,18 @@ impl<'a> Scan<'a> {
             }
         });
 
+        let batch_size = self.batch_size;
         let read = async move {
+            // The pipeline fills and drains a batch at a time: small first
+            // batches start the crypto and the writes sooner, which is most
+            // of the time a small table takes.
+            let mut size = FIRST_BATCH.min(batch_size);
             loop {
-                let rows = tx.query_typed(&fetch, &[]).await.map_err(db_error)?;
+                let rows = tx
+                    .query_typed(&format!("FETCH FORWARD {size} FROM {CURSOR}"), &[])
+                    .await
+                    .map_err(db_error)?;
+                size = (size * 2).min(batch_size);
                 // A closed channel means the writer stopped on an error,
                 // which it reports itself.
                 if rows.is_empty() || raw_tx.send(rows).await.is_err() {
