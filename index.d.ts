@@ -23,6 +23,7 @@ export type ErrorCode =
   | 'ERR_KG_UNPINNED'
   | 'ERR_SCHEMA_AMBIGUOUS'
   | 'ABORT_ERR'
+  | 'ERR_NO_BINARY'
   | 'ERR_INTERNAL'
 
 /** Where a value lives: never the value itself. */

@@ -5,7 +5,31 @@
 
 const os = require('node:os')
 const adopt = require('./adopt.js')
-const native = require('./binding.js')
+
+// The binary is loaded on first use, not at require: backend code imports
+// this package at boot for adoptNextEncryptionKey, and must still start on a
+// machine without a binary when no key change is asked for.
+let loaded
+function binding() {
+  if (loaded === undefined) {
+    try {
+      loaded = require('./binding.js')
+    } catch (cause) {
+      throw noBinary(cause)
+    }
+  }
+  return loaded
+}
+
+function noBinary(cause) {
+  const libc = process.platform === 'linux' ? (process.report?.getReport().header.glibcVersionRuntime ? '-gnu' : '-musl') : ''
+  const triple = `${process.platform}-${process.arch}${libc}`
+  const error = new KeyrotateError('ERR_NO_BINARY', `keyrotate has no native binary for this platform (${triple})`, {
+    hint: `Install the package on a platform it ships a binary for (linux x64 and arm64 with glibc or musl, macOS x64 and arm64), and let npm install its optional platform package (@anythingmcp/keyrotate-${triple}): not --no-optional, not --omit=optional. Nothing was touched.`,
+  })
+  error.cause = cause
+  return error
+}
 
 class KeyrotateError extends Error {
   constructor(code, message, { hint, details, report } = {}) {
@@ -205,7 +229,7 @@ async function runNative(signal, call) {
   if (signal?.aborted) {
     throw new AbortError(ABORTED_BEFORE_START, 'Nothing was touched.', signal.reason)
   }
-  const run = new native.Run()
+  const run = new (binding().Run)()
   const cancel = () => run.cancel()
   signal?.addEventListener('abort', cancel, { once: true })
   try {
@@ -235,28 +259,28 @@ async function verifyEncryptionKey(key, databaseUrl, options) {
 function keyFingerprint(key, options) {
   checkKeyArg('key', key)
   const { native: options_ } = checkOptions(options, 'keys')
-  return unwrap(native.fingerprint(key, options_?.allowWhitespace ?? false))
+  return unwrap(binding().fingerprint(key, options_?.allowWhitespace ?? false))
 }
 
 function checkKeys(oldKey, newKey, options) {
   checkKeyArg('old key', oldKey)
   checkKeyArg('new key', newKey)
   const { native: options_ } = checkOptions(options, 'keys')
-  return unwrap(native.checkKeys(oldKey, newKey, options_?.allowWhitespace ?? false))
+  return unwrap(binding().checkKeys(oldKey, newKey, options_?.allowWhitespace ?? false))
 }
 
 function describeDatabase(databaseUrl) {
   checkUrl(databaseUrl)
-  return unwrap(native.describeDatabase(databaseUrl))
+  return unwrap(binding().describeDatabase(databaseUrl))
 }
 
 function describeLocations(options, schema) {
   const { native: options_ } = checkOptions(options, 'verify')
-  return unwrap(callNative(() => native.describeLocations(options_, schema)))
+  return unwrap(callNative(() => binding().describeLocations(options_, schema)))
 }
 
 function generateKey() {
-  return native.generateKey()
+  return binding().generateKey()
 }
 
 /** Rotate ENCRYPTION_KEY to ENCRYPTION_KEY_NEXT at boot (adopt.js; index.d.ts documents it). */

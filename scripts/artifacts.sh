@@ -5,22 +5,23 @@
 #   scripts/artifacts.sh [PLATFORM...]        (npm run artifacts -- [PLATFORM...])
 #
 # PLATFORM is a folder under npm/: linux-x64-gnu, linux-x64-musl,
-# linux-arm64-gnu, linux-arm64-musl (the default on Linux: all four),
-# darwin-x64, darwin-arm64 (the default on macOS: both).
+# linux-arm64-gnu, linux-arm64-musl, darwin-x64, darwin-arm64 (the default on
+# Linux: all six; on macOS: the two darwin ones).
 #
 # Linux: every target, the host's included, is cross-compiled with napi's
 # cross-compile mode (`napi build --cross-compile`: cargo-zigbuild, with zig
-# as C compiler and linker), so one x64 or arm64 Linux host builds all four.
+# as C compiler and linker), so one x64 or arm64 Linux host builds all six.
 # The gnu binaries are linked against glibc 2.17 symbols, so they load on any
 # glibc from 2.17 on (Node 22 itself needs 2.28); the musl ones need only
 # musl's libc (zig links its own unwinder in). zig and cargo-zigbuild come
 # from PyPI (ziglang, cargo-zigbuild), pinned below, into .cache/tools/; the
 # Rust standard libraries from `rustup target add`.
 #
-# macOS: Apple's SDK is needed (tokio-postgres's whoami links the
-# SystemConfiguration framework there, which zig does not provide), so the
-# darwin binaries are built on a Mac with the Xcode command line tools,
-# natively for both architectures, without zig.
+# The darwin binaries link only libSystem (zig ships its stubs): the one
+# dependency that wanted an Apple framework, whoami, is replaced by
+# patches/whoami (see the root Cargo.toml). They are built for macOS 11, the
+# oldest Node 22 runs on, and name themselves @rpath/<file> rather than a
+# path of this machine. On a Mac they build natively, without zig.
 #
 # Cargo's files go to target/artifacts/ (apart from the development build's,
 # whose settings differ), each .node first to target/artifacts/out/<platform>/.
@@ -30,6 +31,8 @@ cd "$(dirname "$0")/.."
 ZIGLANG_VERSION=0.15.2
 CARGO_ZIGBUILD_VERSION=0.24.1
 GLIBC_VERSION=2.17
+# Node 22's own minimum (its macOS binaries are built for 11.0).
+export MACOSX_DEPLOYMENT_TARGET=11.0
 
 TARGET_DIR=target/artifacts
 TOOLS="$PWD/.cache/tools"
@@ -55,7 +58,7 @@ host_os="$(uname -s)"
 platforms=("$@")
 if [ ${#platforms[@]} -eq 0 ]; then
   case "$host_os" in
-    Linux) platforms=(linux-x64-gnu linux-x64-musl linux-arm64-gnu linux-arm64-musl) ;;
+    Linux) platforms=(linux-x64-gnu linux-x64-musl linux-arm64-gnu linux-arm64-musl darwin-x64 darwin-arm64) ;;
     Darwin) platforms=(darwin-x64 darwin-arm64) ;;
     *) die "no default platforms on $host_os; name them (see --help)" 2 ;;
   esac
@@ -69,8 +72,7 @@ for p in "${platforms[@]}"; do
   t="$(triple_of "$p")" || die "$p is not a package.json napi.targets platform (${TARGETS[*]%%$'\t'*})" 2
   [ -f "npm/$p/package.json" ] || die "npm/$p/package.json is missing (npx napi create-npm-dirs)"
   case "$t:$host_os" in
-    *-linux-*:Linux | *-apple-darwin:Darwin) ;;
-    *-apple-darwin:*) die "$p needs Apple's macOS SDK: run this on a Mac with the Xcode command line tools" 3 ;;
+    *-linux-*:Linux | *-apple-darwin:Linux | *-apple-darwin:Darwin) ;;
     *) die "$p cannot be built on $host_os here: build the Linux packages on a Linux host" 3 ;;
   esac
   triples+=("$t")
@@ -98,10 +100,16 @@ for i in "${!platforms[@]}"; do
   t="${triples[$i]}"
   out="$TARGET_DIR/out/$p"
   args=(build --platform --release --target-dir "$TARGET_DIR" --output-dir "$out" --no-js)
-  case "$t" in
-    *-linux-gnu) args+=(--cross-compile --target "$t.$GLIBC_VERSION") ;;
-    *-linux-*) args+=(--cross-compile --target "$t") ;;
+  case "$t:$host_os" in
+    *-linux-gnu:*) args+=(--cross-compile --target "$t.$GLIBC_VERSION") ;;
+    *-linux-*:* | *-apple-darwin:Linux) args+=(--cross-compile --target "$t") ;;
     *) args+=(--target "$t") ;;
+  esac
+  case "$t" in
+    *-apple-darwin)
+      var="CARGO_TARGET_$(printf '%s' "$t" | tr 'a-z-' 'A-Z_')_RUSTFLAGS"
+      export "$var=-C link-arg=-Wl,-install_name,@rpath/keyrotate.$p.node"
+      ;;
   esac
   step "napi ${args[*]}"
   mkdir -p "$out"

@@ -84,7 +84,7 @@ for (const { triple, platform, arch, abi, platformArchABI } of platforms) {
   }
 }
 if (missing.length && !values['allow-missing']) {
-  fail(`no binary for ${missing.join(', ')}: npm run artifacts (macOS ones on a Mac), or --allow-missing`);
+  fail(`no binary for ${missing.join(', ')}: npm run artifacts, or --allow-missing`);
 }
 for (const { dir, pkg, platformArchABI } of ready) {
   const tarball = npmPack(dir, out);
