@@ -1,8 +1,10 @@
 // The napi-rs-style distribution, tested as AnythingMCP will consume it:
 // - npm/<platform>/ holds the six platform packages exactly as napi-rs
 //   generates them (os, cpu, libc), at the main package's version;
-// - `npm run artifacts` (scripts/artifacts.sh) builds the Linux binaries, and
-//   each is a shared object of its architecture for its C library;
+// - `npm run artifacts` (scripts/artifacts.sh) builds the binaries: each Linux
+//   one is a shared object of its architecture for its C library, each darwin
+//   one a Mach-O dylib for its architecture and macOS 11 that links only
+//   /usr/lib and leaves N-API to the loading Node (no Mac runs here to load it);
 // - every built platform package and the main package are published to a
 //   private registry (verdaccio on 127.0.0.1), from which, with no Rust on
 //   PATH, `npm install @anythingmcp/keyrotate` into a backend laid out like
@@ -10,7 +12,13 @@
 //   package; the backend's own tsconfig compiles the shim to
 //   dist/src/scripts/, and that CLI rotates a real database: in glibc Node,
 //   and in musl Node the way the upstream image builds (npm ci from the
-//   lockfile a glibc machine wrote, tsc, `npm install --omit=dev`).
+//   lockfile a glibc machine wrote, tsc, `npm install --omit=dev`);
+// - where no binary is installed (a platform keyrotate does not ship for, or
+//   an install without optional packages), the package still loads, a boot
+//   with no key change goes on, and the first native call says which package
+//   is missing;
+// - `npm publish` in this directory publishes nothing; `npm run release`
+//   publishes every platform package and then the main package, or nothing.
 //
 // By default (what .ci/run runs) the x64 gnu and musl packages are packed,
 // published and installed; `npm run artifacts` cross-builds the musl one,
@@ -18,9 +26,10 @@
 // development build scripts/setup.sh made (the same code, linked against
 // this machine's glibc rather than 2.17), which spares CI a second release
 // build. KEYROTATE_ARTIFACTS=all (`npm run test:artifacts`) cross-builds all
-// four Linux packages, checks the gnu ones need no glibc after 2.17, and
-// also installs and runs the arm64 ones in aarch64 Node 22 for glibc and
-// musl under qemu-user.
+// six packages, checks the gnu ones need no glibc after 2.17 and the darwin
+// ones' Mach-O structure, packs a full release (no --allow-missing), and
+// also installs and runs the arm64 Linux ones in aarch64 Node 22 for glibc
+// and musl under qemu-user.
 
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
@@ -31,15 +40,15 @@ import { parseTriple } from '@napi-rs/cli';
 
 import { generateKey } from './helpers/backend-crypto.mjs';
 import { arm64Node, muslNode } from './helpers/foreign-node.mjs';
-import { ROOT, TSC, assertSealedOpenWith, closeDatabases, ok, run, seededDatabase } from './helpers/packaging.mjs';
+import { ROOT, TSC, assertSealedOpenWith, closeDatabases, debianPackages, ok, run, seededDatabase } from './helpers/packaging.mjs';
 import { startRegistry } from './helpers/registry.mjs';
 
 const PKG = JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8'));
 const FULL = process.env.KEYROTATE_ARTIFACTS === 'all';
-const BUILT = FULL ? ['linux-x64-gnu', 'linux-x64-musl', 'linux-arm64-gnu', 'linux-arm64-musl'] : ['linux-x64-gnu', 'linux-x64-musl'];
+const TARGETS = PKG.napi.targets.map((t) => parseTriple(t));
+const BUILT = FULL ? TARGETS.map((t) => t.platformArchABI) : ['linux-x64-gnu', 'linux-x64-musl'];
 // Without FULL, the gnu package is the development build, copied in.
 const CROSS_BUILT = FULL ? BUILT : ['linux-x64-musl'];
-const TARGETS = PKG.napi.targets.map((t) => parseTriple(t));
 const SHIM_SOURCE = path.join(ROOT, 'packages', 'backend', 'src', 'scripts', 'rotate-encryption-key.ts');
 const CLI = path.join('backend', 'dist', 'src', 'scripts', 'rotate-encryption-key.js');
 const binaryOf = (platform) => path.join(ROOT, 'npm', platform, `${PKG.napi.binaryName}.${platform}.node`);
@@ -71,7 +80,9 @@ before(async () => {
     fs.copyFileSync(path.join(ROOT, `${PKG.napi.binaryName}.${platform}.node`), binaryOf(platform));
   }
   const out = tmpDir('release');
-  const packed = ok(run(process.execPath, [path.join(ROOT, 'scripts', 'pack-release.mjs'), '--out', out, '--allow-missing', '--platforms', BUILT.join(',')], { timeout: 300_000 }), 'pack-release');
+  // In full mode this is the release itself: all six, nothing allowed missing.
+  const subset = FULL ? [] : ['--allow-missing', '--platforms', BUILT.join(',')];
+  const packed = ok(run(process.execPath, [path.join(ROOT, 'scripts', 'pack-release.mjs'), '--out', out, ...subset], { timeout: 300_000 }), 'pack-release');
   released = packed.stdout.trim().split('\n').map((l) => JSON.parse(l));
   registry = await startRegistry(tmpDir('registry'));
   for (const { file } of released) {
@@ -103,7 +114,7 @@ describe('the platform packages', () => {
     }
   });
 
-  for (const platform of BUILT) {
+  for (const platform of BUILT.filter((p) => p.startsWith('linux-'))) {
     const { arch, abi } = TARGETS.find((t) => t.platformArchABI === platform);
     const cross = CROSS_BUILT.includes(platform);
     const what = abi === 'musl' ? 'musl' : cross ? 'glibc 2.17 and later' : 'glibc';
@@ -126,6 +137,36 @@ describe('the platform packages', () => {
     });
   }
 
+  for (const platform of BUILT.filter((p) => p.startsWith('darwin-'))) {
+    const { arch } = TARGETS.find((t) => t.platformArchABI === platform);
+    test(`${platform}: npm run artifacts built, on Linux, an ${arch} Mach-O dylib for macOS 11 that links only /usr/lib and takes N-API from the Node that loads it`, () => {
+      const missing = debianPackages(['llvm']);
+      assert.equal(missing, null, missing);
+      const file = binaryOf(platform);
+      const objdump = (...flags) => ok(run('llvm-objdump', ['--macho', ...flags, file]), `llvm-objdump ${flags.join(' ')}`).stdout;
+      const headers = objdump('--private-headers');
+      assert.match(headers, new RegExp(`^\\s*MH_MAGIC_64\\s+${arch === 'arm64' ? 'ARM64' : 'X86_64'}\\s+\\S+\\s+\\S+\\s+DYLIB\\s`, 'm'));
+      // Node 22's own floor: a binary built for a newer macOS would not load on every Mac Node 22 runs on.
+      assert.match(headers, /cmd LC_BUILD_VERSION\n.*\n\s*platform macos\n.*\n\s*minos 11\.0\n/);
+      // Named for where npm puts it, not for a path of the machine that built it.
+      assert.deepEqual(objdump('--dylib-id').trim().split('\n').slice(1), [`@rpath/keyrotate.${platform}.node`]);
+      // Apple silicon runs only signed code: the linker's ad-hoc signature.
+      if (arch === 'arm64') assert.match(headers, /cmd LC_CODE_SIGNATURE\n/);
+      const linked = objdump('--dylibs-used').trim().split('\n').slice(1).map((l) => l.trim().split(' ')[0]).filter((l) => !l.startsWith('@rpath/'));
+      assert.ok(linked.includes('/usr/lib/libSystem.B.dylib'), linked.join(' '));
+      assert.deepEqual(linked.filter((l) => !l.startsWith('/usr/lib/')), [], 'a library outside /usr/lib (an Apple framework would be in /System)');
+
+      const defined = ok(run('llvm-nm', ['--extern-only', '--defined-only', file]), 'llvm-nm -gU').stdout;
+      assert.match(defined, /^[0-9a-f]+ T _napi_register_module_v1$/m);
+      const undefinedNapi = ok(run('llvm-nm', ['--undefined-only', file]), 'llvm-nm -u').stdout.split('\n').map((l) => l.trim()).filter((l) => l.startsWith('_napi_'));
+      assert.ok(undefinedNapi.length >= 20, `only ${undefinedNapi.length} _napi_ symbols left to the loader`);
+      // Bound by name in whatever image defines it (-undefined dynamic_lookup), not to a library: N-API lives in the node executable.
+      const binds = objdump('--bind', '--lazy-bind', '--weak-bind');
+      const flat = new Set([...binds.matchAll(/\sflat-namespace\s+(_napi_\w+)$/gm)].map((m) => m[1]));
+      assert.deepEqual(undefinedNapi.filter((s) => !flat.has(s)), [], 'N-API symbols not bound for dynamic lookup');
+    });
+  }
+
   test('the registry has every built platform package and the main package, which lists all six at its exact version and ships no binary', async () => {
     const view = (name) => JSON.parse(ok(run('npm', ['view', name, '--json'], { cwd: tmpRoot, env: registry.env }), `npm view ${name}`).stdout);
     const main = view(PKG.name);
@@ -142,7 +183,10 @@ describe('the platform packages', () => {
       assert.equal(view(name).version, PKG.version);
       assert.deepEqual(contents(name), ['package/README.md', `package/keyrotate.${platform}.node`, 'package/package.json']);
     }
-    assert.deepEqual(contents(PKG.name), ['package/README.md', 'package/binding.d.ts', 'package/binding.js', 'package/index.d.ts', 'package/index.js', 'package/locations.json', 'package/package.json']);
+    // The API, its loader and types, the boot hook and the CLI: no binary, no sources, no tests.
+    const cli = fs.readdirSync(path.join(ROOT, 'cli')).filter((f) => f !== 'tsconfig.json').map((f) => `package/cli/${f}`);
+    assert.deepEqual(contents(PKG.name), ['package/README.md', 'package/adopt.js', 'package/binding.d.ts', 'package/binding.js', ...cli,
+      'package/index.d.ts', 'package/index.js', 'package/locations.json', 'package/package.json'].sort());
   });
 });
 
@@ -183,10 +227,11 @@ function installedKeyrotatePackages(backend) {
 const PROBE = `
   const k = require('@anythingmcp/keyrotate');
   const key = process.env.PROBE_KEY;
+  // The first native call loads the binary.
+  const fp = k.keyFingerprint(key);
   console.log(JSON.stringify({ node: process.version, arch: process.arch,
     glibc: process.report.getReport().header.glibcVersionRuntime ?? null,
-    loaded: Object.keys(require.cache).filter((f) => f.endsWith('.node')),
-    fp: k.keyFingerprint(key) }));
+    loaded: Object.keys(require.cache).filter((f) => f.endsWith('.node')), fp }));
 `;
 
 /**
@@ -206,7 +251,7 @@ async function assertBackendWorks({ node, app, platform, tag }) {
   const db = await seededDatabase(OLD, tag.replace(/\W/g, ''));
   const env = { PATH: rustless, DATABASE_URL: db.url, OLD_ENCRYPTION_KEY: OLD, NEW_ENCRYPTION_KEY: NEW, ENCRYPTION_KEY: '' };
   const rotated = ok(node([CLI, '--yes', '--json'], { cwd: app, env }), `${tag}: CLI rotate`);
-  assert.equal(JSON.parse(rotated.stdout).rowsReencrypted, db.want.rowsReencrypted);
+  assert.equal(JSON.parse(rotated.stdout).report.rowsReencrypted, db.want.rowsReencrypted);
   await assertSealedOpenWith(db, NEW);
   const verified = ok(node([CLI, 'verify', '--json'], { cwd: app, env: { ...env, ENCRYPTION_KEY: NEW } }), `${tag}: CLI verify`);
   assert.equal(JSON.parse(verified.stdout).ok, true);
@@ -218,9 +263,9 @@ async function assertBackendWorks({ node, app, platform, tag }) {
   return probe;
 }
 
-describe('installed from the registry, with no Rust on PATH', () => {
-  let glibcApp;
+let glibcApp;
 
+describe('installed from the registry, with no Rust on PATH', () => {
   test('no Rust toolchain on the installs\' PATH', () => {
     assert.notEqual(run('sh', ['-c', 'command -v cargo || command -v rustc || command -v rustup'], { env: { PATH: rustless } }).status, 0);
   });
@@ -237,7 +282,7 @@ describe('installed from the registry, with no Rust on PATH', () => {
       const entry = lock.packages[`node_modules/@anythingmcp/keyrotate-${platform}`];
       const { platform: os_, arch, abi } = TARGETS.find((t) => t.platformArchABI === platform);
       assert.deepEqual({ optional: entry?.optional, os: entry?.os, cpu: entry?.cpu, libc: entry?.libc },
-        { optional: true, os: [os_], cpu: [arch], libc: [abi === 'gnu' ? 'glibc' : 'musl'] }, platform);
+        { optional: true, os: [os_], cpu: [arch], libc: abi ? [abi === 'gnu' ? 'glibc' : 'musl'] : undefined }, platform);
     }
 
     addNodeTypes(backend);
@@ -300,4 +345,134 @@ describe('installed from the registry, with no Rust on PATH', () => {
       });
     }
   }
+});
+
+// ------------------------------------------------------------------ no binary
+
+/** What the package does with no binary for the platform it finds itself on. */
+const NO_BINARY_PROBE = `
+  (async () => {
+    const k = require('@anythingmcp/keyrotate');
+    const outcome = (f) => { try { const v = f(); return v instanceof Promise ? v.then(() => 'resolved', (e) => e) : 'returned'; } catch (e) { return e; } };
+    const described = async (f) => { const e = await outcome(f); return typeof e === 'string' ? e : { code: e.code, message: e.message, hint: e.hint, isKeyrotateError: e instanceof k.KeyrotateError }; };
+    const lines = [];
+    const env = { ENCRYPTION_KEY: process.env.OLD };
+    const boot = await k.adoptNextEncryptionKey(env, { log: (l) => lines.push(l) });
+    const nextEnv = { ENCRYPTION_KEY: process.env.OLD, ENCRYPTION_KEY_NEXT: process.env.NEW, DATABASE_URL: process.env.DATABASE_URL };
+    const bootWithNext = await described(() => k.adoptNextEncryptionKey(nextEnv, { log: (l) => lines.push(l) }));
+    console.log(JSON.stringify({
+      boot, bootWithNext, keyAfterRefusal: nextEnv.ENCRYPTION_KEY === process.env.OLD, lines,
+      generateKey: await described(() => k.generateKey()),
+      keyFingerprint: await described(() => k.keyFingerprint(process.env.OLD)),
+      rotate: await described(() => k.rotateEncryptionKey(process.env.OLD, process.env.NEW, process.env.DATABASE_URL)),
+      verify: await described(() => k.verifyEncryptionKey(process.env.NEW, process.env.DATABASE_URL)),
+      loaded: Object.keys(require.cache).filter((f) => f.endsWith('.node')),
+    }));
+  })();
+`;
+
+function assertNoBinary(probe, triple) {
+  // Importing it and a boot with no key change asked for: the app starts.
+  assert.deepEqual(probe.boot, { action: 'none' });
+  assert.deepEqual(probe.loaded, []);
+  for (const call of ['bootWithNext', 'generateKey', 'keyFingerprint', 'rotate', 'verify']) {
+    const e = probe[call];
+    assert.equal(e.code, 'ERR_NO_BINARY', `${call}: ${JSON.stringify(e)}`);
+    assert.equal(e.isKeyrotateError, true, call);
+    assert.equal(e.message, `keyrotate has no native binary for this platform (${triple})`, call);
+    assert.match(e.hint, new RegExp(`@anythingmcp/keyrotate-${triple}\\b`), call);
+    assert.match(e.hint, /Nothing was touched\./, call);
+  }
+  // A boot asked to change keys with no binary must not start, on the old key.
+  assert.equal(probe.keyAfterRefusal, true);
+  assert.equal(probe.lines.length, 1);
+  assert.match(probe.lines[0], /refused to adopt ENCRYPTION_KEY_NEXT \[ERR_NO_BINARY\].*the app must not start/);
+}
+
+describe('a platform without a binary', () => {
+  test('on a platform keyrotate ships nothing for (process.platform made freebsd before load): the package imports, a boot with no key change starts, every native call fails with ERR_NO_BINARY naming freebsd-x64, and the CLI exits 1 with the database untouched', async () => {
+    assert.ok(glibcApp, 'the glibc install ran first');
+    const backend = path.join(glibcApp, 'backend');
+    const preload = path.join(tmpDir('fake-platform'), 'freebsd.cjs');
+    fs.writeFileSync(preload, "Object.defineProperty(process, 'platform', { value: 'freebsd', enumerable: true });\n");
+    const OLD = generateKey();
+    const NEW = generateKey();
+    const db = await seededDatabase(OLD, 'nobinary');
+    const env = { PATH: rustless, OLD, NEW, DATABASE_URL: db.url };
+    const probed = ok(run(process.execPath, ['--require', preload, '-e', NO_BINARY_PROBE], { cwd: backend, env }), 'the probe on freebsd');
+    assertNoBinary(JSON.parse(probed.stdout), 'freebsd-x64');
+
+    const cliEnv = { PATH: rustless, DATABASE_URL: db.url, OLD_ENCRYPTION_KEY: OLD, NEW_ENCRYPTION_KEY: NEW, ENCRYPTION_KEY: '' };
+    const cli = run(process.execPath, ['--require', preload, CLI, '--yes', '--json'], { cwd: glibcApp, env: cliEnv });
+    assert.equal(cli.status, 1, cli.stderr);
+    const doc = JSON.parse(cli.stdout);
+    assert.equal(doc.ok, false);
+    assert.equal(doc.error.code, 'ERR_NO_BINARY');
+    assert.match(doc.error.message, /\(freebsd-x64\)/);
+    const human = run(process.execPath, ['--require', preload, CLI, '--yes'], { cwd: glibcApp, env: cliEnv });
+    assert.equal(human.status, 1);
+    assert.match(human.stderr, /no native binary for this platform \(freebsd-x64\)/);
+    assert.match(human.stderr, /@anythingmcp\/keyrotate-freebsd-x64/);
+    for (const out of [probed, cli, human]) {
+      for (const secret of [OLD, NEW]) assert.ok(!out.stdout.includes(secret) && !out.stderr.includes(secret), 'a key in the output');
+    }
+    await assertSealedOpenWith(db, OLD);
+  });
+
+  test('installed with --omit=optional on this very platform: only the main package is there, and the error names linux-x64-gnu and the option that left it out', async () => {
+    const backend = backendFixture(tmpDir('omit-optional-app'));
+    ok(run('npm', ['install', '--omit=optional'], { cwd: backend, env: { ...registry.env, PATH: rustless }, timeout: 300_000 }), 'npm install --omit=optional');
+    assert.deepEqual(installedKeyrotatePackages(backend), ['keyrotate']);
+    const OLD = generateKey();
+    const NEW = generateKey();
+    const db = await seededDatabase(OLD, 'omitoptional');
+    const probe = JSON.parse(ok(run(process.execPath, ['-e', NO_BINARY_PROBE], { cwd: backend, env: { PATH: rustless, OLD, NEW, DATABASE_URL: db.url } }), 'the probe').stdout);
+    assertNoBinary(probe, 'linux-x64-gnu');
+    assert.match(probe.keyFingerprint.hint, /--omit=optional/);
+    await assertSealedOpenWith(db, OLD);
+  });
+});
+
+// ------------------------------------------------------------------ publishing
+
+describe('publishing', () => {
+  const view = (reg, name) => run('npm', ['view', name, 'version'], { cwd: tmpRoot, env: reg.env });
+
+  test('npm publish in the package directory is refused before anything is packed, and names the release command; the registry gets nothing', async () => {
+    const fresh = await startRegistry(tmpDir('guard-registry'));
+    try {
+      const published = run('npm', ['publish'], { cwd: ROOT, env: fresh.env, timeout: 120_000 });
+      assert.notEqual(published.status, 0);
+      assert.match(published.stderr, /npm publish from this directory is refused/);
+      assert.match(published.stderr, /npm run artifacts && npm run release/);
+      assert.match(view(fresh, PKG.name).stderr, /E404/);
+    } finally {
+      await fresh.stop();
+    }
+  });
+
+  test('npm run release publishes all six platform packages and then the main package, or, with any binary missing, nothing', async () => {
+    const have = TARGETS.map((t) => t.platformArchABI).filter((p) => fs.existsSync(binaryOf(p)));
+    if (FULL) assert.equal(have.length, 6, 'full mode built all six');
+    const fresh = await startRegistry(tmpDir('release-registry'));
+    try {
+      const released_ = run('npm', ['run', 'release', '--', '--registry', fresh.url], { cwd: ROOT, env: fresh.env, timeout: 600_000 });
+      const names = [...TARGETS.map((t) => `@anythingmcp/keyrotate-${t.platformArchABI}`), PKG.name];
+      if (have.length === 6) {
+        ok(released_, 'npm run release');
+        for (const name of names) assert.equal(view(fresh, name).stdout.trim(), PKG.version, name);
+        const order = [...released_.stderr.matchAll(/^release: npm publish (\S+)@/gm)].map((m) => m[1]);
+        assert.deepEqual(order, names);
+      } else {
+        assert.notEqual(released_.status, 0);
+        const missing = TARGETS.map((t) => t.platformArchABI).filter((p) => !have.includes(p));
+        const said = released_.stderr.match(/no binary for (.*): npm run artifacts/)?.[1] ?? '';
+        assert.deepEqual(said.split(', ').map((m) => m.split(' ')[0]), missing, released_.stderr);
+        assert.match(released_.stderr, /nothing was published/);
+        for (const name of names) assert.match(view(fresh, name).stderr, /E404/, name);
+      }
+    } finally {
+      await fresh.stop();
+    }
+  });
 });

@@ -27,7 +27,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 
-import { ROOT, ok, run } from './packaging.mjs';
+import { ROOT, debianPackages, ok, run } from './packaging.mjs';
 
 export const NODE_VERSION = '22.20.0';
 const CACHE = path.join(ROOT, '.cache', 'node');
@@ -84,19 +84,6 @@ function trixieMusl(arch) {
     fs.rmSync(work, { recursive: true, force: true });
   }
   return loader;
-}
-
-/** Why Debian's `packages` are not there and cannot be installed, or null once they are. */
-function debianPackages(packages) {
-  const missing = packages.filter((p) => run('dpkg-query', ['-W', '-f=${Status}', p]).stdout !== 'install ok installed');
-  if (missing.length === 0) return null;
-  if (process.getuid?.() !== 0) return `Debian packages missing and not root to install them: ${missing.join(' ')}`;
-  let r = run('apt-get', ['install', '-y', '-qq', ...missing], { env: { DEBIAN_FRONTEND: 'noninteractive' }, timeout: 600_000 });
-  if (r.status !== 0) {
-    ok(run('apt-get', ['update', '-qq'], { timeout: 300_000 }), 'apt-get update');
-    r = run('apt-get', ['install', '-y', '-qq', ...missing], { env: { DEBIAN_FRONTEND: 'noninteractive' }, timeout: 600_000 });
-  }
-  return r.status === 0 ? null : `apt-get install ${missing.join(' ')} failed:\n${r.stderr}`;
 }
 
 /**

@@ -1,5 +1,5 @@
 // What the packaging tests share: running commands (outcomes, never throws),
-// the host's Rust triple, and databases seeded with the acceptance fixture.
+// Debian packages they need, the host's Rust triple, and databases seeded with the acceptance fixture.
 
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
@@ -31,6 +31,19 @@ export function run(cmd, args, { cwd = ROOT, env = {}, timeout = 120_000, input 
 export function ok(result, what) {
   assert.equal(result.status, 0, `${what} failed (${result.signal ?? result.status}${result.error ? ' ' + result.error.message : ''}):\n${result.stdout}\n${result.stderr}`);
   return result;
+}
+
+/** Why Debian's `packages` are not there and cannot be installed, or null once they are. */
+export function debianPackages(packages) {
+  const missing = packages.filter((p) => run('dpkg-query', ['-W', '-f=${Status}', p]).stdout !== 'install ok installed');
+  if (missing.length === 0) return null;
+  if (process.getuid?.() !== 0) return `Debian packages missing and not root to install them: ${missing.join(' ')}`;
+  let r = run('apt-get', ['install', '-y', '-qq', ...missing], { env: { DEBIAN_FRONTEND: 'noninteractive' }, timeout: 600_000 });
+  if (r.status !== 0) {
+    ok(run('apt-get', ['update', '-qq'], { timeout: 300_000 }), 'apt-get update');
+    r = run('apt-get', ['install', '-y', '-qq', ...missing], { env: { DEBIAN_FRONTEND: 'noninteractive' }, timeout: 600_000 });
+  }
+  return r.status === 0 ? null : `apt-get install ${missing.join(' ')} failed:\n${r.stderr}`;
 }
 
 export function hostTriple() {
