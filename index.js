@@ -3,30 +3,96 @@
 // object; this thin layer turns failed outcomes into Errors with a stable
 // `code`, because napi-rs can only reject with its own status codes.
 
+const fs = require('node:fs')
 const os = require('node:os')
+const path = require('node:path')
 const adopt = require('./adopt.js')
 
 // The binary is loaded on first use, not at require: backend code imports
 // this package at boot for adoptNextEncryptionKey, and must still start on a
 // machine without a binary when no key change is asked for.
 let loaded
+let loadFailure
 function binding() {
-  if (loaded === undefined) {
+  if (loaded === undefined && loadFailure === undefined) {
     try {
       loaded = require('./binding.js')
     } catch (cause) {
-      throw noBinary(cause)
+      loadFailure = noBinary(cause)
     }
   }
+  if (loadFailure) throw loadFailure
   return loaded
 }
 
+/** The platforms a binary ships for (package.json napi.targets, as npm/ names them). */
+const PLATFORMS = ['linux-x64-gnu', 'linux-x64-musl', 'linux-arm64-gnu', 'linux-arm64-musl', 'darwin-x64', 'darwin-arm64']
+
+/** The platform as binding.js and npm name it: on Linux, glibc or musl as /usr/bin/ldd, else the process report, says. */
+function platformName() {
+  if (process.platform !== 'linux') return `${process.platform}-${process.arch}`
+  let musl
+  try {
+    musl = fs.readFileSync('/usr/bin/ldd', 'utf8').includes('musl')
+  } catch {
+    const report = process.report
+    const excludeNetwork = report?.excludeNetwork
+    try {
+      // Without it, the report resolves every open socket's peer name.
+      report.excludeNetwork = true
+      musl = !report.getReport().header.glibcVersionRuntime
+    } catch {
+      return `linux-${process.arch}`
+    } finally {
+      if (report) report.excludeNetwork = excludeNetwork
+    }
+  }
+  return `linux-${process.arch}-${musl ? 'musl' : 'gnu'}`
+}
+
+function installedBinary(platform) {
+  const file = path.join(__dirname, `keyrotate.${platform}.node`)
+  if (fs.existsSync(file)) return file
+  try {
+    return require.resolve(`@anythingmcp/keyrotate-${platform}`)
+  } catch {
+    return undefined
+  }
+}
+
+/**
+ * Why the loader could not load a binary that is there: the first line of
+ * each of its errors but those for the places it looked and found nothing
+ * (Node's MODULE_NOT_FOUND wording, which Node does not translate). Paths
+ * and reasons only, never a value.
+ */
+function loadErrors(cause) {
+  const messages = []
+  for (let e = cause?.cause ?? cause, depth = 0; e && depth < 20; e = e.cause, depth++) {
+    const first = typeof e.message === 'string' ? e.message.split('\n')[0] : ''
+    if (first && !first.startsWith('Cannot find module ')) messages.push(first)
+  }
+  return messages.length ? messages.join('; ') : 'the loader gave no reason'
+}
+
 function noBinary(cause) {
-  const libc = process.platform === 'linux' ? (process.report?.getReport().header.glibcVersionRuntime ? '-gnu' : '-musl') : ''
-  const triple = `${process.platform}-${process.arch}${libc}`
-  const error = new KeyrotateError('ERR_NO_BINARY', `keyrotate has no native binary for this platform (${triple})`, {
-    hint: `Install the package on a platform it ships a binary for (linux x64 and arm64 with glibc or musl, macOS x64 and arm64), and let npm install its optional platform package (@anythingmcp/keyrotate-${triple}): not --no-optional, not --omit=optional. Nothing was touched.`,
-  })
+  const platform = platformName()
+  const installed = PLATFORMS.includes(platform) ? installedBinary(platform) : undefined
+  const nothingTouched = 'Nothing was touched.'
+  let error
+  if (installed) {
+    error = new KeyrotateError('ERR_NO_BINARY', `keyrotate's native binary for this platform (${platform}) is installed but did not load: ${loadErrors(cause)}`, {
+      hint: `The binary is ${installed}. Reinstall the dependencies (remove node_modules, then npm ci); if it still does not load, report this message. ${nothingTouched}`,
+    })
+  } else if (PLATFORMS.includes(platform)) {
+    error = new KeyrotateError('ERR_NO_BINARY', `keyrotate has no native binary for this platform (${platform})`, {
+      hint: `npm did not install the optional package @anythingmcp/keyrotate-${platform}, which holds it: install without --no-optional or --omit=optional (and not with a lockfile written with them). ${nothingTouched}`,
+    })
+  } else {
+    error = new KeyrotateError('ERR_NO_BINARY', `keyrotate has no native binary for this platform (${platform})`, {
+      hint: `keyrotate ships binaries for ${PLATFORMS.join(', ')} only: run it on one of them (the Docker image's node:22-alpine is linux-x64-musl or linux-arm64-musl). ${nothingTouched}`,
+    })
+  }
   error.cause = cause
   return error
 }

@@ -13,12 +13,13 @@
 //   dist/src/scripts/, and that CLI rotates a real database: in glibc Node,
 //   and in musl Node the way the upstream image builds (npm ci from the
 //   lockfile a glibc machine wrote, tsc, `npm install --omit=dev`);
-// - where no binary is installed (a platform keyrotate does not ship for, or
-//   an install without optional packages), the package still loads, a boot
-//   with no key change goes on, and the first native call says which package
-//   is missing;
-// - `npm publish` in this directory publishes nothing; `npm run release`
-//   publishes every platform package and then the main package, or nothing.
+// - where no binary loads (a platform keyrotate does not ship for, an
+//   install without optional packages, a binary that is not one), the
+//   package still loads, a boot with no key change goes on, and the first
+//   native call says which of these it is;
+// - no way of publishing this directory works but `npm run release`, which
+//   publishes every platform package and then the main package (finishing a
+//   release that stopped partway), or, with a binary missing, nothing.
 //
 // By default (what .ci/run runs) the x64 gnu and musl packages are packed,
 // published and installed; `npm run artifacts` cross-builds the musl one,
@@ -153,8 +154,8 @@ describe('the platform packages', () => {
       // Apple silicon runs only signed code: the linker's ad-hoc signature.
       if (arch === 'arm64') assert.match(headers, /cmd LC_CODE_SIGNATURE\n/);
       const linked = objdump('--dylibs-used').trim().split('\n').slice(1).map((l) => l.trim().split(' ')[0]).filter((l) => !l.startsWith('@rpath/'));
-      assert.ok(linked.includes('/usr/lib/libSystem.B.dylib'), linked.join(' '));
-      assert.deepEqual(linked.filter((l) => !l.startsWith('/usr/lib/')), [], 'a library outside /usr/lib (an Apple framework would be in /System)');
+      // macOS's C library and the two it links for Rust's std: no framework (those are in /System), nothing of this machine.
+      assert.deepEqual(linked.sort(), ['/usr/lib/libSystem.B.dylib', '/usr/lib/libcharset.1.dylib', '/usr/lib/libiconv.2.dylib']);
 
       const defined = ok(run('llvm-nm', ['--extern-only', '--defined-only', file]), 'llvm-nm -gU').stdout;
       assert.match(defined, /^[0-9a-f]+ T _napi_register_module_v1$/m);
@@ -173,6 +174,8 @@ describe('the platform packages', () => {
     assert.equal(main.version, PKG.version);
     assert.deepEqual(main.optionalDependencies, Object.fromEntries(TARGETS.map((t) => [`@anythingmcp/keyrotate-${t.platformArchABI}`, PKG.version])));
     assert.equal(main.dependencies, undefined);
+    // Nothing only this repository uses; `private` least of all.
+    for (const field of ['private', 'scripts', 'devDependencies', 'workspaces']) assert.equal(main[field], undefined, field);
     const contents = (name) => {
       const tarball = path.join(tmpRoot, 'release', released.find((r) => r.name === name).file);
       return ok(run('tar', ['-tzf', tarball]), 'tar -t').stdout.trim().split('\n').sort();
@@ -371,7 +374,9 @@ const NO_BINARY_PROBE = `
   })();
 `;
 
-function assertNoBinary(probe, triple) {
+const escapeRegExp = (text) => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+
+function assertNoBinary(probe, platform, { message, hint }) {
   // Importing it and a boot with no key change asked for: the app starts.
   assert.deepEqual(probe.boot, { action: 'none' });
   assert.deepEqual(probe.loaded, []);
@@ -379,9 +384,9 @@ function assertNoBinary(probe, triple) {
     const e = probe[call];
     assert.equal(e.code, 'ERR_NO_BINARY', `${call}: ${JSON.stringify(e)}`);
     assert.equal(e.isKeyrotateError, true, call);
-    assert.equal(e.message, `keyrotate has no native binary for this platform (${triple})`, call);
-    assert.match(e.hint, new RegExp(`@anythingmcp/keyrotate-${triple}\\b`), call);
-    assert.match(e.hint, /Nothing was touched\./, call);
+    assert.match(e.message, message, call);
+    assert.match(e.hint, hint, call);
+    assert.match(e.hint, /Nothing was touched\.$/, call);
   }
   // A boot asked to change keys with no binary must not start, on the old key.
   assert.equal(probe.keyAfterRefusal, true);
@@ -390,7 +395,10 @@ function assertNoBinary(probe, triple) {
 }
 
 describe('a platform without a binary', () => {
-  test('on a platform keyrotate ships nothing for (process.platform made freebsd before load): the package imports, a boot with no key change starts, every native call fails with ERR_NO_BINARY naming freebsd-x64, and the CLI exits 1 with the database untouched', async () => {
+  const freebsd = `freebsd-${process.arch}`;
+  const here = `linux-${process.arch}-gnu`;
+
+  test(`on a platform keyrotate ships nothing for (process.platform made freebsd before load): the package imports, a boot with no key change starts, every native call fails with ERR_NO_BINARY naming ${freebsd} and the platforms it ships for, and the CLI exits 1 with the database untouched`, async () => {
     assert.ok(glibcApp, 'the glibc install ran first');
     const backend = path.join(glibcApp, 'backend');
     const preload = path.join(tmpDir('fake-platform'), 'freebsd.cjs');
@@ -400,7 +408,11 @@ describe('a platform without a binary', () => {
     const db = await seededDatabase(OLD, 'nobinary');
     const env = { PATH: rustless, OLD, NEW, DATABASE_URL: db.url };
     const probed = ok(run(process.execPath, ['--require', preload, '-e', NO_BINARY_PROBE], { cwd: backend, env }), 'the probe on freebsd');
-    assertNoBinary(JSON.parse(probed.stdout), 'freebsd-x64');
+    assertNoBinary(JSON.parse(probed.stdout), freebsd, {
+      message: new RegExp(`^keyrotate has no native binary for this platform \\(${freebsd}\\)$`),
+      // Every napi.targets platform, and only those.
+      hint: new RegExp(`^keyrotate ships binaries for ${TARGETS.map((t) => t.platformArchABI).join(', ')} only: `),
+    });
 
     const cliEnv = { PATH: rustless, DATABASE_URL: db.url, OLD_ENCRYPTION_KEY: OLD, NEW_ENCRYPTION_KEY: NEW, ENCRYPTION_KEY: '' };
     const cli = run(process.execPath, ['--require', preload, CLI, '--yes', '--json'], { cwd: glibcApp, env: cliEnv });
@@ -408,27 +420,39 @@ describe('a platform without a binary', () => {
     const doc = JSON.parse(cli.stdout);
     assert.equal(doc.ok, false);
     assert.equal(doc.error.code, 'ERR_NO_BINARY');
-    assert.match(doc.error.message, /\(freebsd-x64\)/);
+    assert.ok(doc.error.message.includes(`(${freebsd})`), doc.error.message);
     const human = run(process.execPath, ['--require', preload, CLI, '--yes'], { cwd: glibcApp, env: cliEnv });
     assert.equal(human.status, 1);
-    assert.match(human.stderr, /no native binary for this platform \(freebsd-x64\)/);
-    assert.match(human.stderr, /@anythingmcp\/keyrotate-freebsd-x64/);
+    assert.ok(human.stderr.includes(`no native binary for this platform (${freebsd})`), human.stderr);
+    assert.match(human.stderr, /keyrotate ships binaries for linux-x64-gnu, /);
     for (const out of [probed, cli, human]) {
       for (const secret of [OLD, NEW]) assert.ok(!out.stdout.includes(secret) && !out.stderr.includes(secret), 'a key in the output');
     }
     await assertSealedOpenWith(db, OLD);
   });
 
-  test('installed with --omit=optional on this very platform: only the main package is there, and the error names linux-x64-gnu and the option that left it out', async () => {
+  test(`installed with --omit=optional on this very platform: only the main package is there, and the error names ${here} and the package npm left out; a binary there that does not load is named as that, with the loader's reason`, async () => {
     const backend = backendFixture(tmpDir('omit-optional-app'));
     ok(run('npm', ['install', '--omit=optional'], { cwd: backend, env: { ...registry.env, PATH: rustless }, timeout: 300_000 }), 'npm install --omit=optional');
     assert.deepEqual(installedKeyrotatePackages(backend), ['keyrotate']);
     const OLD = generateKey();
     const NEW = generateKey();
     const db = await seededDatabase(OLD, 'omitoptional');
-    const probe = JSON.parse(ok(run(process.execPath, ['-e', NO_BINARY_PROBE], { cwd: backend, env: { PATH: rustless, OLD, NEW, DATABASE_URL: db.url } }), 'the probe').stdout);
-    assertNoBinary(probe, 'linux-x64-gnu');
-    assert.match(probe.keyFingerprint.hint, /--omit=optional/);
+    const env = { PATH: rustless, OLD, NEW, DATABASE_URL: db.url };
+    const probe = JSON.parse(ok(run(process.execPath, ['-e', NO_BINARY_PROBE], { cwd: backend, env }), 'the probe').stdout);
+    assertNoBinary(probe, here, {
+      message: new RegExp(`^keyrotate has no native binary for this platform \\(${here}\\)$`),
+      hint: new RegExp(`^npm did not install the optional package @anythingmcp/keyrotate-${here}, which holds it`),
+    });
+
+    // The loader's first place to look: a file beside it that is not a shared object.
+    const broken = path.join(backend, 'node_modules', '@anythingmcp', 'keyrotate', `keyrotate.${here}.node`);
+    fs.writeFileSync(broken, 'not a shared object\n');
+    const loadFailed = JSON.parse(ok(run(process.execPath, ['-e', NO_BINARY_PROBE], { cwd: backend, env }), 'the probe, a broken binary').stdout);
+    assertNoBinary(loadFailed, here, {
+      message: new RegExp(`^keyrotate's native binary for this platform \\(${here}\\) is installed but did not load: ${escapeRegExp(broken)}: (file too short|invalid ELF header)$`),
+      hint: new RegExp(`^The binary is ${escapeRegExp(broken)}\\. Reinstall`),
+    });
     await assertSealedOpenWith(db, OLD);
   });
 });
@@ -438,32 +462,51 @@ describe('a platform without a binary', () => {
 describe('publishing', () => {
   const view = (reg, name) => run('npm', ['view', name, 'version'], { cwd: tmpRoot, env: reg.env });
 
-  test('npm publish in the package directory is refused before anything is packed, and names the release command; the registry gets nothing', async () => {
+  test('no other way of publishing this directory works: npm publish (refused before anything is packed, naming the release command), npm publish --ignore-scripts, npm pack then npm publish of its tarball; the registry gets nothing', async () => {
     const fresh = await startRegistry(tmpDir('guard-registry'));
     try {
       const published = run('npm', ['publish'], { cwd: ROOT, env: fresh.env, timeout: 120_000 });
       assert.notEqual(published.status, 0);
       assert.match(published.stderr, /npm publish from this directory is refused/);
       assert.match(published.stderr, /npm run artifacts && npm run release/);
+      // Without the guard script, npm itself refuses a private package.
+      const unscripted = run('npm', ['publish', '--ignore-scripts'], { cwd: ROOT, env: fresh.env, timeout: 120_000 });
+      assert.notEqual(unscripted.status, 0);
+      assert.match(unscripted.stderr, /EPRIVATE/);
+      const packDir = tmpDir('guard-pack');
+      const packed = JSON.parse(ok(run('npm', ['pack', '--json', '--pack-destination', packDir], { cwd: ROOT, env: fresh.env }), 'npm pack').stdout)[0];
+      const tarball = run('npm', ['publish', path.join(packDir, packed.filename)], { cwd: tmpRoot, env: fresh.env, timeout: 120_000 });
+      assert.notEqual(tarball.status, 0);
+      assert.match(tarball.stderr, /EPRIVATE/);
       assert.match(view(fresh, PKG.name).stderr, /E404/);
     } finally {
       await fresh.stop();
     }
   });
 
-  test('npm run release publishes all six platform packages and then the main package, or, with any binary missing, nothing', async () => {
+  test('npm run release publishes all six platform packages and then the main package, finishing a release that stopped partway, or, with any binary missing, nothing', async () => {
     const have = TARGETS.map((t) => t.platformArchABI).filter((p) => fs.existsSync(binaryOf(p)));
     if (FULL) assert.equal(have.length, 6, 'full mode built all six');
     const fresh = await startRegistry(tmpDir('release-registry'));
     try {
-      const released_ = run('npm', ['run', 'release', '--', '--registry', fresh.url], { cwd: ROOT, env: fresh.env, timeout: 600_000 });
       const names = [...TARGETS.map((t) => `@anythingmcp/keyrotate-${t.platformArchABI}`), PKG.name];
+      const release = () => run('npm', ['run', 'release', '--', '--registry', fresh.url], { cwd: ROOT, env: fresh.env, timeout: 600_000 });
+      const publishedBy = (r) => [...r.stderr.matchAll(/^release: npm publish (\S+)@/gm)].map((m) => m[1]);
+      const skippedBy = (r) => [...r.stderr.matchAll(/^release: (\S+)@\S+ is already published with these contents: skipped$/gm)].map((m) => m[1]);
       if (have.length === 6) {
-        ok(released_, 'npm run release');
+        // As if an earlier release had stopped after its first package: the
+        // same tarball the test published above (npm pack is reproducible).
+        const first = released.find((r) => r.name === names[0]);
+        ok(run('npm', ['publish', path.join(tmpRoot, 'release', first.file)], { cwd: tmpRoot, env: fresh.env, timeout: 120_000 }), 'npm publish (the first package)');
+        const resumed = ok(release(), 'npm run release');
+        assert.deepEqual(skippedBy(resumed), names.slice(0, 1));
+        assert.deepEqual(publishedBy(resumed), names.slice(1));
         for (const name of names) assert.equal(view(fresh, name).stdout.trim(), PKG.version, name);
-        const order = [...released_.stderr.matchAll(/^release: npm publish (\S+)@/gm)].map((m) => m[1]);
-        assert.deepEqual(order, names);
+        const again = ok(release(), 'npm run release, again');
+        assert.deepEqual(skippedBy(again), names);
+        assert.deepEqual(publishedBy(again), []);
       } else {
+        const released_ = release();
         assert.notEqual(released_.status, 0);
         const missing = TARGETS.map((t) => t.platformArchABI).filter((p) => !have.includes(p));
         const said = released_.stderr.match(/no binary for (.*): npm run artifacts/)?.[1] ?? '';

@@ -10,14 +10,24 @@
 //               its own, with discovery off (the rotation itself)
 //   (d) addon with discovery (the default): what an operator waits for;
 //               discovery runs before any table lock, so writers do not
+//   (e) CLI:    the real command end to end, Node start-up included, as an
+//               operator runs it (discovery on)
 // in two shapes of `connectors`: `plain` (auth_config only, as v0.1.20
 // writes it) and `upstream` (auth_config and env_vars.$enc on every row, as
 // the current backend writes it). Every contender starts from an identical,
 // freshly cloned database.
 //
-//   npm run bench -- --rows 10000,200000,1000000 [--shapes plain,upstream] [--skip-naive-above N]
+// Then discovery over imported OpenAPI documents: N connectors whose
+// spec_data is a 6 MB document full of strings that look sealed, a dry run
+// (discovery on) through the CLI, its time against PostgreSQL reading every
+// document once, and its peak RSS.
+//
+//   npm run bench -- [--rows 1000,10000,200000,1000000] [--shapes plain,upstream] [--skip-naive-above N] [--specs 240]
 
 import { spawnSync } from 'node:child_process';
+import crypto from 'node:crypto';
+import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -31,7 +41,8 @@ import { createAnythingMcpSchema } from '../__test__/helpers/schema.mjs';
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const { values } = parseArgs({
   options: {
-    rows: { type: 'string', default: '10000,200000,1000000' },
+    rows: { type: 'string', default: '1000,10000,200000,1000000' },
+    specs: { type: 'string', default: '240' },
     shapes: { type: 'string', default: 'plain,upstream' },
     'skip-naive-above': { type: 'string' },
     repeat: { type: 'string', default: '1' },
@@ -41,6 +52,7 @@ const sizes = values.rows.split(',').map((s) => Number(s.replace(/_/g, '')));
 const naiveLimit = values['skip-naive-above'] ? Number(values['skip-naive-above']) : Infinity;
 const repeat = Number(values.repeat);
 const shapeNames = values.shapes.split(',');
+const specCount = Number(values.specs);
 
 const OLD = generateKey();
 const NEW = generateKey();
@@ -153,6 +165,31 @@ async function check(url, n, shape) {
 
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
+const CLI = path.join(root, 'packages/backend/dist/scripts/rotate-encryption-key.js');
+
+/** The CLI as an operator runs it, under GNU time: wall ms, peak RSS MB, its output. */
+function cliRun(url, from, to, args = ['--yes']) {
+  const rss = path.join(os.tmpdir(), `keyrotate-bench-rss-${process.pid}`);
+  const t = performance.now();
+  const r = spawnSync('/usr/bin/time', ['-f', '%M', '-o', rss, process.execPath, CLI, ...args], {
+    env: { PATH: process.env.PATH, DATABASE_URL: url, OLD_ENCRYPTION_KEY: from, NEW_ENCRYPTION_KEY: to },
+    encoding: 'utf8',
+    maxBuffer: 64 << 20,
+  });
+  const ms = performance.now() - t;
+  const peakMb = Number(fs.readFileSync(rss, 'utf8').trim().split('\n').at(-1)) / 1024;
+  fs.rmSync(rss, { force: true });
+  return { ms, peakMb, status: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+/** A CLI rotation that must re-encrypt exactly `n` rows. */
+function cliRotation(url, n, from = OLD, to = NEW) {
+  const r = cliRun(url, from, to);
+  // Across every table that holds a location (empty but for connectors).
+  if (r.status !== 0 || !new RegExp(`^${n} rows re-encrypted across \\d+ tables`, 'm').test(r.stdout)) throw new Error(`CLI run failed: ${r.stderr}`);
+  return r;
+}
+
 // A small installation end to end: 50 connectors, the real CLI as an operator
 // runs it (Node start-up, key checks, connect, rotate, report), wall time.
 async function cli50(server) {
@@ -161,26 +198,57 @@ async function cli50(server) {
     await createAnythingMcpSchema(c, 'public');
     await seedBulk(c, OLD, 50);
   });
-  const cli = path.join(root, 'packages/backend/dist/scripts/rotate-encryption-key.js');
   const times = [];
   // Alternate directions so every run re-encrypts all 50.
   for (let i = 0; i < 5; i++) {
     const [from, to] = i % 2 === 0 ? [OLD, NEW] : [NEW, OLD];
-    const t = performance.now();
-    const r = spawnSync(process.execPath, [cli, '--yes'], {
-      env: { PATH: process.env.PATH, DATABASE_URL: url, OLD_ENCRYPTION_KEY: from, NEW_ENCRYPTION_KEY: to },
-      encoding: 'utf8',
-    });
-    times.push(performance.now() - t);
-    // Across every table that holds a location (empty but for connectors).
-    if (r.status !== 0 || !/^50 rows re-encrypted across \d+ tables/m.test(r.stdout)) throw new Error(`CLI run failed: ${r.stderr}`);
+    times.push(cliRotation(url, 50, from, to).ms);
   }
   return median(times);
+}
+
+/** An imported OpenAPI document of about `mb` MB, nearly all of it strings that look sealed (as bounded.test.mjs builds them). */
+function bigSpec(mb) {
+  const tokens = Array.from({ length: 100 }, () => crypto.randomBytes(48).toString('base64'));
+  const paths = {};
+  for (let i = 0; i * 88 < mb * 1e6; i++) paths[`/p${String(i).padStart(6, '0')}`] = tokens[i % tokens.length];
+  return JSON.stringify({ openapi: '3.0.3', info: { title: 'imported', version: '1' }, paths });
+}
+
+// Discovery over big documents: `count` connectors with 6 MB specs and 50
+// ordinary ones. Baseline: PostgreSQL reading every document once, as text.
+async function specs(server, count) {
+  const url = await server.createDatabase('specs');
+  const spec = bigSpec(6);
+  let bytes;
+  await withClient(url, async (c) => {
+    await createAnythingMcpSchema(c, 'public');
+    await seedBulk(c, OLD, 50);
+    const owner = (await c.query('SELECT user_id, organization_id FROM connectors LIMIT 1')).rows[0];
+    for (let i = 0; i < count; i++) {
+      await c.query(
+        `INSERT INTO connectors (id, user_id, organization_id, name, type, base_url, spec_data, updated_at)
+         VALUES ($1, $2, $3, 'imported', 'REST', 'https://api.example.com', $4::jsonb, now())`,
+        [`spec${i}`, owner.user_id, owner.organization_id, spec],
+      );
+    }
+    await c.query('VACUUM ANALYZE connectors');
+    bytes = Number((await c.query('SELECT sum(octet_length(spec_data::text))::bigint AS b FROM connectors')).rows[0].b);
+  });
+  const readAll = await withClient(url, async (c) => {
+    const t = performance.now();
+    await c.query('SELECT sum(octet_length(spec_data::text)) FROM connectors');
+    return performance.now() - t;
+  });
+  const run = cliRun(url, OLD, NEW, ['--dry-run']);
+  if (run.status !== 0 || !/^50 rows would be re-encrypted/m.test(run.stdout)) throw new Error(`dry run failed: ${run.stderr}`);
+  return { count, mb: bytes / 1e6, readAllMs: readAll, dryRunMs: run.ms, peakMb: run.peakMb };
 }
 
 const server = await startServer();
 const results = [];
 let cliMs;
+let specResult;
 try {
   cliMs = await cli50(server);
   log(`50 connectors through the CLI: ${cliMs.toFixed(0)} ms`);
@@ -198,9 +266,9 @@ try {
         await shape.seed(c, n);
         await c.query('VACUUM ANALYZE connectors');
       });
-      const times = { floor: [], naive: [], addon: [], discover: [], rss: [] };
+      const times = { floor: [], naive: [], addon: [], discover: [], cli: [], rss: [] };
       for (let i = 0; i < repeat; i++) {
-        for (const which of ['floor', 'addon', 'discover', 'naive']) {
+        for (const which of ['floor', 'addon', 'discover', 'cli', 'naive']) {
           if (which === 'naive' && n > naiveLimit) continue;
           const db = await clone(server, template);
           try {
@@ -215,6 +283,10 @@ try {
               times[which].push(r.ms);
               times.rss.push(r.maxRssKb / 1024);
             }
+            if (which === 'cli') {
+              times.cli.push(cliRotation(db.url, n).ms);
+              await check(db.url, n, shape);
+            }
           } finally {
             await drop(server, db.name);
           }
@@ -228,13 +300,20 @@ try {
         naiveMs: times.naive.length ? median(times.naive) : null,
         addonMs: median(times.addon),
         discoverMs: median(times.discover),
+        cliMs: median(times.cli),
         addonPeakRssMb: Math.max(...times.rss),
       };
       row.addonOverFloor = row.addonMs / row.floorMs;
       row.naiveOverAddon = row.naiveMs === null ? null : row.naiveMs / row.addonMs;
+      row.naiveOverCli = row.naiveMs === null ? null : row.naiveMs / row.cliMs;
       results.push(row);
       log(JSON.stringify(row));
     }
+  }
+  if (specCount > 0) {
+    log(`seeding ${specCount} connectors with 6 MB specs ...`);
+    specResult = await specs(server, specCount);
+    log(JSON.stringify(specResult));
   }
 } finally {
   await server.stop();
@@ -242,11 +321,11 @@ try {
 
 const fmt = (x, d = 0) => (x === null ? 'n/a' : x.toFixed(d));
 const lines = [
-  '| shape | rows | (a) floor ms | (b) naive ms | (c) addon ms | (d) with discovery ms | (c)/(a) | (b)/(c) | (d)/(a) | peak RSS MB |',
-  '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
+  '| shape | rows | (a) floor ms | (b) naive ms | (c) addon ms | (d) with discovery ms | (e) CLI ms | (c)/(a) | (d)/(a) | (e)/(a) | (b)/(c) | (b)/(e) | (c) peak RSS MB |',
+  '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
   ...results.map(
     (r) =>
-      `| ${r.shape} | ${r.rows.toLocaleString('en-US')} | ${fmt(r.floorMs)} | ${fmt(r.naiveMs)} | ${fmt(r.addonMs)} | ${fmt(r.discoverMs)} | ${fmt(r.addonOverFloor, 2)} | ${fmt(r.naiveOverAddon, 1)} | ${fmt(r.discoverMs / r.floorMs, 2)} | ${fmt(r.addonPeakRssMb, 1)} |`,
+      `| ${r.shape} | ${r.rows.toLocaleString('en-US')} | ${fmt(r.floorMs)} | ${fmt(r.naiveMs)} | ${fmt(r.addonMs)} | ${fmt(r.discoverMs)} | ${fmt(r.cliMs)} | ${fmt(r.addonOverFloor, 2)} | ${fmt(r.discoverMs / r.floorMs, 2)} | ${fmt(r.cliMs / r.floorMs, 2)} | ${fmt(r.naiveOverAddon, 1)} | ${fmt(r.naiveOverCli, 1)} | ${fmt(r.addonPeakRssMb, 1)} |`,
   ),
 ];
 for (const shapeName of shapeNames) {
@@ -257,4 +336,8 @@ for (const shapeName of shapeNames) {
   lines.push('', `${shapeName}: peak RSS at ${last.rows.toLocaleString('en-US')} rows / at ${first.rows.toLocaleString('en-US')} rows: ${(last.addonPeakRssMb / first.addonPeakRssMb).toFixed(2)}`);
 }
 lines.push('', `50 connectors rotated end to end through the CLI (median of 5, wall time incl. Node start-up): ${cliMs.toFixed(0)} ms`);
+if (specResult) {
+  const s = specResult;
+  lines.push('', `${s.count} connectors with 6 MB specs (${s.mb.toFixed(0)} MB of JSON): CLI dry run ${s.dryRunMs.toFixed(0)} ms, ${(s.dryRunMs / s.readAllMs).toFixed(2)} x PostgreSQL reading every document once (${s.readAllMs.toFixed(0)} ms); peak RSS ${s.peakMb.toFixed(0)} MB`);
+}
 process.stdout.write(lines.join('\n') + '\n');

@@ -16,9 +16,13 @@
 // have a binary.
 //
 // The main package is `npm pack` of this directory (its `files`: the JS API,
-// its types and the loader; no binary), repacked with optionalDependencies
-// added: they cannot sit in package.json itself, because `npm ci` here would
-// then need platform packages that no registry has yet.
+// its types, the loader and the CLI; no binary), repacked with
+// optionalDependencies added and `private` removed: the optional
+// dependencies cannot sit in package.json itself, because `npm ci` here
+// would then need platform packages that no registry has yet, and
+// `private: true` there is what makes npm refuse any other way of
+// publishing this directory (with or without its scripts, or a tarball
+// packed from it).
 
 import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
@@ -99,6 +103,10 @@ try {
   const manifestPath = path.join(stage, 'package', 'package.json');
   const manifest = readJson(manifestPath);
   manifest.optionalDependencies = Object.fromEntries(platforms.map((p) => [`${main.name}-${p.platformArchABI}`, main.version]));
+  // What only this repository uses: `private` (which keeps every other way
+  // of publishing it from working), its scripts, its development tools and
+  // its workspace.
+  for (const field of ['private', 'scripts', 'devDependencies', 'workspaces']) delete manifest[field];
   fs.writeFileSync(manifestPath, JSON.stringify(manifest, null, 2) + '\n');
   const tarball = npmPack(path.join(stage, 'package'), out);
   packed.push({ name: main.name, version: main.version, file: tarball.filename });
