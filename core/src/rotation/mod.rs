@@ -211,6 +211,7 @@ pub async fn rotate(
             if !tables.is_empty() {
                 locks::acquire(&tx, locks::Target::Tables(&tables), run.lock_ms, progress).await?;
             }
+            session::prefer_row_lookups(&tx).await?;
         }
         let locations = survey
             .scan(&mut scan, &tx, &run.locations, &mut findings)

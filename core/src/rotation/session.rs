@@ -109,6 +109,23 @@ pub async fn apply(tx: &Transaction<'_>, lock_ms: u128, durable_commit: bool) ->
     })
 }
 
+/// Before the writes. Each batch's UPDATE finds its rows by ctid; costing
+/// every TID fetch as a random page read, the planner would rather hash the
+/// whole table for each batch, which on a table of a few thousand rows
+/// costs more than the batch's own writes (docs/benchmarks.md). With hash
+/// and merge joins off, for the rest of the transaction only, it fetches
+/// exactly the batch's rows. Set after the catalogue reads, which keep
+/// their own plans.
+pub async fn prefer_row_lookups(tx: &Transaction<'_>) -> Result<()> {
+    tx.simple_query(
+        "SELECT pg_catalog.set_config('enable_hashjoin', 'off', true), \
+         pg_catalog.set_config('enable_mergejoin', 'off', true)",
+    )
+    .await
+    .map_err(db_error)?;
+    Ok(())
+}
+
 /// A read-only transaction on one snapshot of the whole database: what
 /// verify and discovery read, without taking a lock any writer waits for.
 pub(super) async fn read_only(client: &mut Client, lock_ms: u128) -> Result<Transaction<'_>> {
