@@ -33,11 +33,12 @@ function freePort() {
  * Start PgBouncer for the database at `url` (a superuser URL with a
  * password). `pools` maps a pool's database name to its settings, e.g.
  * { amcp_tx: { pool_mode: 'transaction' }, amcp_one: { pool_mode:
- * 'transaction', pool_size: 1 } }. Returns { url(pool, { user, password }),
- * stop() }; clients authenticate to PgBouncer without a password (it is the
- * server login that carries one).
+ * 'transaction', pool_size: 1 } }; `settings` adds to the [pgbouncer]
+ * section. Returns { url(pool, { user, password }), stop() }; clients
+ * authenticate to PgBouncer without a password (it is the server login that
+ * carries one).
  */
-export async function startPooler(url, pools) {
+export async function startPooler(url, pools, settings = {}) {
   const target = new URL(url);
   const dir = fs.mkdtempSync(path.join('/tmp', 'keyrotate-pgbouncer-'));
   const port = await freePort();
@@ -67,6 +68,7 @@ export async function startPooler(url, pools) {
       'default_pool_size = 4',
       'ignore_startup_parameters = extra_float_digits,options',
       'server_login_retry = 1',
+      ...Object.entries(settings).map(([k, v]) => `${k} = ${v}`),
       '',
     ].join('\n'),
   );
