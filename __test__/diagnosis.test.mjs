@@ -301,6 +301,42 @@ describe('row-level security', () => {
     assert.ok(report.notices.some((n) => /discovery skipped public\.audit_notes: row-level security/.test(n)), report.notices.join('\n'));
     assert.ok(report.notices.some((n) => /discovery skipped public\.private_notes: this role may not read it/.test(n)), report.notices.join('\n'));
   });
+
+  test('a table whose SELECT is revoked while discovery waits for it is skipped with a notice; every other table is still searched', async () => {
+    const { url, client } = await install('diag_revoked', [encrypt(secretOf(1), OLD)]);
+    const role = await withRole(client, 'late_app');
+    for (const t of OWNED) await client.query(`ALTER TABLE ${t} OWNER TO ${role.role}`);
+    await client.query(`GRANT USAGE ON SCHEMA public TO ${role.role}`);
+    await client.query('CREATE TABLE late_notes (id text PRIMARY KEY, note text)');
+    await client.query('CREATE TABLE stray_secrets (id text PRIMARY KEY, value text)');
+    await client.query(`GRANT SELECT ON late_notes, stray_secrets TO ${role.role}`);
+    await client.query("INSERT INTO stray_secrets VALUES ('s1', $1)", [encrypt(secretOf('stray'), OLD)]);
+    // The catalog sees a table the role may read; by the time the search
+    // reaches it, it may not.
+    const blocker = await connect(url);
+    try {
+      await blocker.query('BEGIN');
+      await blocker.query('LOCK TABLE late_notes IN ACCESS EXCLUSIVE MODE');
+      await blocker.query(`REVOKE SELECT ON late_notes FROM ${role.role}`);
+      const run = obs.rejection(keyrotate.rotateEncryptionKey(OLD, NEW, as(url, role), { dryRun: true }));
+      for (let waited = 0; ; waited += 50) {
+        const { rows } = await client.query("SELECT count(*)::int AS n FROM pg_locks WHERE relation = 'late_notes'::regclass AND NOT granted");
+        if (rows[0].n > 0) break;
+        assert.ok(waited < 10_000, 'discovery never waited for late_notes');
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      await blocker.query('COMMIT');
+      const e = await run;
+      assert.equal(e.code, 'ERR_UNREGISTERED_CIPHERTEXT');
+      assert.deepStrictEqual(
+        e.report.discovered.map(({ schema, table, column }) => ({ schema, table, column })),
+        [{ schema: 'public', table: 'stray_secrets', column: 'value' }],
+      );
+      assert.ok(e.report.notices.some((n) => /discovery skipped public\.late_notes: this role may not read it/.test(n)), e.report.notices.join('\n'));
+    } finally {
+      await blocker.end();
+    }
+  });
 });
 
 test('no key or plaintext appears in any report, error or output', () => {

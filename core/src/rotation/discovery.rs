@@ -18,6 +18,7 @@
 
 use std::collections::BTreeMap;
 
+use futures_util::future::join_all;
 use tokio_postgres::error::SqlState;
 use tokio_postgres::types::Type;
 use tokio_postgres::{Client, Transaction};
@@ -104,27 +105,25 @@ pub async fn discover(
     let mut found = Vec::new();
     let mut skipped = Vec::new();
     for chunk in searched.chunks(TABLES_PER_TRANSACTION) {
-        let mut tx = read_only(client, lock_ms).await?;
-        for ((schema, table), columns) in chunk {
-            match search_in_savepoint(&mut tx, columns, key).await? {
-                Some(searched) => {
-                    found.extend(searched.found);
-                    for column in searched.sampled {
-                        findings.notices.push(format!(
-                            "discovery tried only the first {CANDIDATES_PER_COLUMN} values of {schema}.{table}.{column} that look sealed (none opened); ciphertext among the rest would not be seen"
-                        ));
-                    }
-                    for (column, count) in searched.too_long {
-                        findings.notices.push(format!(
-                            "discovery did not try {count} value(s) of {schema}.{table}.{column} over {} MB that look sealed; ciphertext there would not be seen",
-                            MAX_CANDIDATE_BYTES >> 20
-                        ));
-                    }
-                }
-                None => skipped.push(format!("{schema}.{table}")),
+        let results = search_chunk(client, chunk, key, lock_ms).await?;
+        for (((schema, table), _), result) in chunk.iter().zip(results) {
+            let Some(searched) = result else {
+                skipped.push(format!("{schema}.{table}"));
+                continue;
+            };
+            found.extend(searched.found);
+            for column in searched.sampled {
+                findings.notices.push(format!(
+                    "discovery tried only the first {CANDIDATES_PER_COLUMN} values of {schema}.{table}.{column} that look sealed (none opened); ciphertext among the rest would not be seen"
+                ));
+            }
+            for (column, count) in searched.too_long {
+                findings.notices.push(format!(
+                    "discovery did not try {count} value(s) of {schema}.{table}.{column} over {} MB that look sealed; ciphertext there would not be seen",
+                    MAX_CANDIDATE_BYTES >> 20
+                ));
             }
         }
-        tx.rollback().await.map_err(db_error)?;
     }
     for table in skipped {
         catalog.skipped.insert(table, "this role may not read it");
@@ -264,6 +263,55 @@ fn outside_registry<'a>(
         .collect()
 }
 
+/// Search a chunk of tables in one read-only transaction; `None` for a
+/// table this role may not read. First all at once: the tables' probes go
+/// out pipelined on the one connection, since on a small installation the
+/// round trips, not the searching, are most of discovery's time. A table
+/// the catalog said may be read can still refuse (a privilege revoked
+/// meanwhile): that aborts the transaction, and the chunk is searched
+/// again a table at a time, each under a savepoint.
+async fn search_chunk(
+    client: &mut Client,
+    chunk: &[(&(String, String), Vec<Column<'_>>)],
+    key: &Key,
+    lock_ms: u128,
+) -> Result<Vec<Option<Searched>>> {
+    let tx = read_only(client, lock_ms).await?;
+    let at_once = search_tables(&tx, chunk, key).await;
+    tx.rollback().await.map_err(db_error)?;
+    match at_once {
+        Ok(searched) => return Ok(searched.into_iter().map(Some).collect()),
+        Err(e) if e.code() == Some(&SqlState::INSUFFICIENT_PRIVILEGE) => {}
+        Err(e) => return Err(lock_error(e, LockKind::Discovery)),
+    }
+    let mut tx = read_only(client, lock_ms).await?;
+    let mut out = Vec::with_capacity(chunk.len());
+    for (_, columns) in chunk {
+        out.push(search_in_savepoint(&mut tx, columns, key).await?);
+    }
+    tx.rollback().await.map_err(db_error)?;
+    Ok(out)
+}
+
+/// Every table of a chunk, probes pipelined. The first error in table
+/// order is the one returned: the statements after a failed one fail only
+/// because the transaction has aborted.
+async fn search_tables(
+    tx: &Transaction<'_>,
+    chunk: &[(&(String, String), Vec<Column<'_>>)],
+    key: &Key,
+) -> Result<Vec<Searched>, tokio_postgres::Error> {
+    let hits: Vec<Vec<bool>> = join_all(chunk.iter().map(|(_, columns)| probe(tx, columns)))
+        .await
+        .into_iter()
+        .collect::<Result<_, _>>()?;
+    let mut out = Vec::with_capacity(chunk.len());
+    for ((_, columns), hits) in chunk.iter().zip(hits) {
+        out.push(search_columns(tx, columns, &hits, key).await?);
+    }
+    Ok(out)
+}
+
 /// Search one table under a savepoint. `None` when a privilege the
 /// catalog could not see (one revoked meanwhile) stops it: the table is
 /// skipped, as one the role may not read. Any other error fails the run:
@@ -290,15 +338,23 @@ async fn search_in_savepoint(
     }
 }
 
-/// One pass over the table finds the columns that hold anything shaped like
-/// a sealed value at all; only those are searched, each with its own portal
-/// that stops early. Most columns (names, URLs, ids) hold nothing of the
-/// kind, and this spares a full scan of the table for each of them.
 async fn search_table(
     tx: &Transaction<'_>,
     columns: &[Column<'_>],
     key: &Key,
 ) -> Result<Searched, tokio_postgres::Error> {
+    let hits = probe(tx, columns).await?;
+    search_columns(tx, columns, &hits, key).await
+}
+
+/// One pass over the table finds the columns that hold anything shaped like
+/// a sealed value at all; only those are searched, each with its own portal
+/// that stops early. Most columns (names, URLs, ids) hold nothing of the
+/// kind, and this spares a full scan of the table for each of them.
+async fn probe(
+    tx: &Transaction<'_>,
+    columns: &[Column<'_>],
+) -> Result<Vec<bool>, tokio_postgres::Error> {
     let mut next = 0;
     let mut params: Vec<&str> = Vec::new();
     let probes: Vec<String> = columns
@@ -319,18 +375,28 @@ async fn search_table(
             &text_params(&params),
         )
         .await?;
+    Ok((0..columns.len())
+        .map(|i| counts.get::<_, i64>(i) > 0)
+        .collect())
+}
+
+/// Search the columns the probe found anything in.
+async fn search_columns(
+    tx: &Transaction<'_>,
+    columns: &[Column<'_>],
+    hits: &[bool],
+    key: &Key,
+) -> Result<Searched, tokio_postgres::Error> {
     let mut searched = Searched::default();
-    for (i, column) in columns.iter().enumerate() {
-        if counts.get::<_, i64>(i) > 0 {
-            let (places, more, too_long) = column.scan(tx, key).await?;
-            if places.is_empty() && more {
-                searched.sampled.push(column.column.to_owned());
-            }
-            if too_long > 0 {
-                searched.too_long.push((column.column.to_owned(), too_long));
-            }
-            searched.found.extend(places);
+    for (column, _) in columns.iter().zip(hits).filter(|(_, hit)| **hit) {
+        let (places, more, too_long) = column.scan(tx, key).await?;
+        if places.is_empty() && more {
+            searched.sampled.push(column.column.to_owned());
         }
+        if too_long > 0 {
+            searched.too_long.push((column.column.to_owned(), too_long));
+        }
+        searched.found.extend(places);
     }
     Ok(searched)
 }

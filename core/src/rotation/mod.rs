@@ -426,8 +426,9 @@ impl Survey {
         findings: &mut Findings,
     ) -> Result<Vec<LocationReport>> {
         let mut reports = self.absent.clone();
-        for plan in &self.plans {
-            reports.extend(scan.table(tx, plan, findings).await?);
+        let counts = Scan::counts(tx, &self.plans).await?;
+        for (plan, counts) in self.plans.iter().zip(&counts) {
+            reports.extend(scan.table(tx, plan, counts, findings).await?);
         }
         let position = |r: &LocationReport| locations.iter().position(|l| r.is_for(l));
         reports.sort_by_key(|r| position(r));

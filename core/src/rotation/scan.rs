@@ -9,6 +9,7 @@
 //! key; otherwise the failing value is named for what it is. The decision
 //! never depends on which row PostgreSQL happens to return first.
 
+use futures_util::future::join_all;
 use tokio::sync::mpsc;
 use tokio_postgres::types::{ToSql, Type};
 use tokio_postgres::{Row, Transaction};
@@ -121,18 +122,37 @@ impl<'a> Scan<'a> {
         }
     }
 
+    /// A table's counts, taken under the run's locks: its locations' rows
+    /// and empty values, and the rows to scan. [`Scan::counts`] asks every
+    /// table at once.
+    async fn count(tx: &Transaction<'_>, plan: &TablePlan) -> Result<Row> {
+        let params = plan.params();
+        tx.query_typed_one(&plan.count_sql(), &text_params(&params))
+            .await
+            .map_err(db_error)
+    }
+
+    /// Every table's counts in one round trip: the statements go out
+    /// pipelined on the one connection, which on a small installation
+    /// saves more time than any of them takes. The first error in table
+    /// order is the one reported: the statements after a failed one fail
+    /// only because the transaction has aborted.
+    pub async fn counts(tx: &Transaction<'_>, plans: &[TablePlan]) -> Result<Vec<Row>> {
+        join_all(plans.iter().map(|p| Self::count(tx, p)))
+            .await
+            .into_iter()
+            .collect()
+    }
+
     pub async fn table(
         &mut self,
         tx: &Transaction<'_>,
         plan: &TablePlan,
+        counts: &Row,
         findings: &mut Findings,
     ) -> Result<Vec<LocationReport>> {
         let params = plan.params();
         let params = text_params(&params);
-        let counts = tx
-            .query_typed_one(&plan.count_sql(), &params)
-            .await
-            .map_err(db_error)?;
         let mut reports: Vec<LocationReport> = plan
             .locations
             .iter()
@@ -146,6 +166,10 @@ impl<'a> Scan<'a> {
             .collect();
         let total = counts.get::<_, i64>(2 * plan.locations.len()) as u64;
         let mut tick = Ticker::new(self.progress, plan, total);
+        if total == 0 {
+            tick.finish(0);
+            return Ok(reports);
+        }
         let rows_before = self.rows_reencrypted;
 
         // Rows are addressed by ctid for the write-back: stable here because
