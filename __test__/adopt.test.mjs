@@ -7,8 +7,10 @@ import { spawn } from 'node:child_process';
 import path from 'node:path';
 import { after, describe, test } from 'node:test';
 
+import pg from 'pg';
+
 import keyrotate from '../index.js';
-import { generateKey } from './helpers/backend-crypto.mjs';
+import { encrypt, generateKey } from './helpers/backend-crypto.mjs';
 import { ROOT } from './helpers/cli.mjs';
 import { seedAcceptanceFixture, snapshotSchema } from './helpers/fixture.mjs';
 import { createObserver, within } from './helpers/hygiene.mjs';
@@ -136,6 +138,40 @@ describe('adoptNextEncryptionKey at boot', () => {
     assert.equal((await boot(pinned)).adoption.action, 'rotated');
     assert.equal(pinned.ENCRYPTION_KEY, NEXT);
     await assertEntriesOpenWith(db.client, db.fixture, NEXT);
+  });
+
+  test('ciphertext outside the registry, and a lock held past the timeout: rejected before the app starts, env unchanged, nothing changed', async () => {
+    const db = await install('adopt_checks');
+    await db.client.query('CREATE TABLE stray_secrets (id text PRIMARY KEY, value text)');
+    await db.client.query("INSERT INTO stray_secrets VALUES ('s1', $1)", [encrypt('{"stray":1}', OLD)]);
+    obs.secret('{"stray":1}');
+    const before = await snapshotSchema(db.client, 'public');
+    const stray = { ENCRYPTION_KEY: OLD, ENCRYPTION_KEY_NEXT: NEXT, DATABASE_URL: db.url };
+    const { error, lines } = await boot(stray);
+    assert.equal(error?.code, 'ERR_UNREGISTERED_CIPHERTEXT', JSON.stringify(lines));
+    assert.equal(stray.ENCRYPTION_KEY, OLD);
+    assert.match(lines[0], /^keyrotate: refused to adopt ENCRYPTION_KEY_NEXT \[ERR_UNREGISTERED_CIPHERTEXT\]: .*the app must not start/);
+    assert.deepStrictEqual(await snapshotSchema(db.client, 'public'), before);
+    await db.client.query('DROP TABLE stray_secrets');
+
+    // Another session holds a row of connectors: the boot waits its lock
+    // timeout, then refuses.
+    const holder = new pg.Client({ connectionString: db.url, application_name: 'busy-writer' });
+    await holder.connect();
+    try {
+      await holder.query('BEGIN');
+      await holder.query('UPDATE connectors SET name = name WHERE id = (SELECT id FROM connectors LIMIT 1)');
+      const locked = { ENCRYPTION_KEY: OLD, ENCRYPTION_KEY_NEXT: NEXT, DATABASE_URL: db.url };
+      const waited = await boot(locked, { lockTimeoutMs: 1500 });
+      assert.equal(waited.error?.code, 'ERR_LOCK_TIMEOUT', JSON.stringify(waited.lines));
+      assert.match(waited.lines[0], /\[ERR_LOCK_TIMEOUT\]: .*busy-writer.*the app must not start/);
+      assert.equal(locked.ENCRYPTION_KEY, OLD);
+    } finally {
+      await holder.query('ROLLBACK');
+      await holder.end();
+    }
+    assert.equal(await eventCount(db.client), 0);
+    await assertEntriesOpenWith(db.client, db.fixture, OLD);
   });
 
   test('relinking the knowledge graph is the caller\'s explicit option', async () => {

@@ -45,3 +45,16 @@ test('every exit status the CLI can end with is documented in --help, the schema
     for (const s of statuses.filter((x) => !['129', '143'].includes(x))) assert.match(read(doc), new RegExp(`^\\| ${s}\\b`, 'm'), `${doc}: ${s}`);
   }
 });
+
+test('README and SECURITY.md name every error code in the row of the exit status it ends with', () => {
+  const { STATUS, EXIT_BY_CODE } = require('../cli/exits.js');
+  for (const doc of ['README.md', 'SECURITY.md']) {
+    const text = read(doc);
+    for (const [code, exit] of Object.entries(EXIT_BY_CODE)) {
+      const status = STATUS[exit];
+      const row = text.split('\n').find((line) => new RegExp(`^\\| ${status}\\b`).test(line));
+      assert.ok(row, `${doc}: no row for exit ${status}`);
+      assert.ok(row.includes(`\`${code}\``), `${doc}: the row of exit ${status} does not name ${code}`);
+    }
+  }
+});

@@ -102,6 +102,10 @@ for (const [mode, what, serverAnswer, keyAfterCut] of CASES) {
       await waitFor(async () => (await keyrotateSessions(client)).length === 0, 'the cut session to end');
       const opened = await assertEntriesOpenWith(client, baseline.fixture, keyAfterCut).catch(() => 0);
       assert.equal(opened, baseline.want.values, `after the cut every value is on the ${keyAfterCut === NEW ? 'new' : 'old'} key`);
+      // The audit event was written before the COMMIT, in the same
+      // transaction: it stands or falls with the rotation.
+      const events = async () => Number((await client.query("SELECT count(*) AS n FROM security_events WHERE event = 'ENCRYPTION_KEY_ROTATED'")).rows[0].n);
+      assert.equal(await events(), keyAfterCut === NEW ? 1 : 0, 'audit events after the cut');
 
       // The documented next step, on a working connection.
       // It settles which: exit 6 (nothing left on the old key) if the COMMIT
@@ -118,6 +122,7 @@ for (const [mode, what, serverAnswer, keyAfterCut] of CASES) {
       assert.equal(check.code, 0, check.stderr);
       assert.match(check.stdout, /OK$/m);
       assert.deepStrictEqual(await dumpDatabase(client, 'public', NEW), baseline.dump, 'every value on the new key, every other byte as it was');
+      assert.equal(await events(), 1, 'one rotation committed, one audit event');
     });
   }
 }

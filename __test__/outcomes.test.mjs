@@ -54,8 +54,13 @@ function run(args, { env = {}, input } = {}) {
 function spawnTty(args, env) {
   const cmd = [process.execPath, CLI, ...args].map((a) => `'${a.replace(/'/g, `'\\''`)}'`).join(' ');
   const child = spawn('script', ['-qfec', cmd, '/dev/null'], { env: { ...baseEnv(), TERM: 'dumb', ...env }, stdio: ['pipe', 'pipe', 'pipe'] });
-  const seen = { out: '' };
-  child.stdout.on('data', (d) => (seen.out += d));
+  const started = performance.now();
+  // When each text first appeared on screen, in ms since the spawn.
+  const seen = { out: '', chunks: [], at: (text) => seen.chunks.find(([, upTo]) => upTo.includes(text))?.[0] };
+  child.stdout.on('data', (d) => {
+    seen.out += d;
+    seen.chunks.push([performance.now() - started, seen.out]);
+  });
   const exited = new Promise((resolve) => child.on('exit', (code) => resolve(code)));
   return { child, seen, exited };
 }
@@ -297,6 +302,7 @@ describe('6. verify says which key it checked, how many opened, and what that me
     for (const [args, extra, source] of [
       [['--key-file', keyFile('a2.key', A)], {}, '--key-file'],
       [[], { ENCRYPTION_KEY: A }, 'ENCRYPTION_KEY'],
+      [[], { NEW_ENCRYPTION_KEY: A }, 'NEW_ENCRYPTION_KEY'],
       [['--stdin'], {}, 'standard input'],
     ]) {
       const r = run(['verify', ...args], { env: { DATABASE_URL: url, ...extra }, input: `${A}\n` });
@@ -308,6 +314,10 @@ describe('6. verify says which key it checked, how many opened, and what that me
     const ok = run(['verify', '--key-file', keyFile('b2.key', B)], { env: { DATABASE_URL: url } });
     assert.equal(ok.status, 0);
     assert.ok(ok.stdout.includes(`Key ${keyrotate.keyFingerprint(B)} (from --key-file) opens ${n} of ${n} sealed values: OK`));
+    // The shell that ran the rotation still holds both: ENCRYPTION_KEY wins.
+    const both = run(['verify'], { env: { DATABASE_URL: url, ENCRYPTION_KEY: B, NEW_ENCRYPTION_KEY: A } });
+    assert.equal(both.status, 0, both.stderr);
+    assert.ok(both.stdout.includes(`Key ${keyrotate.keyFingerprint(B)} (from ENCRYPTION_KEY) opens ${n} of ${n} sealed values: OK`), both.stdout);
   });
 
   test('some values under the old key (written after the rotation): re-run the rotation', async () => {
@@ -397,6 +407,10 @@ describe('8-10. what a run acts on, waits for, and did', () => {
       await waitFor(() => tty.seen.out.includes('held by pid'), 'the wait on screen', 30_000);
       obs.observe(tty.seen.out);
       assert.match(tty.seen.out, /connecting to 127\.0\.0\.1:\d+\//);
+      // Before anything whose time grows with the data: Node's start-up and
+      // the binding's load, then this line (about 150 ms here).
+      const first = tty.seen.at('connecting to');
+      assert.ok(first < 1000, `the first status line came ${Math.round(first)} ms after the start`);
       assert.match(tty.seen.out, /searching the tables outside the registry/);
       assert.match(tty.seen.out, new RegExp(`waiting \\d+ s for the table locks, held by pid ${holder.pid}`));
     } finally {
@@ -501,6 +515,25 @@ describe('12. the API as backend admin code uses it', () => {
     await client.query("SET lock_timeout = '2s'");
     await client.query("UPDATE connectors SET name = name WHERE id = (SELECT id FROM connectors LIMIT 1)");
     await client.query('RESET lock_timeout');
+    // A verify, cancelled mid-batch the same way.
+    const stopVerify = new AbortController();
+    let verifyAbortedAt;
+    // Small batches: a verify only reads, and must still be mid-table at
+    // its first progress report, 200 ms in.
+    const verifying = keyrotate.verifyEncryptionKey(A, url, {
+      batchSize: 100,
+      signal: stopVerify.signal,
+      onProgress: (p) => {
+        if (p.phase === 'scanning' && p.table === 'connectors' && p.done > 0 && p.done < p.total && !verifyAbortedAt) {
+          verifyAbortedAt = performance.now();
+          stopVerify.abort();
+        }
+      },
+    });
+    const ve = await rejection(verifying);
+    const verifyTook = performance.now() - verifyAbortedAt;
+    assert.equal(ve.code, 'ABORT_ERR');
+    assert.ok(verifyTook < 1000, `verify rejected ${Math.round(verifyTook)} ms after the abort`);
     const verify = new AbortController();
     verify.abort();
     const early = await rejection(keyrotate.verifyEncryptionKey(A, 'postgresql://u:pw@127.0.0.1:1/x', { signal: verify.signal }));

@@ -47,6 +47,9 @@ echo "== cargo fmt / clippy"
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --quiet -- -D warnings
 
+echo "== typecheck (the CLI's exit map covers every error code)"
+npm run --silent typecheck
+
 echo "== cargo test"
 cargo test --workspace
 

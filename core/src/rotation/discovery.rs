@@ -277,11 +277,17 @@ async fn search_chunk(
     lock_ms: u128,
 ) -> Result<Vec<Option<Searched>>> {
     let tx = read_only(client, lock_ms).await?;
-    let at_once = search_tables(&tx, chunk, key).await;
-    tx.rollback().await.map_err(db_error)?;
-    match at_once {
-        Ok(searched) => return Ok(searched.into_iter().map(Some).collect()),
-        Err(e) if e.code() == Some(&SqlState::INSUFFICIENT_PRIVILEGE) => {}
+    // The search's own error first: after a fatal one (the session
+    // terminated) the rollback would fail too, and only say the connection
+    // is gone.
+    match search_tables(&tx, chunk, key).await {
+        Ok(searched) => {
+            tx.rollback().await.map_err(db_error)?;
+            return Ok(searched.into_iter().map(Some).collect());
+        }
+        Err(e) if e.code() == Some(&SqlState::INSUFFICIENT_PRIVILEGE) => {
+            tx.rollback().await.map_err(db_error)?;
+        }
         Err(e) => return Err(lock_error(e, LockKind::Discovery)),
     }
     let mut tx = read_only(client, lock_ms).await?;

@@ -29,7 +29,7 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use tokio_postgres::{CancelToken, Client, Transaction};
+use tokio_postgres::{CancelToken, Client, IsolationLevel, Transaction};
 
 use crate::cancel::Cancel;
 use crate::connection::{ConnectionTarget, DatabaseIdentity};
@@ -170,9 +170,22 @@ pub async fn rotate(
         ),
     )
     .await?;
-    let tx = client.transaction().await.map_err(db_error)?;
-
     let write = !options.dry_run;
+    // A dry run locks no table, so beside a live backend the tables change
+    // while it reads: one snapshot keeps every table's counts (all taken
+    // first) true to what its scan then reads.
+    let tx = match write {
+        true => client.transaction().await,
+        false => {
+            client
+                .build_transaction()
+                .isolation_level(IsolationLevel::RepeatableRead)
+                .start()
+                .await
+        }
+    }
+    .map_err(db_error)?;
+
     let mut scan = Scan::new(
         Mode::Rotate {
             keys: Arc::clone(&keys),

@@ -122,9 +122,13 @@ impl<'a> Scan<'a> {
         }
     }
 
-    /// A table's counts, taken under the run's locks: its locations' rows
-    /// and empty values, and the rows to scan. [`Scan::counts`] asks every
-    /// table at once.
+    /// A table's counts: its locations' rows and empty values, and the rows
+    /// to scan. [`Scan::counts`] asks every table at once, before any is
+    /// scanned; they still describe what each scan reads, because a writing
+    /// rotation holds its tables' locks by then and a dry run reads one
+    /// snapshot throughout. A table with nothing to scan is not read any
+    /// further: its other columns (key, AAD) cannot refuse a run that has
+    /// nothing of theirs to rewrite.
     async fn count(tx: &Transaction<'_>, plan: &TablePlan) -> Result<Row> {
         let params = plan.params();
         tx.query_typed_one(&plan.count_sql(), &text_params(&params))
@@ -136,7 +140,9 @@ impl<'a> Scan<'a> {
     /// pipelined on the one connection, which on a small installation
     /// saves more time than any of them takes. The first error in table
     /// order is the one reported: the statements after a failed one fail
-    /// only because the transaction has aborted.
+    /// only because the transaction has aborted. A count that fails (a
+    /// lock, a privilege) therefore stops the run before any table is
+    /// scanned, where it used to stop it at its own table.
     pub async fn counts(tx: &Transaction<'_>, plans: &[TablePlan]) -> Result<Vec<Row>> {
         join_all(plans.iter().map(|p| Self::count(tx, p)))
             .await
