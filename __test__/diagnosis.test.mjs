@@ -248,6 +248,13 @@ describe('row-level security', () => {
     await client.query(`CREATE ROLE ${role} LOGIN PASSWORD '${password}'`);
     return { role, password };
   }
+  /** A role that owns every table the run reads, as the backend's own role does. */
+  async function owningRole(client, prefix) {
+    const role = await withRole(client, prefix);
+    for (const t of OWNED) await client.query(`ALTER TABLE ${t} OWNER TO ${role.role}`);
+    await client.query(`GRANT USAGE ON SCHEMA public TO ${role.role}`);
+    return role;
+  }
   const as = (url, { role, password }) => {
     const u = new URL(url);
     u.username = role;
@@ -276,18 +283,14 @@ describe('row-level security', () => {
     assert.equal(r.status, 4, r.stderr);
     assert.match(r.stderr, /\[ERR_ROW_SECURITY\]/);
     // The owner, with row security enabled but not forced, is not filtered.
-    const owner = await withRole(client, 'rls_owner');
-    for (const t of OWNED) await client.query(`ALTER TABLE ${t} OWNER TO ${owner.role}`);
-    await client.query(`GRANT USAGE ON SCHEMA public TO ${owner.role}`);
+    const owner = await owningRole(client, 'rls_owner');
     const report = obs.observe(await keyrotate.rotateEncryptionKey(OLD, NEW, as(url, owner)));
     assert.equal(report.rowsReencrypted, 2);
   });
 
   test('forced on a table that holds no location, it never stops the run: discovery skips it with a notice', async () => {
     const { url, client } = await install('diag_rls_other', [encrypt(secretOf(1), OLD)]);
-    const role = await withRole(client, 'rls_app');
-    for (const t of OWNED) await client.query(`ALTER TABLE ${t} OWNER TO ${role.role}`);
-    await client.query(`GRANT USAGE ON SCHEMA public TO ${role.role}`);
+    const role = await owningRole(client, 'rls_app');
     await client.query('CREATE TABLE audit_notes (id text PRIMARY KEY, note text)');
     await client.query(`GRANT SELECT ON audit_notes TO ${role.role}`);
     await client.query("INSERT INTO audit_notes VALUES ('n1', 'plain')");
@@ -304,9 +307,7 @@ describe('row-level security', () => {
 
   test('a table whose SELECT is revoked while discovery waits for it is skipped with a notice; every other table is still searched', async () => {
     const { url, client } = await install('diag_revoked', [encrypt(secretOf(1), OLD)]);
-    const role = await withRole(client, 'late_app');
-    for (const t of OWNED) await client.query(`ALTER TABLE ${t} OWNER TO ${role.role}`);
-    await client.query(`GRANT USAGE ON SCHEMA public TO ${role.role}`);
+    const role = await owningRole(client, 'late_app');
     await client.query('CREATE TABLE late_notes (id text PRIMARY KEY, note text)');
     await client.query('CREATE TABLE stray_secrets (id text PRIMARY KEY, value text)');
     await client.query(`GRANT SELECT ON late_notes, stray_secrets TO ${role.role}`);
