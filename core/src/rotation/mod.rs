@@ -1,15 +1,18 @@
-//! The rotation itself, and the read-only verify that shares its scan.
+//! The rotation itself, and the read-only verify that shares its scan, as
+//! scripts over named steps: [`start`] (checks, connection, schema,
+//! discovery), [`survey`], [`scan`], [`diagnosis`], [`audit`].
 //!
 //! Everything that writes happens in one transaction on one connection:
 //! take an advisory lock (two rotations never interleave), check the
-//! registry against the catalog, look outside it for ciphertext (on a
-//! second connection, before any table lock), lock every table that holds a
-//! location against writers (readers still read), stream each table through
-//! the pipeline, and commit only if every value made it. Any error — or the
-//! process dying — leaves the transaction uncommitted, and PostgreSQL rolls
-//! it back.
+//! registry against the catalog, lock every table that holds a location
+//! against writers (readers still read), stream each table through the
+//! pipeline, and commit only if every value made it. Discovery looks
+//! outside the registry for ciphertext before that transaction begins, on
+//! the same connection. Any error — or the process dying — leaves the
+//! transaction uncommitted, and PostgreSQL rolls it back.
 
 mod audit;
+mod batch;
 mod catalog;
 mod dberror;
 mod diagnosis;
@@ -18,26 +21,26 @@ mod examine;
 mod graph;
 mod locks;
 mod migrations;
+mod options;
 mod plan;
 mod progress;
 mod scan;
 mod schema;
 pub mod session;
+mod start;
+mod survey;
 mod tid;
 
-use std::future::Future;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use tokio_postgres::{CancelToken, Client, IsolationLevel, Transaction};
+use tokio_postgres::{Client, IsolationLevel, Transaction};
 
-use crate::cancel::Cancel;
-use crate::connection::{ConnectionTarget, DatabaseIdentity};
+use crate::connection::ConnectionTarget;
 use crate::error::{Error, Result};
 use crate::key::{Key, KeyPair, Warning};
-use crate::locations::{Location, Registry};
 use crate::report::{
-    self, DiscoveredColumn, Findings, LocationReport, Migrations, Rejection, RotationReport,
+    self, DiscoveredColumn, Findings, KnowledgeGraph, LocationReport, Rejection, RotationReport,
     VerifyReport,
 };
 
@@ -45,81 +48,15 @@ pub use audit::Actor;
 use dberror::{commit_error, db_error};
 use examine::Mode;
 pub use graph::GraphKey;
-use plan::TablePlan;
+pub use options::{RotateOptions, VerifyOptions, DEFAULT_BATCH_SIZE, DEFAULT_LOCK_TIMEOUT};
 pub use progress::{Progress, ProgressFn, TableProgress};
 use scan::Scan;
+use start::{cancellable, Checked, Opening, Started};
+use survey::Survey;
 
 /// An arbitrary constant: every keyrotate process takes this advisory lock,
 /// whatever it rotates.
 const ADVISORY_LOCK_ID: i64 = 0x6b65_7972_6f74_6174; // "keyrotat"
-
-pub const DEFAULT_LOCK_TIMEOUT: Duration = Duration::from_secs(10);
-pub const DEFAULT_BATCH_SIZE: usize = 2000;
-
-#[derive(Clone, Debug)]
-pub struct RotateOptions {
-    /// Do everything but write, then roll back; report every failure.
-    pub dry_run: bool,
-    /// The locations: the defaults plus the operator's.
-    pub registry: Registry,
-    /// Longest wait for the advisory and table locks.
-    pub lock_timeout: Duration,
-    /// Look outside the registry for ciphertext under the old key.
-    pub discover: bool,
-    /// Rotate even though discovery found ciphertext outside the registry,
-    /// leaving it on the old key.
-    pub allow_unregistered: bool,
-    /// Rows fetched and written per round trip.
-    pub batch_size: usize,
-    /// Raised from outside to stop the run before its COMMIT.
-    pub cancel: Cancel,
-    /// What keys the knowledge graph's hashes, as the operator says.
-    pub graph_key: GraphKey,
-    /// Who runs the rotation, for the audit event.
-    pub actor: Actor,
-    /// The schema to act on, when the caller chooses it over the URL's.
-    pub schema: Option<String>,
-}
-
-impl Default for RotateOptions {
-    fn default() -> Self {
-        RotateOptions {
-            dry_run: false,
-            registry: Registry::defaults(),
-            lock_timeout: DEFAULT_LOCK_TIMEOUT,
-            discover: true,
-            allow_unregistered: false,
-            batch_size: DEFAULT_BATCH_SIZE,
-            cancel: Cancel::default(),
-            graph_key: GraphKey::default(),
-            actor: Actor::default(),
-            schema: None,
-        }
-    }
-}
-
-#[derive(Clone, Debug)]
-pub struct VerifyOptions {
-    pub registry: Registry,
-    pub discover: bool,
-    pub batch_size: usize,
-    pub cancel: Cancel,
-    pub graph_key: GraphKey,
-    pub schema: Option<String>,
-}
-
-impl Default for VerifyOptions {
-    fn default() -> Self {
-        VerifyOptions {
-            registry: Registry::defaults(),
-            discover: true,
-            batch_size: DEFAULT_BATCH_SIZE,
-            cancel: Cancel::default(),
-            graph_key: GraphKey::default(),
-            schema: None,
-        }
-    }
-}
 
 /// Re-encrypt every registry value from `keys.old` to `keys.new`.
 ///
@@ -133,48 +70,65 @@ pub async fn rotate(
     options: &RotateOptions,
     progress: ProgressFn<'_>,
 ) -> Result<RotationReport, Rejection> {
-    let mut run = Checked::new(
-        &options.registry,
-        target,
-        options.batch_size,
-        options.lock_timeout,
-    )?;
-    let cancel = &options.cancel;
-    progress(&Progress::Connecting {
-        database: target.describe(),
-    });
-    let mut client = cancel.guard(target.connect()).await?;
-    let cancel_token = client.cancel_token();
-    let mut findings = Findings {
+    let Started {
+        run,
+        mut client,
+        cancel_token,
+        mut findings,
+        discovered,
+    } = Opening {
+        registry: &options.registry,
+        schema: options.schema.as_deref(),
+        batch_size: options.batch_size,
+        lock_timeout: options.lock_timeout,
+        cancel: &options.cancel,
+        discover_with: options.discover.then_some(&keys.old),
         warnings: keys.warnings.clone(),
-        ..Findings::default()
-    };
-    run.settle(
-        &client,
-        options.schema.as_deref(),
-        &options.registry,
-        &mut findings,
-    )
-    .await?;
-    catalog::check_row_names(&client, &run.locations).await?;
-    let discovered = cancellable(
-        cancel,
-        target,
-        &cancel_token,
-        discover(
-            &mut client,
-            options.discover.then_some(&keys.old),
-            &run,
-            progress,
-            &mut findings,
-        ),
-    )
+    }
+    .start(target, progress)
     .await?;
     let write = !options.dry_run;
-    // A dry run locks no table, so beside a live backend the tables change
-    // while it reads: one snapshot keeps every table's counts (all taken
-    // first) true to what its scan then reads.
-    let tx = match write {
+    let tx = begin(&mut client, write).await?;
+    let mut scan = Scan::new(
+        Mode::Rotate {
+            keys: Arc::clone(&keys),
+            write,
+        },
+        run.batch_size,
+        progress,
+    );
+    let rotation = Rotation {
+        keys: &keys,
+        target,
+        options,
+        run: &run,
+        progress,
+    };
+    let (survey, locations, graph, audited) = cancellable(
+        &options.cancel,
+        target,
+        &cancel_token,
+        rotation.rewrite(&tx, &mut scan, discovered, &mut findings),
+    )
+    .await?;
+    let report = rotation.report(
+        &scan,
+        Scanned {
+            survey,
+            locations,
+            graph,
+            findings,
+        },
+    );
+    let refusal = diagnosis::refusal(&report, scan.key_failures, options.allow_unregistered);
+    rotation.conclude(tx, report, refusal, audited).await
+}
+
+/// The rotation's transaction. A dry run locks no table, so beside a live
+/// backend the tables change while it reads: one snapshot keeps every
+/// table's counts (all taken first) true to what its scan then reads.
+async fn begin(client: &mut Client, write: bool) -> Result<Transaction<'_>> {
+    match write {
         true => client.transaction().await,
         false => {
             client
@@ -184,115 +138,165 @@ pub async fn rotate(
                 .await
         }
     }
-    .map_err(db_error)?;
+    .map_err(db_error)
+}
 
-    let mut scan = Scan::new(
-        Mode::Rotate {
-            keys: Arc::clone(&keys),
-            write,
-        },
-        run.batch_size,
-        progress,
-    );
-    let work = async {
-        session::apply(&tx, run.lock_ms, true).await?;
+/// What a run's scan found, with what it learnt before.
+struct Scanned {
+    survey: Survey,
+    locations: Vec<LocationReport>,
+    graph: KnowledgeGraph,
+    findings: Findings,
+}
+
+/// What the end of a rotation reads: its keys, target, options and checks.
+struct Rotation<'a> {
+    keys: &'a KeyPair,
+    target: &'a ConnectionTarget,
+    options: &'a RotateOptions,
+    run: &'a Checked,
+    progress: ProgressFn<'a>,
+}
+
+impl Rotation<'_> {
+    /// Inside the transaction, up to its end: settings, the advisory lock,
+    /// the survey, the knowledge graph's and discovery's refusals, a
+    /// writing rotation's table locks, and every table's scan.
+    async fn rewrite(
+        &self,
+        tx: &Transaction<'_>,
+        scan: &mut Scan<'_>,
+        discovered: Vec<DiscoveredColumn>,
+        findings: &mut Findings,
+    ) -> Result<(Survey, Vec<LocationReport>, KnowledgeGraph, bool)> {
+        let (run, options, progress) = (self.run, self.options, self.progress);
+        let write = !options.dry_run;
+        session::apply(tx, run.lock_ms, true).await?;
         locks::acquire(
-            &tx,
+            tx,
             locks::Target::Advisory(ADVISORY_LOCK_ID),
             run.lock_ms,
             progress,
         )
         .await?;
         let survey = Survey::take(
-            &tx,
-            target,
+            tx,
+            self.target,
             &options.registry,
-            &run,
+            run,
             discovered,
-            &mut findings,
+            findings,
         )
         .await?;
-        let graph = graph::survey(&tx, &run.schema, options.graph_key, &mut findings).await?;
+        let graph = graph::survey(tx, &run.schema, options.graph_key, findings).await?;
         if let (true, Some(refusal)) = (write, graph::refusal(&graph, &run.schema)) {
             return Err(refusal);
         }
-        diagnosis::unregistered(&survey.discovered, options, &mut findings)?;
+        diagnosis::unregistered(&survey.discovered, options, findings)?;
         // Only a writing rotation locks: a dry run, like verify, must be safe
         // to run next to a live backend without making writers wait.
         if write {
             let tables = survey.tables();
             if !tables.is_empty() {
-                locks::acquire(&tx, locks::Target::Tables(&tables), run.lock_ms, progress).await?;
+                locks::acquire(tx, locks::Target::Tables(&tables), run.lock_ms, progress).await?;
             }
-            session::prefer_row_lookups(&tx).await?;
+            session::prefer_row_lookups(tx).await?;
         }
-        let locations = survey
-            .scan(&mut scan, &tx, &run.locations, &mut findings)
-            .await?;
+        let locations = survey.scan(scan, tx, &run.locations, findings).await?;
         if write {
             scan.finish()?;
         }
-        let audited = write && audit::present(&tx, &run.schema).await?;
-        Ok::<_, Error>((survey, locations, graph, audited))
-    };
-    let (survey, locations_report, graph, audited) =
-        cancellable(cancel, target, &cancel_token, work).await?;
-
-    let sum = |f: fn(&LocationReport) -> u64| locations_report.iter().map(f).sum::<u64>();
-    let already_on_new_key = sum(|l| l.already_on_new_key);
-    let mut report = RotationReport {
-        dry_run: options.dry_run,
-        committed: false,
-        rows_reencrypted: scan.rows_reencrypted,
-        values_reencrypted: sum(|l| l.reencrypted),
-        already_on_new_key,
-        empty: sum(|l| l.empty),
-        tables: scan.tables_reencrypted,
-        summary: report::rotation_summary(
-            scan.rows_reencrypted,
-            scan.tables_reencrypted,
-            options.dry_run,
-        ),
-        old_key_matches: diagnosis::old_key_matches(&scan, already_on_new_key),
-        locations: locations_report,
-        migrations: survey.migrations,
-        findings: Findings {
-            discovered: survey.discovered,
-            ..findings
-        },
-        duration_ms: 0,
-        old_key_fingerprint: keys.old.fingerprint().to_owned(),
-        new_key_fingerprint: keys.new.fingerprint().to_owned(),
-        database: target.describe(),
-        target: run.identity(target),
-        knowledge_graph: graph,
-        audit_event_id: None,
-    };
-    let refusal = diagnosis::refusal(&report, scan.key_failures, options.allow_unregistered);
-    if write && refusal.is_none() {
-        report.audit_event_id = match audited {
-            true => audit::record(&tx, &keys, &options.actor, run.started, &mut report).await?,
-            false => {
-                report.findings.notices.push(format!(
-                    "{}.security_events does not exist in this release: no audit event was written",
-                    run.schema
-                ));
-                None
-            }
-        };
-        progress(&Progress::Committing);
-        tx.commit().await.map_err(commit_error)?;
-        report.committed = true;
-    } else {
-        tx.rollback().await.map_err(db_error)?;
+        let audited = write && audit::present(tx, &run.schema).await?;
+        Ok((survey, locations, graph, audited))
     }
-    report.duration_ms = elapsed_ms(run.started);
-    match refusal {
-        Some(error) => Err(Rejection {
-            error,
-            report: Some(Box::new(report)),
-        }),
-        None => Ok(report),
+
+    /// The report as the scan left it: not yet committed, no audit event,
+    /// no duration.
+    fn report(&self, scan: &Scan<'_>, scanned: Scanned) -> RotationReport {
+        let Scanned {
+            survey,
+            locations,
+            graph,
+            findings,
+        } = scanned;
+        let dry_run = self.options.dry_run;
+        let sum = |f: fn(&LocationReport) -> u64| locations.iter().map(f).sum::<u64>();
+        let already_on_new_key = sum(|l| l.already_on_new_key);
+        RotationReport {
+            dry_run,
+            committed: false,
+            rows_reencrypted: scan.rows_reencrypted,
+            values_reencrypted: sum(|l| l.reencrypted),
+            already_on_new_key,
+            empty: sum(|l| l.empty),
+            tables: scan.tables_reencrypted,
+            summary: report::rotation_summary(
+                scan.rows_reencrypted,
+                scan.tables_reencrypted,
+                dry_run,
+            ),
+            old_key_matches: diagnosis::old_key_matches(scan, already_on_new_key),
+            locations,
+            migrations: survey.migrations,
+            findings: Findings {
+                discovered: survey.discovered,
+                ..findings
+            },
+            duration_ms: 0,
+            old_key_fingerprint: self.keys.old.fingerprint().to_owned(),
+            new_key_fingerprint: self.keys.new.fingerprint().to_owned(),
+            database: self.target.describe(),
+            target: self.run.identity(self.target),
+            knowledge_graph: graph,
+            audit_event_id: None,
+        }
+    }
+
+    /// Commit a writing rotation that nothing refuses, with its audit
+    /// event; roll back anything else. A refusal is a rejection carrying
+    /// the report.
+    async fn conclude(
+        &self,
+        tx: Transaction<'_>,
+        mut report: RotationReport,
+        refusal: Option<Error>,
+        audited: bool,
+    ) -> Result<RotationReport, Rejection> {
+        let run = self.run;
+        if !self.options.dry_run && refusal.is_none() {
+            report.audit_event_id = match audited {
+                true => {
+                    audit::record(
+                        &tx,
+                        self.keys,
+                        &self.options.actor,
+                        run.started,
+                        &mut report,
+                    )
+                    .await?
+                }
+                false => {
+                    report.findings.notices.push(format!(
+                        "{}.security_events does not exist in this release: no audit event was written",
+                        run.schema
+                    ));
+                    None
+                }
+            };
+            (self.progress)(&Progress::Committing);
+            tx.commit().await.map_err(commit_error)?;
+            report.committed = true;
+        } else {
+            tx.rollback().await.map_err(db_error)?;
+        }
+        report.duration_ms = elapsed_ms(run.started);
+        match refusal {
+            Some(error) => Err(Rejection {
+                error,
+                report: Some(Box::new(report)),
+            }),
+            None => Ok(report),
+        }
     }
 }
 
@@ -305,42 +309,22 @@ pub async fn verify(
     options: &VerifyOptions,
     progress: ProgressFn<'_>,
 ) -> Result<VerifyReport> {
-    let mut run = Checked::new(
-        &options.registry,
-        target,
-        options.batch_size,
-        DEFAULT_LOCK_TIMEOUT,
-    )?;
-    let cancel = &options.cancel;
-    progress(&Progress::Connecting {
-        database: target.describe(),
-    });
-    let mut client = cancel.guard(target.connect()).await?;
-    let cancel_token = client.cancel_token();
-    let mut findings = Findings {
+    let Started {
+        run,
+        mut client,
+        cancel_token,
+        mut findings,
+        discovered,
+    } = Opening {
+        registry: &options.registry,
+        schema: options.schema.as_deref(),
+        batch_size: options.batch_size,
+        lock_timeout: DEFAULT_LOCK_TIMEOUT,
+        cancel: &options.cancel,
+        discover_with: options.discover.then_some(&key),
         warnings,
-        ..Findings::default()
-    };
-    run.settle(
-        &client,
-        options.schema.as_deref(),
-        &options.registry,
-        &mut findings,
-    )
-    .await?;
-    catalog::check_row_names(&client, &run.locations).await?;
-    let discovered = cancellable(
-        cancel,
-        target,
-        &cancel_token,
-        discover(
-            &mut client,
-            options.discover.then_some(&key),
-            &run,
-            progress,
-            &mut findings,
-        ),
-    )
+    }
+    .start(target, progress)
     .await?;
     let tx = session::read_only(&mut client, run.lock_ms).await?;
     let mut scan = Scan::new(
@@ -367,7 +351,7 @@ pub async fn verify(
         Ok::<_, Error>((survey, locations, graph))
     };
     let (survey, locations_report, graph) =
-        cancellable(cancel, target, &cancel_token, work).await?;
+        cancellable(&options.cancel, target, &cancel_token, work).await?;
     tx.rollback().await.map_err(db_error)?;
 
     let values_verified = locations_report.iter().map(|l| l.already_on_new_key).sum();
@@ -390,165 +374,6 @@ pub async fn verify(
         target: run.identity(target),
         knowledge_graph: graph,
     })
-}
-
-/// What rotate and verify learn before they scan: the release, the
-/// locations that exist, and ciphertext outside the registry.
-struct Survey {
-    plans: Vec<TablePlan>,
-    absent: Vec<LocationReport>,
-    migrations: Migrations,
-    discovered: Vec<DiscoveredColumn>,
-}
-
-impl Survey {
-    async fn take(
-        tx: &Transaction<'_>,
-        target: &ConnectionTarget,
-        registry: &Registry,
-        run: &Checked,
-        discovered: Vec<DiscoveredColumn>,
-        findings: &mut Findings,
-    ) -> Result<Survey> {
-        let migrations = migrations::read(tx, &run.schema, &registry.migrations, findings).await?;
-        let resolved = catalog::resolve(tx, &run.locations, findings).await?;
-        findings.notices.extend_from_slice(target.notices());
-        Ok(Survey {
-            plans: resolved.plans,
-            absent: resolved.absent,
-            migrations,
-            discovered,
-        })
-    }
-
-    /// The tables a writing rotation locks: quoted, sorted, each once, so
-    /// that one statement takes them all and no two runs deadlock.
-    fn tables(&self) -> Vec<String> {
-        let mut tables: Vec<String> = self.plans.iter().map(TablePlan::qualified).collect();
-        tables.sort();
-        tables.dedup();
-        tables
-    }
-
-    /// Scan every table, and report every location in registry order.
-    async fn scan(
-        &self,
-        scan: &mut Scan<'_>,
-        tx: &Transaction<'_>,
-        locations: &[Location],
-        findings: &mut Findings,
-    ) -> Result<Vec<LocationReport>> {
-        let mut reports = self.absent.clone();
-        let counts = Scan::counts(tx, &self.plans).await?;
-        for (plan, counts) in self.plans.iter().zip(&counts) {
-            reports.extend(scan.table(tx, plan, counts, findings).await?);
-        }
-        let position = |r: &LocationReport| locations.iter().position(|l| r.is_for(l));
-        reports.sort_by_key(|r| position(r));
-        Ok(reports)
-    }
-}
-
-/// Look outside the registry with `key` (none: skipped), before the run's
-/// own transaction begins and on the same connection.
-async fn discover(
-    client: &mut Client,
-    key: Option<&Key>,
-    run: &Checked,
-    progress: ProgressFn<'_>,
-    findings: &mut Findings,
-) -> Result<Vec<DiscoveredColumn>> {
-    let Some(key) = key else {
-        return Ok(Vec::new());
-    };
-    progress(&Progress::Discovering);
-    discovery::discover(client, key, &run.locations, run.lock_ms, findings).await
-}
-
-/// `work` unless the run is cancelled first; then the statement in flight
-/// is stopped on the server too, so that its locks go at once.
-async fn cancellable<T>(
-    cancel: &Cancel,
-    target: &ConnectionTarget,
-    token: &CancelToken,
-    work: impl Future<Output = Result<T>>,
-) -> Result<T> {
-    let outcome = cancel.guard(work).await;
-    if matches!(outcome, Err(Error::Aborted)) {
-        target.cancel_query(token.clone()).await;
-    }
-    outcome
-}
-
-/// What rotate and verify check before they connect anywhere.
-struct Checked {
-    started: Instant,
-    batch_size: i32,
-    lock_ms: u128,
-    /// The schema acted on: the URL's until [`settle`](Self::settle) says.
-    schema: String,
-    locations: Vec<Location>,
-}
-
-impl Checked {
-    fn new(
-        registry: &Registry,
-        target: &ConnectionTarget,
-        batch_size: usize,
-        lock_timeout: Duration,
-    ) -> Result<Self> {
-        Ok(Checked {
-            started: Instant::now(),
-            batch_size: check_batch_size(batch_size)?,
-            lock_ms: lock_timeout_ms(lock_timeout)?,
-            schema: target.schema().to_owned(),
-            locations: registry.resolve(target.schema())?,
-        })
-    }
-
-    /// Choose the schema to act on once connected (the URL's may not be
-    /// the one the backend reads), and the locations in it.
-    async fn settle(
-        &mut self,
-        client: &Client,
-        explicit: Option<&str>,
-        registry: &Registry,
-        findings: &mut Findings,
-    ) -> Result<()> {
-        let chosen = schema::settle(client, &self.schema, explicit, registry, findings).await?;
-        if chosen != self.schema {
-            self.locations = registry.resolve(&chosen)?;
-            self.schema = chosen;
-        }
-        Ok(())
-    }
-
-    /// The database acted on, with the schema chosen.
-    fn identity(&self, target: &ConnectionTarget) -> DatabaseIdentity {
-        DatabaseIdentity {
-            schema: self.schema.clone(),
-            ..target.identity()
-        }
-    }
-}
-
-fn check_batch_size(batch_size: usize) -> Result<i32> {
-    i32::try_from(batch_size)
-        .ok()
-        .filter(|b| (1..=100_000).contains(b))
-        .ok_or_else(|| Error::invalid_argument("batch size must be between 1 and 100000"))
-}
-
-fn lock_timeout_ms(timeout: Duration) -> Result<u128> {
-    let ms = timeout.as_millis();
-    // 0 would mean "wait forever" to PostgreSQL: a hung rotation holding
-    // locks is exactly what the timeout exists to prevent.
-    if ms == 0 || ms > i32::MAX as u128 {
-        return Err(Error::invalid_argument(
-            "lock timeout must be between 1 ms and about 24 days",
-        ));
-    }
-    Ok(ms)
 }
 
 fn elapsed_ms(started: Instant) -> u64 {

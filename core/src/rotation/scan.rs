@@ -14,14 +14,15 @@ use tokio::sync::mpsc;
 use tokio_postgres::types::{ToSql, Type};
 use tokio_postgres::{Row, Transaction};
 
-use crate::error::{Error, Location as ValueLocation, Result};
+use crate::error::{Error, Result};
 use crate::report::{Failure, Findings, LocationReport, LocationStatus};
 
+use super::batch::{examine_batch, Examined};
 use super::dberror::db_error;
-use super::examine::{examine_row, Cell, Mode, NotUtf8, Outcome, RowView};
-use super::plan::{text_params, TablePlan, COL_CTID, COL_FIRST_VALUE, COL_PK};
+use super::examine::Mode;
+use super::plan::{text_params, TablePlan};
 use super::progress::{ProgressFn, Ticker};
-use super::tid::{check_distinct, Tid};
+use super::tid::check_distinct;
 
 /// The cursor a table is read through: one at a time, closed after each
 /// table, and gone with the transaction.
@@ -55,39 +56,6 @@ pub struct Scan<'a> {
     pub rows_reencrypted: u64,
     /// Tables where at least one row was (or would be) rewritten.
     pub tables_reencrypted: u64,
-}
-
-/// One location's tally within a batch.
-#[derive(Clone, Copy, Debug, Default)]
-struct Counts {
-    empty: u64,
-    reencrypted: u64,
-    already_on_new_key: u64,
-    failed: u64,
-}
-
-impl Counts {
-    fn add(&mut self, outcome: &Outcome) {
-        match outcome {
-            Outcome::Empty => self.empty += 1,
-            Outcome::Reencrypted => self.reencrypted += 1,
-            Outcome::AlreadyOnNewKey => self.already_on_new_key += 1,
-            Outcome::Failed(_) | Outcome::Malformed(_) => self.failed += 1,
-            Outcome::Null | Outcome::NotApplicable => {}
-        }
-    }
-}
-
-/// What the crypto worker made of one batch.
-struct Examined {
-    rows: usize,
-    /// ctids to write, and per column the new texts, in step.
-    ids: Vec<Tid>,
-    columns: Vec<Vec<Option<String>>>,
-    /// Per location, what became of its values.
-    counts: Vec<Counts>,
-    failures: Vec<Failure>,
-    opened_with_old: u64,
 }
 
 impl<'a> Scan<'a> {
@@ -159,18 +127,7 @@ impl<'a> Scan<'a> {
     ) -> Result<Vec<LocationReport>> {
         let params = plan.params();
         let params = text_params(&params);
-        let mut reports: Vec<LocationReport> = plan
-            .locations
-            .iter()
-            .enumerate()
-            .map(|(i, l)| {
-                let mut r = LocationReport::new(&l.location, LocationStatus::Processed);
-                r.rows = counts.get::<_, i64>(2 * i) as u64;
-                r.empty = counts.get::<_, i64>(2 * i + 1) as u64;
-                r
-            })
-            .collect();
-        let total = counts.get::<_, i64>(2 * plan.locations.len()) as u64;
+        let (mut reports, total) = counted(plan, counts);
         let mut tick = Ticker::new(self.progress, plan, total);
         if total == 0 {
             tick.finish(0);
@@ -194,39 +151,11 @@ impl<'a> Scan<'a> {
         .map_err(db_error)?;
         let update = self.writing().then(|| plan.update_sql());
 
-        let (raw_tx, mut raw_rx) = mpsc::channel::<Vec<Row>>(PIPELINE_DEPTH);
+        let (raw_tx, raw_rx) = mpsc::channel::<Vec<Row>>(PIPELINE_DEPTH);
         let (out_tx, mut out_rx) = mpsc::channel::<Result<Examined>>(PIPELINE_DEPTH);
-        let mode = self.mode.clone();
-        let worker_plan = plan.clone();
-        let worker = tokio::task::spawn_blocking(move || {
-            while let Some(rows) = raw_rx.blocking_recv() {
-                let examined = examine_batch(&mode, &worker_plan, &rows);
-                let stop = examined.is_err();
-                if out_tx.blocking_send(examined).is_err() || stop {
-                    break;
-                }
-            }
-        });
+        let worker = spawn_worker(self.mode.clone(), plan.clone(), raw_rx, out_tx);
 
-        let batch_size = self.batch_size;
-        let read = async move {
-            // The pipeline fills and drains a batch at a time: small first
-            // batches start the crypto and the writes sooner, which is most
-            // of the time a small table takes.
-            let mut size = FIRST_BATCH.min(batch_size);
-            loop {
-                let rows = tx
-                    .query_typed(&format!("FETCH FORWARD {size} FROM {CURSOR}"), &[])
-                    .await
-                    .map_err(db_error)?;
-                size = (size * 2).min(batch_size);
-                // A closed channel means the writer stopped on an error,
-                // which it reports itself.
-                if rows.is_empty() || raw_tx.send(rows).await.is_err() {
-                    return Ok::<_, Error>(());
-                }
-            }
-        };
+        let read = read_batches(tx, self.batch_size, raw_tx);
         let write = async {
             let mut done = 0u64;
             while let Some(batch) = out_rx.recv().await {
@@ -238,26 +167,7 @@ impl<'a> Scan<'a> {
                 check_distinct(&batch.ids)?;
                 self.rows_reencrypted += batch.ids.len() as u64;
                 if let (Some(sql), false) = (&update, batch.ids.is_empty()) {
-                    let mut args: Vec<(&(dyn ToSql + Sync), Type)> =
-                        vec![(&batch.ids, Type::TID_ARRAY)];
-                    args.extend(
-                        batch
-                            .columns
-                            .iter()
-                            .map(|c| (c as &(dyn ToSql + Sync), Type::TEXT_ARRAY)),
-                    );
-                    let updated: i64 = tx
-                        .query_typed_one(sql, &args)
-                        .await
-                        .map_err(db_error)?
-                        .get(0);
-                    if updated != batch.ids.len() as i64 {
-                        return Err(Error::internal(format!(
-                            "wrote {updated} rows of a batch of {} in {}; rolled back",
-                            batch.ids.len(),
-                            plan.qualified()
-                        )));
-                    }
+                    write_batch(tx, sql, &batch, plan).await?;
                 }
                 done += batch.rows as u64;
                 tick.advance(done);
@@ -334,95 +244,105 @@ pub(super) fn undecryptable(failure: Failure) -> Error {
     }
 }
 
-/// The crypto for one batch: runs on a blocking thread, never on the async
-/// runtime, so the connection keeps moving while it works.
-fn examine_batch(mode: &Mode, plan: &TablePlan, rows: &[Row]) -> Result<Examined> {
-    let mut out = Examined {
-        rows: rows.len(),
-        ids: Vec::new(),
-        columns: vec![Vec::new(); plan.columns.len()],
-        counts: vec![Counts::default(); plan.locations.len()],
-        failures: Vec::new(),
-        opened_with_old: 0,
-    };
-    let first_aad = plan.first_aad();
-    let first_flag = plan.first_flag();
-    // One view, refilled for every row of the batch.
-    let mut view = RowView {
-        columns: Vec::with_capacity(plan.columns.len()),
-        aad: Vec::with_capacity(plan.aad_columns.len()),
-        applies: Vec::with_capacity(plan.locations.len()),
-    };
-    for row in rows {
-        view.columns.clear();
-        view.columns
-            .extend((0..plan.columns.len()).map(|i| cell(row, COL_FIRST_VALUE + i, plan.raw_text)));
-        view.aad.clear();
-        view.aad
-            .extend((0..plan.aad_columns.len()).map(|i| cell(row, first_aad + i, plan.raw_text)));
-        view.applies.clear();
-        view.applies
-            .extend((0..plan.locations.len()).map(|i| row.get::<_, bool>(first_flag + i)));
-        let result = examine_row(mode, plan, &view)?;
-        for ((outcome, loc), counts) in result
-            .outcomes
+/// A table's location reports as its counts begin them, and the rows to
+/// scan.
+fn counted(plan: &TablePlan, counts: &Row) -> (Vec<LocationReport>, u64) {
+    let reports = plan
+        .locations
+        .iter()
+        .enumerate()
+        .map(|(i, l)| {
+            let mut r = LocationReport::new(&l.location, LocationStatus::Processed);
+            r.rows = counts.get::<_, i64>(2 * i) as u64;
+            r.empty = counts.get::<_, i64>(2 * i + 1) as u64;
+            r
+        })
+        .collect();
+    (
+        reports,
+        counts.get::<_, i64>(2 * plan.locations.len()) as u64,
+    )
+}
+
+/// The crypto worker: examines each batch the reader sends, until the
+/// reader is done or a batch fails.
+fn spawn_worker(
+    mode: Mode,
+    plan: TablePlan,
+    mut raw_rx: mpsc::Receiver<Vec<Row>>,
+    out_tx: mpsc::Sender<Result<Examined>>,
+) -> tokio::task::JoinHandle<()> {
+    tokio::task::spawn_blocking(move || {
+        while let Some(rows) = raw_rx.blocking_recv() {
+            let examined = examine_batch(&mode, &plan, &rows);
+            let stop = examined.is_err();
+            if out_tx.blocking_send(examined).is_err() || stop {
+                break;
+            }
+        }
+    })
+}
+
+/// Fetch the cursor's rows into the pipeline until none are left. It fills
+/// and drains a batch at a time: small first batches start the crypto and
+/// the writes sooner, which is most of the time a small table takes.
+async fn read_batches(
+    tx: &Transaction<'_>,
+    batch_size: i32,
+    raw_tx: mpsc::Sender<Vec<Row>>,
+) -> Result<()> {
+    let mut size = FIRST_BATCH.min(batch_size);
+    loop {
+        let rows = tx
+            .query_typed(&format!("FETCH FORWARD {size} FROM {CURSOR}"), &[])
+            .await
+            .map_err(db_error)?;
+        size = (size * 2).min(batch_size);
+        // A closed channel means the writer stopped on an error, which it
+        // reports itself.
+        if rows.is_empty() || raw_tx.send(rows).await.is_err() {
+            return Ok(());
+        }
+    }
+}
+
+/// One batch's UPDATE, which must write every row it names.
+async fn write_batch(
+    tx: &Transaction<'_>,
+    sql: &str,
+    batch: &Examined,
+    plan: &TablePlan,
+) -> Result<()> {
+    let mut args: Vec<(&(dyn ToSql + Sync), Type)> = vec![(&batch.ids, Type::TID_ARRAY)];
+    args.extend(
+        batch
+            .columns
             .iter()
-            .zip(&plan.locations)
-            .zip(out.counts.iter_mut())
-        {
-            counts.add(outcome);
-            match outcome {
-                Outcome::Reencrypted => out.opened_with_old += 1,
-                Outcome::Failed(why) | Outcome::Malformed(why) => out.failures.push(Failure {
-                    location: ValueLocation {
-                        schema: plan.schema.clone(),
-                        table: plan.table.clone(),
-                        column: loc.location.column.clone(),
-                        member: loc.location.member.clone(),
-                        primary_key: primary_key(row, plan.raw_text),
-                    },
-                    reason: (*why).to_owned(),
-                    malformed: matches!(outcome, Outcome::Malformed(_)),
-                }),
-                _ => {}
-            }
-        }
-        if result.changed() {
-            out.ids.push(row.get::<_, Tid>(COL_CTID));
-            for (column, value) in out.columns.iter_mut().zip(result.new_columns) {
-                column.push(value);
-            }
-        }
+            .map(|c| (c as &(dyn ToSql + Sync), Type::TEXT_ARRAY)),
+    );
+    let updated: i64 = tx
+        .query_typed_one(sql, &args)
+        .await
+        .map_err(db_error)?
+        .get(0);
+    if updated != batch.ids.len() as i64 {
+        return Err(Error::internal(format!(
+            "wrote {updated} rows of a batch of {} in {}; rolled back",
+            batch.ids.len(),
+            plan.qualified()
+        )));
     }
-    Ok(out)
+    Ok(())
 }
 
-fn cell(row: &Row, index: usize, raw: bool) -> Cell<'_> {
-    if raw {
-        return match row.get::<_, Option<&[u8]>>(index) {
-            Some(bytes) => std::str::from_utf8(bytes).map(Some).map_err(|_| NotUtf8),
-            None => Ok(None),
-        };
-    }
-    row.try_get::<_, Option<&str>>(index).map_err(|_| NotUtf8)
-}
-
-/// How reports name a row; the primary key is an identifier, never a secret.
-fn primary_key(row: &Row, raw: bool) -> String {
-    match cell(row, COL_PK, raw) {
-        Ok(Some(pk)) => pk.to_owned(),
-        Ok(None) => "NULL".to_owned(),
-        Err(NotUtf8) => "(not valid UTF-8)".to_owned(),
-    }
-}
-
-/// Throttled progress for one table.
 #[cfg(test)]
 mod tests {
     use std::sync::Arc;
 
     use super::*;
+    use crate::error::Location as ValueLocation;
     use crate::key::{KeyPair, KeyPolicy};
+    use crate::rotation::batch::Counts;
 
     fn mode(write: bool) -> Mode {
         Mode::Rotate {
