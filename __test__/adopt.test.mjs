@@ -12,11 +12,9 @@ import pg from 'pg';
 import keyrotate from '../index.js';
 import { encrypt, generateKey } from './helpers/backend-crypto.mjs';
 import { ROOT } from './helpers/cli.mjs';
-import { seedAcceptanceFixture, snapshotSchema } from './helpers/fixture.mjs';
+import { acceptanceDatabase, snapshotSchema } from './helpers/fixture.mjs';
 import { createObserver, within } from './helpers/hygiene.mjs';
 import { assertEntriesOpenWith } from './helpers/locations.mjs';
-import { freshDatabase } from './helpers/pg.mjs';
-import { createAnythingMcpSchema } from './helpers/schema.mjs';
 
 const OLD = generateKey();
 const NEXT = generateKey();
@@ -28,13 +26,7 @@ after(async () => {
   for (const c of clients) await c.end();
 });
 
-async function install(prefix) {
-  const env = await freshDatabase(prefix, { clients, obs });
-  await createAnythingMcpSchema(env.client, 'public', { legacy: true });
-  env.fixture = await seedAcceptanceFixture(env.client, OLD, { legacy: true });
-  for (const s of env.fixture.secrets) obs.secret(s);
-  return env;
-}
+const install = (prefix) => acceptanceDatabase(prefix, OLD, { clients, obs });
 
 const eventCount = async (client) => (await client.query("SELECT count(*)::int AS n FROM security_events WHERE event = 'ENCRYPTION_KEY_ROTATED'")).rows[0].n;
 const fp = (key) => keyrotate.keyFingerprint(key);

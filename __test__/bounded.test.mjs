@@ -18,9 +18,9 @@ import keyrotate from '../index.js';
 import { encrypt, generateKey } from './helpers/backend-crypto.mjs';
 import { CLI } from './helpers/cli.mjs';
 import { jsonDocument } from './helpers/cli-schema.mjs';
-import { seedAcceptanceFixture, snapshotSchema } from './helpers/fixture.mjs';
+import { acceptanceDatabase, seedAcceptanceFixture, snapshotSchema } from './helpers/fixture.mjs';
 import { createObserver } from './helpers/hygiene.mjs';
-import { freshDatabase, startServer } from './helpers/pg.mjs';
+import { startServer } from './helpers/pg.mjs';
 import { createAnythingMcpSchema } from './helpers/schema.mjs';
 
 const OLD = generateKey();
@@ -33,13 +33,7 @@ after(async () => {
   for (const c of clients) await c.end();
 });
 
-async function install(prefix) {
-  const env = await freshDatabase(prefix, { clients, obs });
-  await createAnythingMcpSchema(env.client, 'public', { legacy: true });
-  env.fixture = await seedAcceptanceFixture(env.client, OLD, { legacy: true });
-  for (const s of env.fixture.secrets) obs.secret(s);
-  return env;
-}
+const install = (prefix) => acceptanceDatabase(prefix, OLD, { clients, obs });
 
 /** The CLI under GNU time: its result, and its peak RSS in MB. */
 function measured(args, env) {

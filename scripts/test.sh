@@ -12,28 +12,6 @@ if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
   fi
 fi
 
-# The pooler tests run Debian's PgBouncer in front of the test server.
-if [ ! -x /usr/sbin/pgbouncer ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
-  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq pgbouncer >/dev/null) \
-    || echo "warning: could not install pgbouncer; the pooler tests will be skipped" >&2
-fi
-if [ -x /usr/sbin/pgbouncer ]; then export KEYROTATE_REQUIRE_POOLER=1; fi
-
-# Packaging (docs/packaging.md): the Dockerfile's musl build, run outside
-# Docker and loaded in a musl Node. When the prerequisites install, the check
-# is required; otherwise it is skipped and says why.
-musl_ready=1
-rustup target add x86_64-unknown-linux-musl >/dev/null 2>&1 || {
-  musl_ready=0
-  echo "warning: no x86_64-unknown-linux-musl Rust target; the musl packaging check will be skipped" >&2
-}
-if ! command -v musl-gcc >/dev/null && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
-  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq musl-tools >/dev/null) || {
-    musl_ready=0
-    echo "warning: could not install musl-tools; the musl packaging check will be skipped" >&2
-  }
-fi
-if [ "$musl_ready" = 1 ]; then export KEYROTATE_REQUIRE_MUSL=1; fi
 # The musl (and, in the artifact test's full mode, arm64) Node builds come
 # from PyPI and Debian into .cache/node/. The artifact test
 # (__test__/artifacts.test.mjs) builds the x64 platform packages itself

@@ -10,7 +10,8 @@ import { connectorCatalogue } from './fixture-connectors.mjs';
 import { seedLookalikes } from './fixture-lookalikes.mjs';
 import { seedNewerLocations } from './fixture-newer.mjs';
 import { locationOf } from './locations.mjs';
-import { ENUMS } from './schema.mjs';
+import { freshDatabase } from './pg.mjs';
+import { createAnythingMcpSchema, ENUMS } from './schema.mjs';
 import { sealWhole, stamp, writer } from './seal.mjs';
 import { bcryptHash, cuid, hex, token } from './values.mjs';
 
@@ -18,6 +19,19 @@ export { BULK_PLAINTEXT_BYTES, ENV_VARS_AAD, bulkEnvPlaintext, bulkPlaintext, se
 export { digestSchema, snapshotSchema, snapshotTable, tableDigest } from './snapshot.mjs';
 
 const ORGANIZATIONS = ['Acme Corp', 'Globex GmbH', 'Initech', 'Umbrella Research'];
+
+/**
+ * A fresh database on the test server with the current schema (the legacy
+ * table too) and the acceptance fixture sealed under `key`, its secrets told
+ * to `obs`: `{ server, url, client, fixture }`.
+ */
+export async function acceptanceDatabase(prefix, key, { clients, obs }) {
+  const env = await freshDatabase(prefix, { clients, obs });
+  await createAnythingMcpSchema(env.client, 'public', { legacy: true });
+  env.fixture = await seedAcceptanceFixture(env.client, key, { legacy: true });
+  for (const s of env.fixture.secrets) obs.secret(s);
+  return env;
+}
 
 /**
  * Seed one installation: four organizations and their users, every

@@ -1,5 +1,5 @@
-// A real PgBouncer (Debian's `pgbouncer` package; scripts/test.sh installs
-// it) in front of a test database: one process, one pool per mode, each its
+// A real PgBouncer (Debian's `pgbouncer` package, installed by
+// `ensurePooler` when missing) in front of a test database: one process, one pool per mode, each its
 // own database name that PgBouncer maps to the same real database. Like
 // PostgreSQL, PgBouncer refuses to run as root, so as root it runs as the
 // `postgres` system user the embedded server already uses.
@@ -10,12 +10,18 @@ import net from 'node:net';
 import path from 'node:path';
 
 import { waitFor } from './hygiene.mjs';
+import { debianPackages } from './packaging.mjs';
 
 const BINARY = '/usr/sbin/pgbouncer';
 
-/** Why PgBouncer cannot run here, or null. */
-export function poolerMissing() {
-  return fs.existsSync(BINARY) ? null : `${BINARY} is not installed (Debian package pgbouncer)`;
+/**
+ * Debian's PgBouncer, installed when missing (as root, with apt-get), as a
+ * fresh machine needs it. Throws, saying why, when it cannot be: the pooler
+ * tests fail rather than skip.
+ */
+export function ensurePooler() {
+  const missing = fs.existsSync(BINARY) ? null : debianPackages(['pgbouncer']);
+  if (missing || !fs.existsSync(BINARY)) throw new Error(`the pooler tests need Debian's pgbouncer (${BINARY}): ${missing ?? 'not installed'}`);
 }
 
 function freePort() {

@@ -71,12 +71,21 @@ pub fn decode_lenient(value: &str) -> Vec<u8> {
 /// it is carried over, never interpreted, so even bytes that are not UTF-8
 /// survive a rotation exactly.
 pub fn open(key: &Key, value: &str, aad: &[u8]) -> Result<Zeroizing<Vec<u8>>, OpenError> {
-    // Nearly every stored value is canonical base64, which the strict (and
-    // much faster) decoder reads exactly as Node would; only the rest needs
-    // the byte-by-byte lenient path.
-    let raw = base64::engine::general_purpose::STANDARD
+    open_decoded(key, &decode(value), aad)
+}
+
+/// A stored value's bytes, as Node's `Buffer.from(value, 'base64')` reads
+/// them. Nearly every stored value is canonical base64, which the strict
+/// (and much faster) decoder reads exactly as Node would; only the rest
+/// needs the byte-by-byte lenient path.
+pub fn decode(value: &str) -> Vec<u8> {
+    base64::engine::general_purpose::STANDARD
         .decode(value)
-        .unwrap_or_else(|_| decode_lenient(value));
+        .unwrap_or_else(|_| decode_lenient(value))
+}
+
+/// [`open`] for a value already decoded: one decode for several AADs.
+pub fn open_decoded(key: &Key, raw: &[u8], aad: &[u8]) -> Result<Zeroizing<Vec<u8>>, OpenError> {
     if raw.len() < IV_LEN + TAG_LEN {
         return Err(OpenError::TooShort);
     }

@@ -278,6 +278,7 @@ impl<'a> Column<'a> {
         if value.len() < 44 {
             return None;
         }
+        let raw = envelope::decode(value);
         let constants = self
             .constants
             .iter()
@@ -285,7 +286,7 @@ impl<'a> Column<'a> {
             .chain([self.own_aad.as_str()]);
         std::iter::once(None)
             .chain(constants.map(Some))
-            .find(|aad| envelope::open(key, value, aad.unwrap_or("").as_bytes()).is_ok())
+            .find(|aad| envelope::open_decoded(key, &raw, aad.unwrap_or("").as_bytes()).is_ok())
             .map(|aad| aad.map(str::to_owned))
     }
 }
