@@ -72,9 +72,10 @@ export type ErrorDetails =
   | { kind: 'keys'; dataKeyFingerprint: string; valuesOnNewKey: number }
   /** ERR_LOCK_TIMEOUT: the lock, and the sessions seen holding it. */
   | { kind: 'lock'; lock: 'rotation' | 'tables' | 'discovery' | 'other'; holders: LockHolder[] }
-  /** ERR_DB: the server's SQLSTATE, detail and hint, when it gave them (a
-   *  detail that may quote row values, SQLSTATE classes 22 and 23, is
-   *  withheld). */
+  /** ERR_DB: the server's SQLSTATE, detail and hint, when it gave them. The
+   *  detail is withheld for SQLSTATE classes 22 and 23 (data exceptions,
+   *  integrity violations), where PostgreSQL quotes row values; what a
+   *  user's trigger raises passes as it wrote it. */
   | { kind: 'database'; sqlstate: string | null; detail: string | null; hint: string | null }
   /** ERR_SCHEMA_AMBIGUOUS: the schema the URL names, and the one the backend reads. */
   | { kind: 'schemas'; named: string; backendReads: 'public' }

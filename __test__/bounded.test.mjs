@@ -6,9 +6,8 @@
 // max_locks_per_transaction.
 
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
 import crypto from 'node:crypto';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { after, describe, test } from 'node:test';
@@ -16,7 +15,7 @@ import pg from 'pg';
 
 import keyrotate from '../index.js';
 import { encrypt, generateKey } from './helpers/backend-crypto.mjs';
-import { CLI } from './helpers/cli.mjs';
+import { bigSpec, timedCli } from './helpers/cli.mjs';
 import { jsonDocument } from './helpers/cli-schema.mjs';
 import { acceptanceDatabase, seedAcceptanceFixture, snapshotSchema } from './helpers/fixture.mjs';
 import { createObserver } from './helpers/hygiene.mjs';
@@ -35,26 +34,12 @@ after(async () => {
 
 const install = (prefix) => acceptanceDatabase(prefix, OLD, { clients, obs });
 
-/** The CLI under GNU time: its result, and its peak RSS in MB. */
+/** The CLI under GNU time, its output observed. */
 function measured(args, env) {
-  const rss = path.join(tmp, `rss-${crypto.randomBytes(4).toString('hex')}`);
-  const r = spawnSync('/usr/bin/time', ['-f', '%M', '-o', rss, process.execPath, CLI, ...args], {
-    env: { PATH: process.env.PATH, ...env },
-    encoding: 'utf8',
-    timeout: 600_000,
-    maxBuffer: 64 << 20,
-  });
+  const r = timedCli(args, env);
   obs.observe(r.stdout);
   obs.observe(r.stderr);
-  return { ...r, peakMb: Number(readFileSync(rss, 'utf8').trim().split('\n').at(-1)) / 1024 };
-}
-
-/** An imported OpenAPI document of about `mb` MB, nearly all of it strings that look sealed. */
-function bigSpec(mb, extra = {}) {
-  const tokens = Array.from({ length: 100 }, () => crypto.randomBytes(48).toString('base64'));
-  const paths = {};
-  for (let i = 0; i * 88 < mb * 1e6; i++) paths[`/p${String(i).padStart(6, '0')}`] = tokens[i % tokens.length];
-  return JSON.stringify({ openapi: '3.0.3', info: { title: 'imported', version: '1' }, paths, ...extra });
+  return r;
 }
 
 describe('discovery is bounded', () => {

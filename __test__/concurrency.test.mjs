@@ -18,11 +18,10 @@ import { after, describe, test } from 'node:test';
 import pg from 'pg';
 
 import { decrypt, encrypt, generateKey } from './helpers/backend-crypto.mjs';
-import { seedAcceptanceFixture, snapshotSchema } from './helpers/fixture.mjs';
+import { acceptanceDatabase, snapshotSchema } from './helpers/fixture.mjs';
 import { createObserver, keyrotateLocks, keyrotateSessions, opens, waitFor, within } from './helpers/hygiene.mjs';
 import { assertEntriesOpenWith, expectedReport } from './helpers/locations.mjs';
-import { freshDatabase, withParams } from './helpers/pg.mjs';
-import { createAnythingMcpSchema } from './helpers/schema.mjs';
+import { withParams } from './helpers/pg.mjs';
 
 const require = createRequire(import.meta.url);
 const keyrotate = require('../index.js');
@@ -51,10 +50,7 @@ async function connect(url) {
 }
 
 async function freshInstall(prefix) {
-  const { url, client } = await freshDatabase(prefix, { clients, obs });
-  await createAnythingMcpSchema(client, 'public', { legacy: true });
-  const fixture = await seedAcceptanceFixture(client, OLD, { legacy: true });
-  for (const s of fixture.secrets) obs.secret(s);
+  const { url, client, fixture } = await acceptanceDatabase(prefix, OLD, { clients, obs });
   await client.query(`
     CREATE FUNCTION keyrotate_test_gate() RETURNS trigger LANGUAGE plpgsql AS $$
     BEGIN

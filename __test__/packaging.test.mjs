@@ -197,6 +197,12 @@ describe('loader (binding.js) resolves the binary of every napi.targets entry: a
     }
   }
 
+  test('index.js names, for ERR_NO_BINARY, exactly the platforms napi.targets builds', () => {
+    const source = fs.readFileSync(path.join(ROOT, 'index.js'), 'utf8');
+    const listed = JSON.parse(source.match(/^const PLATFORMS = (\[.*\])$/m)[1].replace(/'/g, '"'));
+    assert.deepEqual([...listed].sort(), targets.map((t) => parseTriple(t).platformArchABI).sort());
+  });
+
   test('on this machine the real loader loads the host triple\'s file', () => {
     const { platformArchABI } = parseTriple(hostTriple());
     const binding = require('../binding.js');

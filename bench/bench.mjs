@@ -28,15 +28,13 @@
 // at least 5 at 10,000 rows or fewer.
 
 import { spawnSync } from 'node:child_process';
-import crypto from 'node:crypto';
-import fs from 'node:fs';
-import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import pg from 'pg';
 
 import { decrypt, encrypt, generateKey } from '../__test__/helpers/backend-crypto.mjs';
+import { bigSpec, timedCli } from '../__test__/helpers/cli.mjs';
 import { ENV_VARS_AAD, bulkEnvPlaintext, bulkPlaintext, seedBulk, seedBulkUpstream } from '../__test__/helpers/fixture.mjs';
 import { startServer } from '../__test__/helpers/pg.mjs';
 import { createAnythingMcpSchema } from '../__test__/helpers/schema.mjs';
@@ -174,22 +172,9 @@ async function check(url, n, shape) {
 
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
-const CLI = path.join(root, 'packages/backend/dist/scripts/rotate-encryption-key.js');
-
 /** The CLI as an operator runs it, under GNU time: wall ms, peak RSS MB, its output. */
-function cliRun(url, from, to, args = ['--yes']) {
-  const rss = path.join(os.tmpdir(), `keyrotate-bench-rss-${process.pid}`);
-  const t = performance.now();
-  const r = spawnSync('/usr/bin/time', ['-f', '%M', '-o', rss, process.execPath, CLI, ...args], {
-    env: { PATH: process.env.PATH, DATABASE_URL: url, OLD_ENCRYPTION_KEY: from, NEW_ENCRYPTION_KEY: to },
-    encoding: 'utf8',
-    maxBuffer: 64 << 20,
-  });
-  const ms = performance.now() - t;
-  const peakMb = Number(fs.readFileSync(rss, 'utf8').trim().split('\n').at(-1)) / 1024;
-  fs.rmSync(rss, { force: true });
-  return { ms, peakMb, status: r.status, stdout: r.stdout, stderr: r.stderr };
-}
+const cliRun = (url, from, to, args = ['--yes']) =>
+  timedCli(args, { DATABASE_URL: url, OLD_ENCRYPTION_KEY: from, NEW_ENCRYPTION_KEY: to });
 
 /** A CLI rotation that must re-encrypt exactly `n` rows. */
 function cliRotation(url, n, from = OLD, to = NEW) {
@@ -216,16 +201,6 @@ async function cli50(server) {
   return median(times);
 }
 
-/** An imported OpenAPI document of about `mb` MB, nearly all of it strings that look sealed (as bounded.test.mjs builds them). */
-function bigSpec(mb) {
-  const tokens = Array.from({ length: 100 }, () => crypto.randomBytes(48).toString('base64'));
-  const paths = {};
-  for (let i = 0; i * 88 < mb * 1e6; i++) paths[`/p${String(i).padStart(6, '0')}`] = tokens[i % tokens.length];
-  return JSON.stringify({ openapi: '3.0.3', info: { title: 'imported', version: '1' }, paths });
-}
-
-// Discovery over big documents: `count` connectors with 6 MB specs and 50
-// ordinary ones. Baseline: PostgreSQL reading every document once, as text.
 async function specs(server, count) {
   const url = await server.createDatabase('specs');
   const spec = bigSpec(6);

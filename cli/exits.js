@@ -56,7 +56,7 @@ const EXIT_BY_CODE = {
 /** What each status tells the operator: --help lists them in this order. @type {Array<[string, string]>} */
 const MEANINGS = [
   ['0', 'success: rotated and committed (dry run: the rotation would succeed; verify: every value opens with the key)'],
-  ['1', 'internal or unexpected database error, or no native binary for this platform; the transaction was rolled back, nothing was changed'],
+  ['1', 'internal or unexpected database error: the transaction was rolled back, nothing was changed; or no native binary loads on this machine: nothing was touched'],
   ['2', 'usage error, invalid key, confirmation declined, no --yes off a terminal, or two schemas with AnythingMCP data and no --schema to choose; nothing was touched'],
   ['3', 'old key does not match, a value opens with neither key, or a column outside the registry holds ciphertext (dry run and verify: some value would fail); nothing was changed'],
   ['4', 'database unreachable, authentication failed, lock timeout, or row-level security would hide rows; nothing was changed'],

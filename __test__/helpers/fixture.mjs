@@ -25,11 +25,11 @@ const ORGANIZATIONS = ['Acme Corp', 'Globex GmbH', 'Initech', 'Umbrella Research
  * table too) and the acceptance fixture sealed under `key`, its secrets told
  * to `obs`: `{ server, url, client, fixture }`.
  */
-export async function acceptanceDatabase(prefix, key, { clients, obs }) {
+export async function acceptanceDatabase(prefix, key, { clients, obs } = {}) {
   const env = await freshDatabase(prefix, { clients, obs });
   await createAnythingMcpSchema(env.client, 'public', { legacy: true });
   env.fixture = await seedAcceptanceFixture(env.client, key, { legacy: true });
-  for (const s of env.fixture.secrets) obs.secret(s);
+  for (const s of env.fixture.secrets) obs?.secret(s);
   return env;
 }
 

@@ -5,12 +5,9 @@ import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import pg from 'pg';
 
-import { seedAcceptanceFixture } from './fixture.mjs';
+import { acceptanceDatabase } from './fixture.mjs';
 import { assertEntriesOpenWith, expectedReport } from './locations.mjs';
-import { getServer } from './pg.mjs';
-import { createAnythingMcpSchema } from './schema.mjs';
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 export const TSC = path.join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc');
@@ -57,13 +54,7 @@ const clients = [];
  * under `key`; `want` is the report a rotation of it must give.
  */
 export async function seededDatabase(key, prefix) {
-  const server = await getServer();
-  const url = await server.createDatabase(prefix);
-  const client = new pg.Client({ connectionString: url });
-  await client.connect();
-  clients.push(client);
-  await createAnythingMcpSchema(client, 'public', { legacy: true });
-  const fixture = await seedAcceptanceFixture(client, key, { legacy: true });
+  const { url, client, fixture } = await acceptanceDatabase(prefix, key, { clients });
   return { url, client, fixture, want: expectedReport(fixture) };
 }
 
