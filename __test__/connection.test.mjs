@@ -364,3 +364,36 @@ describe('refused before connecting, where node-postgres would guess', () => {
     assert.equal(results.certOnly.pg.connected, true);
   });
 });
+
+describe("Node's own CAs", () => {
+  // Building tls.rootCertificates costs Node several milliseconds, more than
+  // a small rotation's survey: it is read only for a URL that trusts the
+  // default CAs, once per process.
+  test('are read only when a URL checks the server against the default CAs, and once', () => {
+    const child = `
+      const asked = [];
+      const getBuiltinModule = process.getBuiltinModule;
+      process.getBuiltinModule = (name) => { asked.push(name); return getBuiltinModule(name); };
+      const k = require(process.argv[1]);
+      const seen = async (url) => {
+        const code = await k.verifyEncryptionKey(process.argv[2], url).then(() => 'ok', (e) => e.code);
+        return { code, tls: asked.filter((n) => n === 'tls').length };
+      };
+      (async () => {
+        const out = [];
+        for (const url of process.argv.slice(3)) out.push(await seen(url));
+        process.stdout.write(JSON.stringify(out));
+      })();
+    `;
+    const urls = [
+      urlFor(plain, '127.0.0.1', ''),
+      urlFor(tlsOnly, 'localhost', `sslmode=verify-full&sslrootcert=${certs.file('ca.crt')}`),
+      urlFor(tlsOnly, 'localhost', 'sslmode=no-verify'),
+      urlFor(tlsOnly, 'localhost', 'sslmode=verify-full'),
+      urlFor(tlsOnly, 'localhost', 'ssl=true'),
+    ];
+    const out = JSON.parse(execFileSync(process.execPath, ['-e', child, path.join(HERE, '..'), KEY, ...urls], { encoding: 'utf8' }));
+    assert.deepEqual(out.map((o) => o.tls), [0, 0, 0, 1, 1]);
+    assert.deepEqual(out.map((o) => o.code), ['ok', 'ok', 'ok', 'ERR_DB_CONNECT', 'ERR_DB_CONNECT']);
+  });
+});

@@ -3,7 +3,7 @@
 //! stable `code`, because napi-rs promises can only reject with its own
 //! status codes.
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use keyrotate_core::cancel::Cancel;
@@ -13,7 +13,7 @@ use keyrotate_core::locations::{Location, Registry};
 use keyrotate_core::report::{Rejection, RotationReport};
 use keyrotate_core::rotation::{self, Progress};
 use keyrotate_core::{Error, KeyRole};
-use napi::bindgen_prelude::{Buffer, Either, Function, JsObjectValue, Object};
+use napi::bindgen_prelude::{Buffer, Either, Function, JsObjectValue, Object, PromiseRaw};
 use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
 use napi::{Env, Status};
 use napi_derive::napi;
@@ -189,11 +189,17 @@ fn rotation_outcome(result: Result<RotationReport, Rejection>) -> Value {
 }
 
 /// Trust what the Node that loads the addon trusts, as the backend's driver
-/// does: its bundled CAs (`tls.rootCertificates`), read once here. Node
-/// before 20.16 has no `process.getBuiltinModule`; the core then uses
-/// webpki-roots' copy of Mozilla's list (docs/connection.md).
-#[napi(module_exports)]
-pub fn trust_this_nodes_cas(_exports: Object, env: Env) -> napi::Result<()> {
+/// does: its bundled CAs (`tls.rootCertificates`), read once, and only for a
+/// URL that checks certificates against the default CAs: building that list
+/// costs Node about ten milliseconds, more than a small rotation's whole
+/// survey. Node before 20.16 has no `process.getBuiltinModule`; the core
+/// then uses webpki-roots' copy of Mozilla's list (docs/connection.md).
+fn trust_this_nodes_cas(env: &Env, database_url: &str) -> napi::Result<()> {
+    static HANDED_OVER: OnceLock<()> = OnceLock::new();
+    let needed = ConnectionTarget::parse(database_url).is_ok_and(|t| t.trusts_default_cas());
+    if !needed || HANDED_OVER.get().is_some() {
+        return Ok(());
+    }
     let process: Object = env.get_global()?.get_named_property("process")?;
     let Ok(get_builtin) = process.get_named_property::<Function<&str, Object>>("getBuiltinModule")
     else {
@@ -203,8 +209,9 @@ pub fn trust_this_nodes_cas(_exports: Object, env: Env) -> napi::Result<()> {
         .call("tls")?
         .get_named_property("rootCertificates")?;
     connection::trust_node_bundled_cas(&pems)
-        .map(drop)
-        .map_err(|e| napi::Error::from_reason(e.to_string()))
+        .map_err(|e| napi::Error::from_reason(e.to_string()))?;
+    HANDED_OVER.get_or_init(|| ());
+    Ok(())
 }
 
 /// One rotation or verify, which JS may cancel (an `AbortSignal`) until its
@@ -237,52 +244,62 @@ impl Run {
 
     /// Rotate every registry value from `oldKey` to `newKey` in one transaction.
     #[napi(ts_return_type = "Promise<NativeOutcome>")]
-    pub async fn rotate(
+    pub fn rotate<'env>(
         &self,
+        env: &'env Env,
         old_key: KeyInput,
         new_key: KeyInput,
         database_url: String,
         options: Option<NativeOptions>,
         on_progress: Option<ProgressCallback>,
-    ) -> Value {
+    ) -> napi::Result<PromiseRaw<'env, Value>> {
+        trust_this_nodes_cas(env, &database_url)?;
         let (old, new) = (key_bytes(old_key), key_bytes(new_key));
         let policy = policy(&options);
-        let sink = progress_sink(on_progress);
-        rotation_outcome(
-            async {
-                // Keys first: a bad key must never cost a connection attempt.
-                let keys = KeyPair::parse(&old, &new, policy)?;
-                drop((old, new));
-                let opts = rotate_options(&options, &self.cancel)?;
-                let target = ConnectionTarget::parse(&database_url)?;
-                rotation::rotate(Arc::new(keys), &target, &opts, &sink).await
-            }
-            .await,
-        )
+        let cancel = self.cancel.clone();
+        env.spawn_future(async move {
+            let sink = progress_sink(on_progress);
+            Ok(rotation_outcome(
+                async {
+                    // Keys first: a bad key must never cost a connection attempt.
+                    let keys = KeyPair::parse(&old, &new, policy)?;
+                    drop((old, new));
+                    let opts = rotate_options(&options, &cancel)?;
+                    let target = ConnectionTarget::parse(&database_url)?;
+                    rotation::rotate(Arc::new(keys), &target, &opts, &sink).await
+                }
+                .await,
+            ))
+        })
     }
 
     /// Check that every registry value opens with `key`.
     #[napi(ts_return_type = "Promise<NativeOutcome>")]
-    pub async fn verify(
+    pub fn verify<'env>(
         &self,
+        env: &'env Env,
         key: KeyInput,
         database_url: String,
         options: Option<NativeOptions>,
         on_progress: Option<ProgressCallback>,
-    ) -> Value {
+    ) -> napi::Result<PromiseRaw<'env, Value>> {
+        trust_this_nodes_cas(env, &database_url)?;
         let material = key_bytes(key);
         let policy = policy(&options);
-        let sink = progress_sink(on_progress);
-        outcome(
-            async {
-                let (key, warnings) = Key::parse(KeyRole::Verify, &material, policy)?;
-                drop(material);
-                let opts = verify_options(&options, &self.cancel)?;
-                let target = ConnectionTarget::parse(&database_url)?;
-                rotation::verify(Arc::new(key), warnings, &target, &opts, &sink).await
-            }
-            .await,
-        )
+        let cancel = self.cancel.clone();
+        env.spawn_future(async move {
+            let sink = progress_sink(on_progress);
+            Ok(outcome(
+                async {
+                    let (key, warnings) = Key::parse(KeyRole::Verify, &material, policy)?;
+                    drop(material);
+                    let opts = verify_options(&options, &cancel)?;
+                    let target = ConnectionTarget::parse(&database_url)?;
+                    rotation::verify(Arc::new(key), warnings, &target, &opts, &sink).await
+                }
+                .await,
+            ))
+        })
     }
 }
 

@@ -93,3 +93,41 @@ async fn slow_transaction(
         .await?;
     Ok(())
 }
+
+/// The transaction's settings are checked as PostgreSQL reads them back,
+/// in its own display units: every lock timeout a run may be given must
+/// read back as set, or the run would refuse to start.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_lock_timeout_reads_back_as_set() {
+    for bin in support::server_binaries() {
+        let server = Server::start(&bin, false);
+        let target = ConnectionTarget::parse(&server.socket_url("")).unwrap();
+        let mut client = target.connect().await.unwrap();
+        for ms in [
+            1,
+            999,
+            1_000,
+            1_500,
+            60_000,
+            90_000,
+            3_600_000,
+            86_400_000,
+            90_061_001,
+            i32::MAX as u128,
+        ] {
+            let tx = client.transaction().await.unwrap();
+            let applied = session::apply(&tx, ms, true).await;
+            assert!(applied.is_ok(), "{bin:?} {ms} ms: {applied:?}");
+            let ms_read: String = tx
+                .query_one(
+                    "SELECT setting FROM pg_catalog.pg_settings WHERE name = 'lock_timeout'",
+                    &[],
+                )
+                .await
+                .unwrap()
+                .get(0);
+            assert_eq!(ms_read, ms.to_string(), "{bin:?}");
+            tx.rollback().await.unwrap();
+        }
+    }
+}

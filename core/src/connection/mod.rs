@@ -82,6 +82,15 @@ impl ConnectionTarget {
         url::parse_on(url, &url::ThisMachine)
     }
 
+    /// Whether connecting checks the server's certificate against the
+    /// default CAs (no `sslrootcert`): only then does the binding need to
+    /// hand over the CAs the running Node bundles.
+    pub fn trusts_default_cas(&self) -> bool {
+        self.tls
+            .as_ref()
+            .is_some_and(|t| t.rootcert.is_none() && t.check != tls::Check::Nothing)
+    }
+
     /// PostgreSQL schema the tables live in: `?schema=` or "public".
     pub fn schema(&self) -> &str {
         &self.schema

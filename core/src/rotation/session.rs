@@ -22,7 +22,8 @@ const TIMEOUTS: [&str; 3] = [
     "transaction_timeout",
 ];
 
-/// What each setting must read back as (`pg_settings.setting`).
+/// What each setting must read back as, in PostgreSQL's own display
+/// (`SHOW`, `current_setting`):
 /// - the timeouts: 0, off;
 /// - `lock_timeout`: the run's own bound on waiting for a lock;
 /// - `row_security = off`: under row-level security a rotation would see,
@@ -33,67 +34,75 @@ const TIMEOUTS: [&str; 3] = [
 ///   the server, database or role default is;
 /// - `jit = off`: measured (docs/benchmarks.md), JIT only adds compile time
 ///   to these plain scans.
-fn wanted(lock_ms: u128, durable_commit: bool) -> Vec<(&'static str, String)> {
-    let mut out: Vec<(&'static str, String)> = TIMEOUTS.iter().map(|t| (*t, "0".into())).collect();
-    out.push(("lock_timeout", lock_ms.to_string()));
-    out.push(("row_security", "off".into()));
-    out.push(("jit", "off".into()));
-    if durable_commit {
-        out.push(("synchronous_commit", "on".into()));
+fn wanted(lock_ms: u128, durable_commit: bool) -> Vec<(&'static str, String, String)> {
+    let mut out: Vec<(&'static str, String, String)> = TIMEOUTS
+        .iter()
+        .map(|t| (*t, "0".into(), "0".into()))
+        .collect();
+    out.push(("lock_timeout", lock_ms.to_string(), shown_ms(lock_ms)));
+    for (name, value) in [("row_security", "off"), ("jit", "off")]
+        .into_iter()
+        .chain(durable_commit.then_some(("synchronous_commit", "on")))
+    {
+        out.push((name, value.into(), value.into()));
     }
     out
 }
 
-/// Set the transaction's settings and check that they took, in one round
-/// trip. The values are keyrotate's own integers and words, never operator
-/// text.
+/// Milliseconds as PostgreSQL displays a setting in them: in the largest
+/// unit that holds the value whole.
+fn shown_ms(ms: u128) -> String {
+    const UNITS: [(&str, u128); 4] = [
+        ("d", 86_400_000),
+        ("h", 3_600_000),
+        ("min", 60_000),
+        ("s", 1_000),
+    ];
+    if ms == 0 {
+        return "0".into();
+    }
+    UNITS.iter().find(|(_, size)| ms.is_multiple_of(*size)).map_or_else(
+        || format!("{ms}ms"),
+        |(unit, size)| format!("{}{unit}", ms / size),
+    )
+}
+
+/// Set the transaction's settings and check that they took, in one
+/// statement: `set_config` returns what the setting now reads. A timeout
+/// this server does not have (`transaction_timeout` before PostgreSQL 17)
+/// is left alone and reads back NULL. The values are keyrotate's own
+/// integers and words, never operator text.
 pub async fn apply(tx: &Transaction<'_>, lock_ms: u128, durable_commit: bool) -> Result<()> {
     let wanted = wanted(lock_ms, durable_commit);
-    let names = |list: &[&str]| {
-        list.iter()
-            .map(|n| format!("'{n}'"))
-            .collect::<Vec<_>>()
-            .join(", ")
-    };
-    let fixed: Vec<String> = wanted
+    let calls: Vec<String> = wanted
         .iter()
-        .filter(|(name, _)| !TIMEOUTS.contains(name))
-        .map(|(name, value)| format!("pg_catalog.set_config('{name}', '{value}', true)"))
+        .map(|(name, value, _)| {
+            let set = format!("pg_catalog.set_config('{name}', '{value}', true)");
+            match TIMEOUTS.contains(name) {
+                true => format!(
+                    "CASE WHEN pg_catalog.current_setting('{name}', true) IS NOT NULL THEN {set} END"
+                ),
+                false => set,
+            }
+        })
         .collect();
-    let all: Vec<&str> = wanted.iter().map(|(name, _)| *name).collect();
-    let sql = format!(
-        "SELECT pg_catalog.set_config(name, '0', true) FROM pg_catalog.pg_settings WHERE name IN ({}); \
-         SELECT {}; \
-         SELECT name, setting FROM pg_catalog.pg_settings WHERE name IN ({})",
-        names(&TIMEOUTS),
-        fixed.join(", "),
-        names(&all)
-    );
-    let messages = tx.simple_query(&sql).await.map_err(db_error)?;
-    let mut seen = Vec::new();
-    // The read-back is the last statement: its rows come after the last
-    // completion of the statements before it.
-    let last = messages
-        .iter()
-        .rposition(|m| matches!(m, SimpleQueryMessage::CommandComplete(_)))
-        .unwrap_or(0);
-    let start = messages[..last]
-        .iter()
-        .rposition(|m| matches!(m, SimpleQueryMessage::CommandComplete(_)))
-        .map_or(0, |i| i + 1);
-    for message in &messages[start..last] {
-        if let SimpleQueryMessage::Row(row) = message {
-            seen.push((
-                row.get(0).unwrap_or("").to_owned(),
-                row.get(1).unwrap_or("").to_owned(),
-            ));
-        }
-    }
+    let messages = tx
+        .simple_query(&format!("SELECT {}", calls.join(", ")))
+        .await
+        .map_err(db_error)?;
+    let row = messages.iter().find_map(|m| match m {
+        SimpleQueryMessage::Row(row) => Some(row),
+        _ => None,
+    });
     let wrong: Vec<String> = wanted
         .iter()
-        .filter(|(name, _)| seen.iter().any(|(n, _)| n == name) || !TIMEOUTS.contains(name))
-        .filter(|(name, value)| !seen.iter().any(|(n, v)| n == name && v == value))
-        .map(|(name, value)| format!("{name} is not {value}"))
+        .enumerate()
+        .filter(|(i, (name, _, shown))| match row.map(|r| r.get(*i)) {
+            Some(None) => !TIMEOUTS.contains(name),
+            Some(Some(read)) => read != shown,
+            None => true,
+        })
+        .map(|(_, (name, value, _))| format!("{name} is not {value}"))
         .collect();
     if wrong.is_empty() {
         return Ok(());
@@ -138,4 +147,26 @@ pub(super) async fn read_only(client: &mut Client, lock_ms: u128) -> Result<Tran
         .map_err(db_error)?;
     apply(&tx, lock_ms, false).await?;
     Ok(tx)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::shown_ms;
+
+    #[test]
+    fn milliseconds_are_shown_in_the_largest_whole_unit() {
+        for (ms, shown) in [
+            (0, "0"),
+            (1, "1ms"),
+            (1_500, "1500ms"),
+            (10_000, "10s"),
+            (90_000, "90s"),
+            (120_000, "2min"),
+            (7_200_000, "2h"),
+            (172_800_000, "2d"),
+            (90_061_001, "90061001ms"),
+        ] {
+            assert_eq!(shown_ms(ms), shown);
+        }
+    }
 }
