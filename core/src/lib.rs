@@ -14,4 +14,4 @@ pub mod locations;
 pub mod report;
 pub mod rotation;
 
-pub use error::{Error, KeyRole, Location, Result};
+pub use error::{Error, KeyRole, Result, ValueAddress};

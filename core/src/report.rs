@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 use crate::connection::DatabaseIdentity;
-use crate::error::{Error, Location as ValueLocation, Place};
+use crate::error::{Error, Place, ValueAddress};
 use crate::key::Warning;
 use crate::locations::Location;
 
@@ -125,7 +125,7 @@ impl KnowledgeGraph {
 #[serde(rename_all = "camelCase")]
 pub struct Failure {
     #[serde(flatten)]
-    pub location: ValueLocation,
+    pub location: ValueAddress,
     pub reason: String,
     /// Not in a shape the backend stores: no key was tried.
     #[serde(skip)]

@@ -4,7 +4,7 @@
 
 use tokio_postgres::Row;
 
-use crate::error::{Location as ValueLocation, Result};
+use crate::error::{Result, ValueAddress};
 use crate::report::Failure;
 
 use super::examine::{examine_row, Cell, Mode, NotUtf8, Outcome, RowView};
@@ -84,7 +84,7 @@ pub(super) fn examine_batch(mode: &Mode, plan: &TablePlan, rows: &[Row]) -> Resu
             match outcome {
                 Outcome::Reencrypted => out.opened_with_old += 1,
                 Outcome::Failed(why) | Outcome::Malformed(why) => out.failures.push(Failure {
-                    location: ValueLocation {
+                    location: ValueAddress {
                         schema: plan.schema.clone(),
                         table: plan.table.clone(),
                         column: loc.location.column.clone(),

@@ -340,7 +340,7 @@ mod tests {
     use std::sync::Arc;
 
     use super::*;
-    use crate::error::Location as ValueLocation;
+    use crate::error::ValueAddress;
     use crate::key::{KeyPair, KeyPolicy};
     use crate::rotation::batch::Counts;
 
@@ -360,7 +360,7 @@ mod tests {
 
     fn failure(pk: &str) -> Failure {
         Failure {
-            location: ValueLocation {
+            location: ValueAddress {
                 schema: "public".into(),
                 table: "connectors".into(),
                 column: "auth_config".into(),

@@ -61,10 +61,13 @@ fn shown_ms(ms: u128) -> String {
     if ms == 0 {
         return "0".into();
     }
-    UNITS.iter().find(|(_, size)| ms.is_multiple_of(*size)).map_or_else(
-        || format!("{ms}ms"),
-        |(unit, size)| format!("{}{unit}", ms / size),
-    )
+    UNITS
+        .iter()
+        .find(|(_, size)| ms.is_multiple_of(*size))
+        .map_or_else(
+            || format!("{ms}ms"),
+            |(unit, size)| format!("{}{unit}", ms / size),
+        )
 }
 
 /// Set the transaction's settings and check that they took, in one
