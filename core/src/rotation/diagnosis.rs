@@ -8,8 +8,8 @@ use crate::key::Warning;
 use crate::report::{DiscoveredColumn, Findings, RotationReport};
 
 use super::graph;
+use super::options::RotateOptions;
 use super::scan::{undecryptable, Scan};
-use super::RotateOptions;
 
 /// Ciphertext under the old key outside the registry stops a writing run
 /// before anything is locked, unless the operator accepts leaving it

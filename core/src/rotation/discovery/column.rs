@@ -39,6 +39,29 @@ pub(super) const MAX_CANDIDATE_BYTES: usize = 4 << 20;
 const JSON_STRING_LOOKS_SEALED: &str = r#""((?:[-A-Za-z0-9+/_=]|\\/){42,})""#;
 const CURSOR: &str = "keyrotate_discovery";
 
+/// The column's searched text, as the cursor and the re-read select it,
+/// and the parameters that text and the registry filters bind.
+struct Search<'a> {
+    text: String,
+    params: Vec<&'a str>,
+    /// How many of `params` the text and the filters number.
+    next: usize,
+}
+
+/// Rows whose candidate opened (by table and ctid), with which registry
+/// filters each meets.
+type Opened = BTreeMap<(u32, Tid), Vec<bool>>;
+
+/// What the candidates' fetch found.
+#[derive(Default)]
+struct Tried {
+    opened: Opened,
+    /// More candidates were left than were tried.
+    more: bool,
+    /// Candidates too long to try.
+    too_long: u64,
+}
+
 /// 44 characters is the shortest envelope (IV and tag around an empty
 /// plaintext); a run of 42 base64 characters is in every one of them. A
 /// backslash belongs to the run too: JSON held as text may write `/` as
@@ -92,8 +115,9 @@ impl<'a> Column<'a> {
         )
     }
 
-    /// The places in this column that hold values opening with `key`, and
-    /// whether there were more candidates than were tried.
+    /// The places in this column that hold values opening with `key`,
+    /// whether there were more candidates than were tried, and how many
+    /// were too long to try.
     ///
     /// The server cuts the candidates out of each value (the whole value,
     /// or each string of a JSON document that looks sealed) and sends only
@@ -106,8 +130,19 @@ impl<'a> Column<'a> {
         tx: &Transaction<'_>,
         key: &Key,
     ) -> Result<(Vec<DiscoveredColumn>, bool, u64), tokio_postgres::Error> {
+        let search = self.declare(tx).await?;
+        let tried = self.candidates(tx, key).await?;
+        tx.batch_execute(&format!("CLOSE {CURSOR}")).await?;
+        let places = self.places(tx, &search, &tried.opened, key).await?;
+        Ok((places, tried.more, tried.too_long))
+    }
+
+    /// Declare the cursor over the column's candidates: each row's address,
+    /// which registry filters it meets, and one candidate string (NULL when
+    /// longer than any value worth trying).
+    async fn declare(&self, tx: &Transaction<'_>) -> Result<Search<'a>, tokio_postgres::Error> {
         let mut next = 0;
-        let mut params: Vec<&str> = Vec::new();
+        let mut params: Vec<&'a str> = Vec::new();
         let text = self.searched(&mut next, &mut params);
         let flags: Vec<String> = self
             .registered
@@ -121,9 +156,9 @@ impl<'a> Column<'a> {
         );
         let pattern = format!("${}", next + 1);
         let limit = format!("${}", next + 2);
-        params.push(JSON_STRING_LOOKS_SEALED);
         let limit_text = MAX_CANDIDATE_BYTES.to_string();
-        params.push(&limit_text);
+        let mut all = params.clone();
+        all.extend([JSON_STRING_LOOKS_SEALED, &limit_text]);
         // tableoid as well: with child tables, a ctid names a row only
         // within its own table.
         let select = ["r.tableoid".to_owned(), "r.ctid".to_owned()]
@@ -150,16 +185,26 @@ impl<'a> Column<'a> {
                 quote_ident(self.table),
                 looks_sealed(&text)
             ),
-            &text_params(&params),
+            &text_params(&all),
         )
         .await?;
-        let mut opened: BTreeMap<(u32, Tid), Vec<bool>> = BTreeMap::new();
-        let (mut tried, mut too_long, mut more) = (0usize, 0u64, false);
+        Ok(Search { text, params, next })
+    }
+
+    /// Fetch and try the cursor's candidates, a budget of bytes at a time,
+    /// until one batch holds one that opens or the cap is reached.
+    async fn candidates(
+        &self,
+        tx: &Transaction<'_>,
+        key: &Key,
+    ) -> Result<Tried, tokio_postgres::Error> {
+        let mut out = Tried::default();
+        let mut tried = 0usize;
         let mut fetch = FIRST_FETCH;
         loop {
             // Past the first batch that opened, or the cap, one more row
             // only says whether there were more.
-            let enough = !opened.is_empty() || tried >= CANDIDATES_PER_COLUMN;
+            let enough = !out.opened.is_empty() || tried >= CANDIDATES_PER_COLUMN;
             let rows = tx
                 .query_typed(
                     &format!(
@@ -173,7 +218,7 @@ impl<'a> Column<'a> {
                 break;
             }
             if enough {
-                more = true;
+                out.more = true;
                 break;
             }
             let mut bytes = 0;
@@ -183,22 +228,34 @@ impl<'a> Column<'a> {
                 let Ok(Some(candidate)) = candidate else {
                     // Longer than any value this searches, or not UTF-8,
                     // which no sealed value the backend reads is.
-                    too_long += u64::from(matches!(candidate, Ok(None)));
+                    out.too_long += u64::from(matches!(candidate, Ok(None)));
                     continue;
                 };
                 bytes += candidate.len();
                 if self.opens(&candidate.replace("\\/", "/"), key).is_some() {
                     let flags = (0..self.registered.len()).map(|i| row.get(2 + i)).collect();
-                    opened.insert((row.get(0), row.get(1)), flags);
+                    out.opened.insert((row.get(0), row.get(1)), flags);
                 }
             }
             // As many as the budget holds, from what the last batch weighed.
             let each = (bytes / rows.len()).max(1);
             fetch = (CANDIDATE_BUDGET_BYTES / each).clamp(1, MAX_FETCH);
         }
-        tx.batch_execute(&format!("CLOSE {CURSOR}")).await?;
+        Ok(out)
+    }
+
+    /// Read each value in which a candidate opened, whole, once, and count
+    /// the places in it that open with `key`.
+    async fn places(
+        &self,
+        tx: &Transaction<'_>,
+        search: &Search<'_>,
+        opened: &Opened,
+        key: &Key,
+    ) -> Result<Vec<DiscoveredColumn>, tokio_postgres::Error> {
+        let Search { text, params, next } = search;
         let mut matches: BTreeMap<(Option<String>, Option<String>), u64> = BTreeMap::new();
-        for ((table, ctid), applies) in &opened {
+        for ((table, ctid), applies) in opened {
             let row = tx
                 .query_typed_opt(
                     &format!(
@@ -209,7 +266,7 @@ impl<'a> Column<'a> {
                         next + 2
                     ),
                     &[
-                        text_params(&params[..next]),
+                        text_params(&params[..*next]),
                         vec![(table as _, Type::OID), (ctid as _, Type::TID)],
                     ]
                     .concat(),
@@ -222,7 +279,7 @@ impl<'a> Column<'a> {
                 *matches.entry(place).or_default() += 1;
             }
         }
-        let places = matches
+        Ok(matches
             .into_iter()
             .map(|((member, aad), matches)| DiscoveredColumn {
                 place: Place {
@@ -234,8 +291,7 @@ impl<'a> Column<'a> {
                 aad,
                 matches,
             })
-            .collect();
-        Ok((places, more, too_long))
+            .collect())
     }
 
     /// The places in one value that open with `key`: `(member path, AAD)`.
