@@ -204,8 +204,18 @@ export interface RotateOptions extends CommonOptions, GraphOptions {
 
 export interface VerifyOptions extends CommonOptions, GraphOptions {}
 
+/** Every warning's code (core/src/warning.rs holds the same list). */
+export type WarningCode =
+  | 'WARN_KEY_PLACEHOLDER'
+  | 'WARN_UNKNOWN_MIGRATIONS'
+  | 'WARN_UNREGISTERED_CIPHERTEXT'
+  | 'WARN_AUDIT_NOT_WRITTEN'
+  | 'WARN_TABLE_TRIGGERS'
+  | 'WARN_KG_PIN_DIFFERS'
+  | 'WARN_KG_UNPINNED'
+
 export interface Warning {
-  code: string
+  code: WarningCode
   message: string
 }
 

@@ -1,4 +1,4 @@
-// One list of error codes: the Rust enum's (core/src/error.rs) is the source;
+// One list of error codes: the Rust enum's (core/src/error/mod.rs) is the source;
 // index.d.ts's ErrorCode, the CLI's exit map and the --json schema must name
 // exactly the same codes, plus the CLI's own. A code added in one place and
 // not the others fails here.
@@ -20,7 +20,7 @@ const CLI_CODES = ['ERR_CONFIRMATION_REQUIRED', 'ERR_DECLINED', 'ERR_USAGE', 'ER
 const JS_CODES = ['ERR_NO_BINARY'];
 
 test('the Rust enum, index.d.ts, the CLI exit map and the --json schema name the same codes', () => {
-  const rust = sorted([...read('core/src/error.rs').matchAll(/=> "((?:ERR|ABORT)_[A-Z_]+)"/g)].map((m) => m[1]));
+  const rust = sorted([...read('core/src/error/mod.rs').matchAll(/=> "((?:ERR|ABORT)_[A-Z_]+)"/g)].map((m) => m[1]));
   assert.ok(rust.length >= 17, rust.join(' '));
   const dts = read('index.d.ts');
   const union = dts.slice(dts.indexOf('export type ErrorCode'), dts.indexOf('\n\n', dts.indexOf('export type ErrorCode')));
@@ -57,4 +57,12 @@ test('README and SECURITY.md name every error code in the row of the exit status
       assert.ok(row.includes(`\`${code}\``), `${doc}: the row of exit ${status} does not name ${code}`);
     }
   }
+});
+
+test("the Rust enum and index.d.ts name the same warning codes", () => {
+  const rust = sorted([...read('core/src/warning.rs').matchAll(/rename = "(WARN_[A-Z_]+)"/g)].map((m) => m[1]));
+  assert.ok(rust.length >= 7, rust.join(' '));
+  const dts = read('index.d.ts');
+  const union = dts.slice(dts.indexOf('export type WarningCode'), dts.indexOf('\n\n', dts.indexOf('export type WarningCode')));
+  assert.deepStrictEqual(sorted([...union.matchAll(/'([A-Z_]+)'/g)].map((m) => m[1])), rust);
 });

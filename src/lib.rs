@@ -3,21 +3,21 @@
 //! stable `code`, because napi-rs promises can only reject with its own
 //! status codes.
 
+use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use keyrotate_core::cancel::Cancel;
 use keyrotate_core::connection::{self as connection, ConnectionTarget};
 use keyrotate_core::key::{self, Key, KeyPair, KeyPolicy};
-use keyrotate_core::locations::{Location, Registry};
-use keyrotate_core::report::{Rejection, RotationReport};
-use keyrotate_core::rotation::{self, Progress};
-use keyrotate_core::{Error, KeyRole};
+use keyrotate_core::outcome::{DatabaseDescribed, KeysChecked, LocationListed, Outcome};
+use keyrotate_core::rotation::{self, Actor, ColumnArg, Progress, Requested};
+use keyrotate_core::KeyRole;
 use napi::bindgen_prelude::{Buffer, Either, Function, JsObjectValue, Object, PromiseRaw};
 use napi::threadsafe_function::{ThreadsafeFunction, ThreadsafeFunctionCallMode};
 use napi::{Env, Status};
 use napi_derive::napi;
-use serde_json::{json, Value};
+use serde_json::Value;
 use zeroize::Zeroizing;
 
 /// A key from JS: a string (as in `ENCRYPTION_KEY`) or a Buffer of its UTF-8.
@@ -68,82 +68,46 @@ fn key_bytes(input: KeyInput) -> Zeroizing<Vec<u8>> {
     }
 }
 
-fn policy(options: &Option<NativeOptions>) -> KeyPolicy {
-    KeyPolicy {
-        allow_whitespace: options
-            .as_ref()
-            .and_then(|o| o.allow_whitespace)
-            .unwrap_or(false),
-    }
-}
-
-/// The shipped registry plus the caller's locations.
-fn registry(options: &Option<NativeOptions>) -> keyrotate_core::Result<Registry> {
-    let mut registry = Registry::defaults();
-    let Some(options) = options else {
-        return Ok(registry);
+/// JS's options as the core's request; defaults are the core's to fill.
+fn requested(options: Option<NativeOptions>) -> Requested {
+    let Some(o) = options else {
+        return Requested::default();
     };
-    if let Some(path) = &options.columns_file {
-        registry.add_file_at(std::path::Path::new(path))?;
+    Requested {
+        dry_run: o.dry_run,
+        columns: o
+            .columns
+            .into_iter()
+            .flatten()
+            .map(|c| match c {
+                Either::A(spec) => ColumnArg::Spec(spec),
+                Either::B(c) => ColumnArg::Parts {
+                    schema: c.schema,
+                    table: c.table,
+                    primary_key: c.primary_key,
+                    column: c.column,
+                },
+            })
+            .collect(),
+        columns_file: o.columns_file.map(PathBuf::from),
+        lock_timeout: o.lock_timeout_ms.map(|ms| Duration::from_millis(ms.into())),
+        discover: o.discover,
+        allow_unregistered: o.allow_unregistered,
+        allow_whitespace: o.allow_whitespace,
+        batch_size: o.batch_size.map(|b| b as usize),
+        kg_pinned_to_old_key: o.kg_pinned_to_old_key,
+        kg_relink: o.kg_relink,
+        actor: Actor {
+            os_user: o.audit_user,
+            host: o.audit_host,
+        },
+        schema: o.schema,
     }
-    for spec in options.columns.iter().flatten() {
-        registry.add(match spec {
-            Either::A(s) => Location::parse_spec(s)?,
-            Either::B(c) => {
-                Location::plain(c.schema.as_deref(), &c.table, &c.primary_key, &c.column)?
-            }
-        });
-    }
-    Ok(registry)
 }
 
-fn rotate_options(
-    options: &Option<NativeOptions>,
-    cancel: &Cancel,
-) -> keyrotate_core::Result<rotation::RotateOptions> {
-    let mut out = rotation::RotateOptions {
-        registry: registry(options)?,
-        cancel: cancel.clone(),
-        ..rotation::RotateOptions::default()
-    };
-    if let Some(o) = options {
-        out.dry_run = o.dry_run.unwrap_or(false);
-        out.allow_unregistered = o.allow_unregistered.unwrap_or(false);
-        if let Some(ms) = o.lock_timeout_ms {
-            out.lock_timeout = Duration::from_millis(ms.into());
-        }
-        out.discover = o.discover.unwrap_or(true);
-        if let Some(b) = o.batch_size {
-            out.batch_size = b as usize;
-        }
-        out.graph_key = match (o.kg_relink, o.kg_pinned_to_old_key) {
-            (Some(true), _) => rotation::GraphKey::Relink,
-            (_, Some(to_old_key)) => rotation::GraphKey::Pinned { to_old_key },
-            _ => rotation::GraphKey::Unpinned,
-        };
-        out.actor = rotation::Actor {
-            os_user: o.audit_user.clone(),
-            host: o.audit_host.clone(),
-        };
-        out.schema = o.schema.clone();
-    }
-    Ok(out)
-}
-
-/// Verify takes the options a rotation shares with it; the rest do not apply.
-fn verify_options(
-    options: &Option<NativeOptions>,
-    cancel: &Cancel,
-) -> keyrotate_core::Result<rotation::VerifyOptions> {
-    let shared = rotate_options(options, cancel)?;
-    Ok(rotation::VerifyOptions {
-        registry: shared.registry,
-        discover: shared.discover,
-        batch_size: shared.batch_size,
-        cancel: shared.cancel,
-        graph_key: shared.graph_key,
-        schema: shared.schema,
-    })
+/// An outcome as the plain object JS receives.
+fn js<T: serde::Serialize>(outcome: Outcome<T>) -> Value {
+    serde_json::to_value(outcome).unwrap_or(Value::Null)
 }
 
 fn progress_sink(callback: Option<ProgressCallback>) -> impl Fn(&Progress) + Sync {
@@ -152,38 +116,6 @@ fn progress_sink(callback: Option<ProgressCallback>) -> impl Fn(&Progress) + Syn
             // Non-blocking: a slow JS callback must never stall the rotation
             // that holds the table locks.
             cb.call(event, ThreadsafeFunctionCallMode::NonBlocking);
-        }
-    }
-}
-
-fn failure(e: &Error) -> Value {
-    json!({
-        "ok": false,
-        "code": e.code(),
-        "message": e.to_string(),
-        "hint": e.hint(),
-        "details": e.details(),
-    })
-}
-
-fn outcome<T: serde::Serialize>(result: keyrotate_core::Result<T>) -> Value {
-    match result {
-        Ok(report) => json!({ "ok": true, "value": report }),
-        Err(e) => failure(&e),
-    }
-}
-
-/// A rejected rotation keeps its report (a dry run's findings) beside the
-/// error.
-fn rotation_outcome(result: Result<RotationReport, Rejection>) -> Value {
-    match result {
-        Ok(report) => json!({ "ok": true, "value": report }),
-        Err(rejection) => {
-            let mut value = failure(&rejection.error);
-            if let (Some(report), Some(fields)) = (rejection.report, value.as_object_mut()) {
-                fields.insert("report".into(), json!(report));
-            }
-            value
         }
     }
 }
@@ -255,21 +187,21 @@ impl Run {
     ) -> napi::Result<PromiseRaw<'env, Value>> {
         trust_this_nodes_cas(env, &database_url)?;
         let (old, new) = (key_bytes(old_key), key_bytes(new_key));
-        let policy = policy(&options);
+        let requested = requested(options);
         let cancel = self.cancel.clone();
         env.spawn_future(async move {
             let sink = progress_sink(on_progress);
-            Ok(rotation_outcome(
+            Ok(js(Outcome::of_rotation(
                 async {
                     // Keys first: a bad key must never cost a connection attempt.
-                    let keys = KeyPair::parse(&old, &new, policy)?;
+                    let keys = KeyPair::parse(&old, &new, requested.key_policy())?;
                     drop((old, new));
-                    let opts = rotate_options(&options, &cancel)?;
+                    let opts = requested.rotate(&cancel)?;
                     let target = ConnectionTarget::parse(&database_url)?;
                     rotation::rotate(Arc::new(keys), &target, &opts, &sink).await
                 }
                 .await,
-            ))
+            )))
         })
     }
 
@@ -285,20 +217,21 @@ impl Run {
     ) -> napi::Result<PromiseRaw<'env, Value>> {
         trust_this_nodes_cas(env, &database_url)?;
         let material = key_bytes(key);
-        let policy = policy(&options);
+        let requested = requested(options);
         let cancel = self.cancel.clone();
         env.spawn_future(async move {
             let sink = progress_sink(on_progress);
-            Ok(outcome(
+            Ok(js(Outcome::of(
                 async {
-                    let (key, warnings) = Key::parse(KeyRole::Verify, &material, policy)?;
+                    let (key, warnings) =
+                        Key::parse(KeyRole::Verify, &material, requested.key_policy())?;
                     drop(material);
-                    let opts = verify_options(&options, &cancel)?;
+                    let opts = requested.verify(&cancel)?;
                     let target = ConnectionTarget::parse(&database_url)?;
                     rotation::verify(Arc::new(key), warnings, &target, &opts, &sink).await
                 }
                 .await,
-            ))
+            )))
         })
     }
 }
@@ -310,7 +243,9 @@ pub fn fingerprint(key: KeyInput, allow_whitespace: Option<bool>) -> Value {
     let policy = KeyPolicy {
         allow_whitespace: allow_whitespace.unwrap_or(false),
     };
-    outcome(Key::parse(KeyRole::Verify, &material, policy).map(|(k, _)| k.fingerprint().to_owned()))
+    js(Outcome::of(
+        Key::parse(KeyRole::Verify, &material, policy).map(|(k, _)| k.fingerprint().to_owned()),
+    ))
 }
 
 /// A new random key the backend accepts.
@@ -326,26 +261,18 @@ pub fn check_keys(old_key: KeyInput, new_key: KeyInput, allow_whitespace: Option
     let policy = KeyPolicy {
         allow_whitespace: allow_whitespace.unwrap_or(false),
     };
-    outcome(KeyPair::parse(&old, &new, policy).map(|k| {
-        json!({
-            "oldKeyFingerprint": k.old.fingerprint(),
-            "newKeyFingerprint": k.new.fingerprint(),
-            "warnings": k.warnings,
-        })
-    }))
+    js(Outcome::of(
+        KeyPair::parse(&old, &new, policy).map(|k| KeysChecked::from(&k)),
+    ))
 }
 
 /// Parse a connection string without connecting: what a confirmation prompt
 /// shows (host, database, schema, notices), never the password.
 #[napi(ts_return_type = "NativeOutcome")]
 pub fn describe_database(database_url: String) -> Value {
-    outcome(ConnectionTarget::parse(&database_url).map(|t| {
-        json!({
-            "database": t.describe(),
-            "target": t.identity(),
-            "notices": t.notices(),
-        })
-    }))
+    js(Outcome::of(
+        ConnectionTarget::parse(&database_url).map(|t| DatabaseDescribed::from(&t)),
+    ))
 }
 
 /// The locations a run with these options would look at, in the schema
@@ -354,25 +281,15 @@ pub fn describe_database(database_url: String) -> Value {
 #[napi(ts_return_type = "NativeOutcome")]
 pub fn describe_locations(options: Option<NativeOptions>, schema: Option<String>) -> Value {
     let schema = schema.unwrap_or_else(|| "public".to_owned());
-    outcome(
-        registry(&options)
+    js(Outcome::of(
+        requested(options)
+            .registry()
             .and_then(|r| r.resolve(&schema))
             .map(|locations| {
                 locations
                     .iter()
-                    .map(|l| {
-                        json!({
-                            "schema": l.schema,
-                            "table": l.table,
-                            "primaryKey": l.primary_key,
-                            "column": l.column,
-                            "member": l.member,
-                            "aad": l.aad.kind(),
-                            "where": (!l.filter.is_empty())
-                                .then(|| l.filter.iter().cloned().collect::<std::collections::BTreeMap<_, _>>()),
-                        })
-                    })
+                    .map(LocationListed::from)
                     .collect::<Vec<_>>()
             }),
-    )
+    ))
 }

@@ -11,6 +11,7 @@ use sha2::{Digest, Sha256};
 use zeroize::Zeroizing;
 
 use crate::error::{Error, KeyRole, Result};
+use crate::warning::{Warning, WarningCode};
 
 /// AES-256-GCM with the backend's 16-byte IV.
 pub(crate) type Cipher = AesGcm<Aes256, U16>;
@@ -106,13 +107,6 @@ pub struct KeyPolicy {
     pub allow_whitespace: bool,
 }
 
-/// Something worth telling the operator that does not stop the run.
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
-pub struct Warning {
-    pub code: &'static str,
-    pub message: String,
-}
-
 /// An `ENCRYPTION_KEY`, reduced to the 32 bytes the backend actually uses.
 /// The raw key is wiped as soon as it is derived; the AES key schedule lives
 /// in the cipher, which zeroizes itself on drop.
@@ -172,7 +166,7 @@ impl Key {
                     ))
                 }
                 KeyRole::Old | KeyRole::Verify => warnings.push(Warning {
-                    code: "WARN_KEY_PLACEHOLDER",
+                    code: WarningCode::KeyPlaceholder,
                     message: format!(
                         "the {role} looks like a placeholder; rotating off it is the right move"
                     ),

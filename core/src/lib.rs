@@ -11,7 +11,9 @@ pub mod error;
 pub mod ident;
 pub mod key;
 pub mod locations;
+pub mod outcome;
 pub mod report;
 pub mod rotation;
+pub mod warning;
 
 pub use error::{Error, KeyRole, Result, ValueAddress};

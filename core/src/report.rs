@@ -9,8 +9,8 @@ use serde::Serialize;
 
 use crate::connection::DatabaseIdentity;
 use crate::error::{Error, Place, ValueAddress};
-use crate::key::Warning;
 use crate::locations::Location;
+use crate::warning::Warning;
 
 /// At most this many failures are listed in a report; the count is exact.
 pub const MAX_LISTED_FAILURES: usize = 100;

@@ -14,8 +14,9 @@ use tokio_postgres::Transaction;
 
 use crate::error::Result;
 use crate::ident::quote_ident;
-use crate::key::{KeyPair, Warning};
+use crate::key::KeyPair;
 use crate::report::{LocationStatus, RotationReport};
+use crate::warning::{Warning, WarningCode};
 
 use super::dberror::db_error;
 
@@ -91,7 +92,7 @@ pub async fn record(
                 .map(|d| format!("[{}] {}", d.code().code(), d.message()))
                 .unwrap_or_else(|| e.to_string());
             report.findings.warnings.push(Warning {
-                code: "WARN_AUDIT_NOT_WRITTEN",
+                code: WarningCode::AuditNotWritten,
                 message: format!("{schema}.{TABLE} exists but refused the rotation's event ({why}); the rotation is committed without it"),
             });
             Ok(None)

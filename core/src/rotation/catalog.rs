@@ -6,9 +6,9 @@ use tokio_postgres::types::Type;
 use tokio_postgres::{Client, Transaction};
 
 use crate::error::{Error, Missing, Result, Unsupported};
-use crate::key::Warning;
 use crate::locations::{Location, Origin};
 use crate::report::{Findings, LocationReport, LocationStatus};
+use crate::warning::{Warning, WarningCode};
 
 use super::dberror::db_error;
 use super::plan::{ColumnKind, TablePlan};
@@ -257,7 +257,7 @@ fn check_location(
 fn warn_about_triggers(schema: &str, table: &str, info: &TableInfo, findings: &mut Findings) {
     if info.triggers > 0 {
         findings.warnings.push(Warning {
-            code: "WARN_TABLE_TRIGGERS",
+            code: WarningCode::TableTriggers,
             message: format!(
                 "{schema}.{table} has {} user trigger(s); they fire on the rotation's UPDATE and may change other columns",
                 info.triggers

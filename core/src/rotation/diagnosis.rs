@@ -4,8 +4,8 @@
 //! and a real run over the same data reach the same verdict, here.
 
 use crate::error::{Error, Result};
-use crate::key::Warning;
 use crate::report::{DiscoveredColumn, Findings, RotationReport};
+use crate::warning::{Warning, WarningCode};
 
 use super::graph;
 use super::options::RotateOptions;
@@ -30,7 +30,7 @@ pub(super) fn unregistered(
         });
     }
     findings.warnings.extend(discovered.iter().map(|d| Warning {
-        code: "WARN_UNREGISTERED_CIPHERTEXT",
+        code: WarningCode::UnregisteredCiphertext,
         message: format!(
             "{} is not in the registry but holds values that open with the old key; {}",
             d.place,

@@ -13,8 +13,8 @@ use tokio_postgres::Transaction;
 
 use crate::error::{Error, Result};
 use crate::ident::quote_ident;
-use crate::key::Warning;
 use crate::report::{Findings, KeyedBy, KnowledgeGraph};
+use crate::warning::{Warning, WarningCode};
 
 use super::dberror::db_error;
 
@@ -79,13 +79,13 @@ pub async fn survey(
     };
     if graph.has_rows && key == (GraphKey::Pinned { to_old_key: false }) {
         findings.warnings.push(Warning {
-            code: "WARN_KG_PIN_DIFFERS",
+            code: WarningCode::KgPinDiffers,
             message: "KG_HASH_SECRET is set but is not the old ENCRYPTION_KEY: fine if the knowledge graph was built with it; if it was set only for this rotation, set it to the old ENCRYPTION_KEY exactly (all of it), or the graph is re-keyed anyway".into(),
         });
     }
     if graph.unresolved() {
         findings.warnings.push(Warning {
-            code: "WARN_KG_UNPINNED",
+            code: WarningCode::KgUnpinned,
             message: format!("{schema}.{TABLE} holds hashes keyed by ENCRYPTION_KEY (KG_HASH_SECRET is not set): changing the key re-keys the knowledge graph"),
         });
     }

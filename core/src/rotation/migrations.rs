@@ -6,9 +6,9 @@ use tokio_postgres::types::Type;
 use tokio_postgres::Transaction;
 
 use crate::ident::quote_ident;
-use crate::key::Warning;
 use crate::locations::KnownMigrations;
 use crate::report::{Findings, Migrations};
+use crate::warning::{Warning, WarningCode};
 use crate::Result;
 
 use super::dberror::db_error;
@@ -70,7 +70,7 @@ pub async fn read(
     report.unknown = names.into_iter().filter(|n| !known.knows(n)).collect();
     if !report.unknown.is_empty() {
         findings.warnings.push(Warning {
-            code: "WARN_UNKNOWN_MIGRATIONS",
+            code: WarningCode::UnknownMigrations,
             message: format!(
                 "the database has {} migration(s) this registry does not know ({}); a newer release may seal secrets in places the registry does not list. Check its release notes, and add such locations with --columns-file",
                 report.unknown.len(),

@@ -24,6 +24,7 @@ mod migrations;
 mod options;
 mod plan;
 mod progress;
+mod requested;
 mod scan;
 mod schema;
 pub mod session;
@@ -38,11 +39,12 @@ use tokio_postgres::{Client, IsolationLevel, Transaction};
 
 use crate::connection::ConnectionTarget;
 use crate::error::{Error, Result};
-use crate::key::{Key, KeyPair, Warning};
+use crate::key::{Key, KeyPair};
 use crate::report::{
     self, DiscoveredColumn, Findings, KnowledgeGraph, LocationReport, Rejection, RotationReport,
     VerifyReport,
 };
+use crate::warning::Warning;
 
 pub use audit::Actor;
 use dberror::{commit_error, db_error};
@@ -50,6 +52,7 @@ use examine::Mode;
 pub use graph::GraphKey;
 pub use options::{RotateOptions, VerifyOptions, DEFAULT_BATCH_SIZE, DEFAULT_LOCK_TIMEOUT};
 pub use progress::{Progress, ProgressFn, TableProgress};
+pub use requested::{ColumnArg, Requested};
 use scan::Scan;
 use start::{cancellable, Checked, Opening, Started};
 use survey::Survey;

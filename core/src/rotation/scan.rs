@@ -1,5 +1,5 @@
 //! Streaming one table through the rotation: a reader fetches batches from
-//! a portal, a blocking worker does the crypto, and the writer settles each
+//! a cursor, a blocking worker does the crypto, and the writer settles each
 //! batch and sends one UPDATE for it, so the server rarely waits for the
 //! crypto and the crypto rarely waits for the server. Memory stays bounded
 //! by a handful of batches, whatever the table size.

@@ -12,9 +12,10 @@ use tokio_postgres::{CancelToken, Client};
 use crate::cancel::Cancel;
 use crate::connection::{ConnectionTarget, DatabaseIdentity};
 use crate::error::{Error, Result};
-use crate::key::{Key, Warning};
+use crate::key::Key;
 use crate::locations::{Location, Registry};
 use crate::report::{DiscoveredColumn, Findings};
+use crate::warning::Warning;
 
 use super::catalog;
 use super::discovery;
