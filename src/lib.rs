@@ -10,7 +10,8 @@ use std::time::Duration;
 use keyrotate_core::cancel::Cancel;
 use keyrotate_core::connection::{self as connection, ConnectionTarget};
 use keyrotate_core::key::{self, Key, KeyPair, KeyPolicy};
-use keyrotate_core::outcome::{DatabaseDescribed, KeysChecked, LocationListed, Outcome};
+use keyrotate_core::outcome::{DatabaseDescribed, KeysChecked, Outcome};
+use keyrotate_core::report::LocationDescription;
 use keyrotate_core::rotation::{self, Actor, ColumnArg, Progress, Requested};
 use keyrotate_core::KeyRole;
 use napi::bindgen_prelude::{Buffer, Either, Function, JsObjectValue, Object, PromiseRaw};
@@ -288,7 +289,7 @@ pub fn describe_locations(options: Option<NativeOptions>, schema: Option<String>
             .map(|locations| {
                 locations
                     .iter()
-                    .map(LocationListed::from)
+                    .map(LocationDescription::from)
                     .collect::<Vec<_>>()
             }),
     ))

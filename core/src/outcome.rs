@@ -8,7 +8,6 @@ use serde::Serialize;
 use crate::connection::{ConnectionTarget, DatabaseIdentity};
 use crate::error::{Error, Result};
 use crate::key::KeyPair;
-use crate::locations::Location;
 use crate::report::{Rejection, RotationReport};
 use crate::warning::Warning;
 
@@ -114,35 +113,6 @@ impl From<&ConnectionTarget> for DatabaseDescribed {
             database: target.describe(),
             target: target.identity(),
             notices: target.notices().to_vec(),
-        }
-    }
-}
-
-/// A location a run would look at, as a confirmation prompt lists it.
-#[derive(Debug, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub struct LocationListed {
-    pub schema: Option<String>,
-    pub table: String,
-    pub primary_key: String,
-    pub column: String,
-    pub member: Option<String>,
-    /// `none`, `constant` or `template`: never a row's AAD.
-    pub aad: &'static str,
-    #[serde(rename = "where")]
-    pub filter: Option<std::collections::BTreeMap<String, String>>,
-}
-
-impl From<&Location> for LocationListed {
-    fn from(l: &Location) -> Self {
-        LocationListed {
-            schema: l.schema.clone(),
-            table: l.table.clone(),
-            primary_key: l.primary_key.clone(),
-            column: l.column.clone(),
-            member: l.member.clone(),
-            aad: l.aad.kind(),
-            filter: (!l.filter.is_empty()).then(|| l.filter.iter().cloned().collect()),
         }
     }
 }

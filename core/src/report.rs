@@ -25,13 +25,11 @@ pub enum LocationStatus {
     Absent,
 }
 
-/// Counts for one location. `alreadyOnNewKey` means "opens with the new key"
-/// in a rotation and "opens with the given key" in a verify, so both reports
-/// read the same way. For a processed location,
-/// `rows = reencrypted + alreadyOnNewKey + empty + failed`.
+/// A location as a run looks for it: what `describeLocations` lists and
+/// every location report begins with.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct LocationReport {
+pub struct LocationDescription {
     pub schema: String,
     pub table: String,
     pub primary_key: String,
@@ -43,6 +41,32 @@ pub struct LocationReport {
     /// The row filter's columns and values, when the location has one.
     #[serde(rename = "where")]
     pub filter: Option<BTreeMap<String, String>>,
+}
+
+impl From<&Location> for LocationDescription {
+    /// Of a resolved location (its schema filled in).
+    fn from(location: &Location) -> Self {
+        LocationDescription {
+            schema: location.schema.clone().unwrap_or_default(),
+            table: location.table.clone(),
+            primary_key: location.primary_key.clone(),
+            column: location.column.clone(),
+            member: location.member.clone(),
+            aad: location.aad.kind(),
+            filter: filter_of(location),
+        }
+    }
+}
+
+/// Counts for one location. `alreadyOnNewKey` means "opens with the new key"
+/// in a rotation and "opens with the given key" in a verify, so both reports
+/// read the same way. For a processed location,
+/// `rows = reencrypted + alreadyOnNewKey + empty + failed`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LocationReport {
+    #[serde(flatten)]
+    pub location: LocationDescription,
     pub status: LocationStatus,
     /// Why an absent location is absent.
     pub absent_reason: Option<String>,
@@ -58,13 +82,7 @@ pub struct LocationReport {
 impl LocationReport {
     pub fn new(location: &Location, status: LocationStatus) -> Self {
         LocationReport {
-            schema: location.schema.clone().unwrap_or_default(),
-            table: location.table.clone(),
-            primary_key: location.primary_key.clone(),
-            column: location.column.clone(),
-            member: location.member.clone(),
-            aad: location.aad.kind(),
-            filter: filter_of(location),
+            location: LocationDescription::from(location),
             status,
             absent_reason: None,
             rows: 0,
@@ -77,11 +95,7 @@ impl LocationReport {
 
     /// Whether this report is about `location`.
     pub fn is_for(&self, location: &Location) -> bool {
-        location.schema.as_deref() == Some(self.schema.as_str())
-            && location.table == self.table
-            && location.column == self.column
-            && location.member == self.member
-            && filter_of(location) == self.filter
+        LocationDescription::from(location) == self.location
     }
 }
 
@@ -266,7 +280,7 @@ pub fn table_count(locations: &[LocationReport]) -> u64 {
     let mut seen: Vec<(&str, &str)> = locations
         .iter()
         .filter(|c| c.status == LocationStatus::Processed)
-        .map(|c| (c.schema.as_str(), c.table.as_str()))
+        .map(|c| (c.location.schema.as_str(), c.location.table.as_str()))
         .collect();
     seen.sort_unstable();
     seen.dedup();

@@ -110,13 +110,14 @@ fn metadata(keys: &KeyPair, actor: &Actor, duration_ms: u64, report: &RotationRe
         .iter()
         .filter(|l| l.status == LocationStatus::Processed)
         .map(|l| {
-            let member = l
+            let place = &l.location;
+            let member = place
                 .member
                 .as_ref()
                 .map(|m| format!(".{m}"))
                 .unwrap_or_default();
             json!({
-                "location": format!("{}.{}.{}{member}", l.schema, l.table, l.column),
+                "location": format!("{}.{}.{}{member}", place.schema, place.table, place.column),
                 "reencrypted": l.reencrypted,
                 "alreadyOnNewKey": l.already_on_new_key,
                 "empty": l.empty,
