@@ -3,16 +3,18 @@
 //! instead, as Node's `ca` option replaces both), and the client
 //! certificate with its key.
 
+use std::fmt;
 use std::fs;
-use std::path::Path;
+use std::io;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
 
 use rustls::client::ResolvesClientCert;
-use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::pem::{self, PemObject};
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use rustls::sign::CertifiedKey;
 use rustls::{RootCertStore, SignatureScheme};
-use x509_cert::der::{Decode, Encode};
+use x509_cert::der::{self, Decode, Encode};
 use x509_cert::Certificate;
 use zeroize::Zeroizing;
 
@@ -26,19 +28,139 @@ pub(super) const EXTRA_CA_VARIABLE: &str = "NODE_EXTRA_CA_CERTS";
 /// handed them over.
 static NODE_BUNDLED_CAS: OnceLock<RootCertStore> = OnceLock::new();
 
+/// A file TLS reads, named as the operator names it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum TlsFile {
+    /// `sslrootcert`: the CAs that replace the defaults.
+    RootCert,
+    /// `NODE_EXTRA_CA_CERTS`: CAs added to the defaults.
+    ExtraCas,
+    /// `sslcert`: the client certificate (chain).
+    ClientCert,
+}
+
+impl fmt::Display for TlsFile {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            TlsFile::RootCert => "sslrootcert",
+            TlsFile::ExtraCas => EXTRA_CA_VARIABLE,
+            TlsFile::ClientCert => "sslcert",
+        })
+    }
+}
+
+/// Why a CA file, the client certificate or its key cannot be used. Each
+/// names the file and its path, never what it holds.
+#[derive(Debug)]
+pub(super) enum FileError {
+    /// The certificate file cannot be read, or is not PEM.
+    Unreadable {
+        file: TlsFile,
+        path: PathBuf,
+        why: pem::Error,
+    },
+    /// The certificate file holds no PEM certificate.
+    NoCertificate { file: TlsFile, path: PathBuf },
+    /// A certificate in a CA file cannot be a trust anchor.
+    NotACa {
+        file: TlsFile,
+        path: PathBuf,
+        why: rustls::Error,
+    },
+    /// `sslkey` cannot be read.
+    KeyUnreadable { path: PathBuf, why: io::Error },
+    /// `sslkey` is encrypted, and a URL cannot give its passphrase.
+    KeyEncrypted { path: PathBuf },
+    /// `sslkey` holds no PEM private key.
+    NoKey { path: PathBuf, why: pem::Error },
+    /// The key and the certificate do not make one client identity.
+    Mismatch {
+        cert: PathBuf,
+        key: PathBuf,
+        why: Mismatch,
+    },
+}
+
+/// Why `sslkey` cannot be used with `sslcert`.
+#[derive(Debug)]
+pub(super) enum Mismatch {
+    /// rustls cannot sign with the key.
+    KeyUnusable(rustls::Error),
+    /// The certificate's public key cannot be read.
+    CertificateUnreadable(der::Error),
+    /// The key belongs to another certificate.
+    OtherCertificate,
+    /// The key's public half is unknown, so the pair cannot be checked.
+    PublicHalfUnknown,
+}
+
+impl fmt::Display for FileError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            FileError::Unreadable { file, path, why } => {
+                write!(f, "cannot read {file} {}: {why}", path.display())
+            }
+            FileError::NoCertificate { file, path } => {
+                write!(f, "{file} {} holds no PEM certificate", path.display())
+            }
+            FileError::NotACa { file, path, why } => write!(
+                f,
+                "{file} {} holds a certificate that cannot be a CA: {why}",
+                path.display()
+            ),
+            FileError::KeyUnreadable { path, why } => {
+                write!(f, "cannot read sslkey {}: {why}", path.display())
+            }
+            FileError::KeyEncrypted { path } => {
+                let shown = path.display();
+                write!(
+                    f,
+                    "sslkey {shown} is encrypted with a passphrase, which a URL cannot supply (node-postgres cannot use it either); \
+                     write an unencrypted copy readable only by you (openssl pkey -in {shown} -out client.key) and give that"
+                )
+            }
+            FileError::NoKey { path, why } => write!(
+                f,
+                "sslkey {} holds no PEM private key (PKCS#8, PKCS#1 or SEC1): {why}",
+                path.display()
+            ),
+            FileError::Mismatch { cert, key, why } => write!(
+                f,
+                "cannot use the client certificate {} with the key {}: {why}",
+                cert.display(),
+                key.display()
+            ),
+        }
+    }
+}
+
+impl fmt::Display for Mismatch {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Mismatch::KeyUnusable(why) => write!(f, "{why}"),
+            Mismatch::CertificateUnreadable(why) => {
+                write!(f, "the certificate cannot be read ({why})")
+            }
+            Mismatch::OtherCertificate => f.write_str("the key is not the certificate's"),
+            Mismatch::PublicHalfUnknown => {
+                f.write_str("the key's public half cannot be checked against the certificate")
+            }
+        }
+    }
+}
+
 /// Trust the CAs the running Node bundles (`tls.rootCertificates`, PEM) by
 /// default, instead of webpki-roots' copy of Mozilla's list, which is a
 /// few months apart from any given Node's (docs/connection.md). The first
 /// call wins; returns how many CAs are in use.
 pub fn trust_node_bundled_cas(pems: &[String]) -> Result<usize> {
+    let unusable = |why: &dyn fmt::Display| {
+        Error::internal(format!("a CA certificate Node bundles is unusable: {why}"))
+    };
     let mut store = RootCertStore::empty();
     for pem in pems {
-        CertificateDer::from_pem_slice(pem.as_bytes())
-            .map_err(|e| e.to_string())
-            .and_then(|cert| store.add(cert).map_err(|e| e.to_string()))
-            .map_err(|e| {
-                Error::internal(format!("a CA certificate Node bundles is unusable: {e}"))
-            })?;
+        let cert = CertificateDer::from_pem_slice(pem.as_bytes()).map_err(|e| unusable(&e))?;
+        store.add(cert).map_err(|e| unusable(&e))?;
     }
     Ok(NODE_BUNDLED_CAS.get_or_init(|| store).len())
 }
@@ -57,21 +179,17 @@ pub(super) fn default_cas() -> String {
 /// The client certificate (chain) and its key, from `sslcert` and `sslkey`.
 fn client_identity(
     files: &ClientFiles,
-) -> Result<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>), String> {
-    let certs = read_certificates(&files.cert, "sslcert")?;
-    let shown = files.key.display();
+) -> Result<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>), FileError> {
+    let certs = read_certificates(&files.cert, TlsFile::ClientCert)?;
+    let path = || files.key.clone();
     let pem = Zeroizing::new(
-        fs::read(&files.key).map_err(|e| format!("cannot read sslkey {shown}: {e}"))?,
+        fs::read(&files.key).map_err(|why| FileError::KeyUnreadable { path: path(), why })?,
     );
     if is_encrypted(&pem) {
-        return Err(format!(
-            "sslkey {shown} is encrypted with a passphrase, which a URL cannot supply (node-postgres cannot use it either); \
-             write an unencrypted copy readable only by you (openssl pkey -in {shown} -out client.key) and give that"
-        ));
+        return Err(FileError::KeyEncrypted { path: path() });
     }
-    let key = PrivateKeyDer::from_pem_slice(&pem).map_err(|e| {
-        format!("sslkey {shown} holds no PEM private key (PKCS#8, PKCS#1 or SEC1): {e}")
-    })?;
+    let key = PrivateKeyDer::from_pem_slice(&pem)
+        .map_err(|why| FileError::NoKey { path: path(), why })?;
     Ok((certs, key))
 }
 
@@ -84,30 +202,28 @@ fn client_identity(
 pub(super) fn client_certified_key(
     files: &ClientFiles,
     provider: &rustls::crypto::CryptoProvider,
-) -> Result<Arc<CertifiedKey>, String> {
+) -> Result<Arc<CertifiedKey>, FileError> {
     let (chain, key) = client_identity(files)?;
-    let (cert_shown, key_shown) = (files.cert.display(), files.key.display());
-    let refused = |why: String| {
-        format!("cannot use the client certificate {cert_shown} with the key {key_shown}: {why}")
+    let refused = |why: Mismatch| FileError::Mismatch {
+        cert: files.cert.clone(),
+        key: files.key.clone(),
+        why,
     };
     let signing = provider
         .key_provider
         .load_private_key(key)
-        .map_err(|e| refused(e.to_string()))?;
-    let end_entity = chain
-        .first()
-        .ok_or_else(|| format!("sslcert {cert_shown} holds no certificate"))?;
+        .map_err(|e| refused(Mismatch::KeyUnusable(e)))?;
+    let end_entity = chain.first().ok_or_else(|| FileError::NoCertificate {
+        file: TlsFile::ClientCert,
+        path: files.cert.clone(),
+    })?;
     let certificate_key = Certificate::from_der(end_entity.as_ref())
         .and_then(|c| c.tbs_certificate.subject_public_key_info.to_der())
-        .map_err(|e| refused(format!("the certificate cannot be read ({e})")))?;
+        .map_err(|e| refused(Mismatch::CertificateUnreadable(e)))?;
     match signing.public_key() {
         Some(key) if key.as_ref() == certificate_key.as_slice() => {}
-        Some(_) => return Err(refused("the key is not the certificate's".into())),
-        None => {
-            return Err(refused(
-                "the key's public half cannot be checked against the certificate".into(),
-            ))
-        }
+        Some(_) => return Err(refused(Mismatch::OtherCertificate)),
+        None => return Err(refused(Mismatch::PublicHalfUnknown)),
     }
     Ok(Arc::new(CertifiedKey::new(chain, signing)))
 }
@@ -131,13 +247,22 @@ fn is_encrypted(pem: &[u8]) -> bool {
     contains(b"-----BEGIN ENCRYPTED PRIVATE KEY-----") || contains(b"Proc-Type: 4,ENCRYPTED")
 }
 
-fn read_certificates(path: &Path, what: &str) -> Result<Vec<CertificateDer<'static>>, String> {
-    let shown = path.display();
+fn read_certificates(
+    path: &Path,
+    file: TlsFile,
+) -> Result<Vec<CertificateDer<'static>>, FileError> {
     let certs = CertificateDer::pem_file_iter(path)
         .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
-        .map_err(|e| format!("cannot read {what} {shown}: {e}"))?;
+        .map_err(|why| FileError::Unreadable {
+            file,
+            path: path.to_owned(),
+            why,
+        })?;
     if certs.is_empty() {
-        return Err(format!("{what} {shown} holds no PEM certificate"));
+        return Err(FileError::NoCertificate {
+            file,
+            path: path.to_owned(),
+        });
     }
     Ok(certs)
 }
@@ -157,16 +282,16 @@ impl Trust {
         }
     }
 
-    pub(super) fn from_file(path: &Path) -> Result<Trust, String> {
+    pub(super) fn from_file(path: &Path) -> Result<Trust, FileError> {
         let mut trust = Trust::none();
-        trust.add_file(path, "sslrootcert")?;
+        trust.add_file(path, TlsFile::RootCert)?;
         Ok(trust)
     }
 
     /// Node's default: the Mozilla CAs it bundles (webpki-roots, also
     /// Mozilla's list, outside Node), plus the file `NODE_EXTRA_CA_CERTS`
     /// names.
-    pub(super) fn node_default() -> Result<Trust, String> {
+    pub(super) fn node_default() -> Result<Trust, FileError> {
         let mut trust = Trust {
             store: match NODE_BUNDLED_CAS.get() {
                 Some(store) => store.clone(),
@@ -175,19 +300,20 @@ impl Trust {
             certs: Vec::new(),
         };
         if let Some(path) = std::env::var_os(EXTRA_CA_VARIABLE).filter(|p| !p.is_empty()) {
-            trust.add_file(Path::new(&path), EXTRA_CA_VARIABLE)?;
+            trust.add_file(Path::new(&path), TlsFile::ExtraCas)?;
         }
         Ok(trust)
     }
 
-    fn add_file(&mut self, path: &Path, what: &str) -> Result<(), String> {
-        for cert in read_certificates(path, what)? {
-            self.store.add(cert.clone()).map_err(|e| {
-                format!(
-                    "{what} {} holds a certificate that cannot be a CA: {e}",
-                    path.display()
-                )
-            })?;
+    fn add_file(&mut self, path: &Path, file: TlsFile) -> Result<(), FileError> {
+        for cert in read_certificates(path, file)? {
+            self.store
+                .add(cert.clone())
+                .map_err(|why| FileError::NotACa {
+                    file,
+                    path: path.to_owned(),
+                    why,
+                })?;
             self.certs.push(cert);
         }
         Ok(())

@@ -1,20 +1,78 @@
-//! Connecting: the tokio-postgres configuration, the session's own
-//! settings, and failures rendered in words an operator can act on.
+//! Connecting: the tokio-postgres configuration, and the checks that the
+//! session can serve a run, with failures as typed reasons until they
+//! leave as `Error::DbConnect`.
+
+use std::fmt;
+use std::time::Duration;
 
 use deadpool_postgres::tokio_postgres::config::{SslMode, SslNegotiation};
 use deadpool_postgres::tokio_postgres::error::SqlState;
-use std::time::Duration;
-
 use deadpool_postgres::tokio_postgres::types::Type;
 use deadpool_postgres::tokio_postgres::{self, CancelToken, NoTls};
-use deadpool_postgres::{Manager, ManagerConfig, Object, Pool, PoolError};
-use rustls::{AlertDescription, CertificateError};
+use deadpool_postgres::{BuildError, Manager, ManagerConfig, Object, Pool, PoolError};
 use tokio_postgres_rustls::MakeRustlsConnect;
 
+use super::refusal::Failure;
+use super::rustls_config::{client_config, ConfigError};
+use super::target::{ConnectionTarget, Host};
 use super::tls::Tls;
-use super::{ConnectionTarget, Host};
 use crate::ident::quote_ident;
 use crate::{Error, Result};
+
+/// Why a connection cannot serve a run. Each becomes `Error::DbConnect`,
+/// with these words as its reason.
+#[derive(Debug)]
+enum ConnectError {
+    /// `connect_timeout` passed without the server answering.
+    NoAnswer(Duration),
+    /// TLS cannot be set up: a file it needs, or rustls itself.
+    Tls(ConfigError),
+    /// The pool of one cannot be built.
+    Pool(BuildError),
+    /// Catch-all: the pool failed to hand out a connection other than by
+    /// the server's or the driver's error.
+    PoolGet(PoolError),
+    /// The server or the driver refused the connection.
+    Refused(Failure),
+    /// A statement checking the session failed.
+    Session(Failure),
+    /// The schema exists, and this user may not use it.
+    SchemaNotUsable(String),
+    /// The schema does not exist in this database.
+    SchemaMissing(String),
+    /// A pooler in statement mode, which cannot hold a transaction.
+    StatementPooler,
+}
+
+impl fmt::Display for ConnectError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ConnectError::NoAnswer(limit) => write!(
+                f,
+                "no answer within {} s (raise connect_timeout in the URL to wait longer)",
+                limit.as_secs()
+            ),
+            ConnectError::Tls(e) => write!(f, "{e}"),
+            ConnectError::Pool(e) => write!(f, "cannot set up the connection: {e}"),
+            ConnectError::PoolGet(e) => write!(f, "{e}"),
+            ConnectError::Refused(failure) => write!(f, "{failure}"),
+            ConnectError::Session(failure) => write!(f, "cannot set up the session: {failure}"),
+            ConnectError::SchemaNotUsable(schema) => write!(
+                f,
+                "this user may not use schema {} (check ?schema= in the URL, and the user's grants)",
+                quote_ident(schema)
+            ),
+            ConnectError::SchemaMissing(schema) => write!(
+                f,
+                "schema {} does not exist in this database (check ?schema= in the URL)",
+                quote_ident(schema)
+            ),
+            ConnectError::StatementPooler => f.write_str(
+                "the connection goes through a pooler in statement mode (PgBouncer pool_mode = statement), which cannot run a transaction, and a rotation is one: connect directly, or through a pool in session or transaction mode",
+            ),
+        }
+    }
+}
 
 pub(super) async fn connect(target: &ConnectionTarget) -> Result<Object> {
     let attempt = try_connect(target);
@@ -24,17 +82,12 @@ pub(super) async fn connect(target: &ConnectionTarget) -> Result<Object> {
         // rotation at 3 a.m.
         Some(limit) => tokio::time::timeout(limit, attempt)
             .await
-            .unwrap_or_else(|_| {
-                Err(format!(
-                    "no answer within {} s (raise connect_timeout in the URL to wait longer)",
-                    limit.as_secs()
-                ))
-            }),
+            .unwrap_or(Err(ConnectError::NoAnswer(limit))),
         None => attempt.await,
     };
     outcome.map_err(|reason| Error::DbConnect {
         target: target.describe(),
-        reason,
+        reason: reason.to_string(),
     })
 }
 
@@ -46,7 +99,7 @@ pub(super) async fn cancel(target: &ConnectionTarget, token: CancelToken) {
     let attempt = async {
         match &target.tls {
             None => token.cancel_query(NoTls).await,
-            Some(tls) => match tls.client_config() {
+            Some(tls) => match client_config(tls) {
                 Ok(config) => token.cancel_query(MakeRustlsConnect::new(config)).await,
                 Err(_) => Ok(()),
             },
@@ -55,52 +108,9 @@ pub(super) async fn cancel(target: &ConnectionTarget, token: CancelToken) {
     let _ = tokio::time::timeout(Duration::from_secs(1), attempt).await;
 }
 
-async fn try_connect(target: &ConnectionTarget) -> Result<Object, String> {
-    let config = pg_config(target);
-    let manager = match &target.tls {
-        None => Manager::from_config(config, NoTls, ManagerConfig::default()),
-        Some(tls) => Manager::from_config(
-            config,
-            MakeRustlsConnect::new(tls.client_config()?),
-            ManagerConfig::default(),
-        ),
-    };
-    let pool = Pool::builder(manager)
-        .max_size(1)
-        .build()
-        .map_err(|e| format!("cannot set up the connection: {e}"))?;
-    let client = pool.get().await.map_err(|e| match e {
-        PoolError::Backend(e) => render_error(&e, target),
-        other => other.to_string(),
-    })?;
-
-    // A missing schema would otherwise look like a database without
-    // encrypted columns, and a rotation would "succeed" having done
-    // nothing. Asked, not set: nothing session-level may outlive a run on a
-    // connection a pooler shares, so every statement names its schema.
-    let usable: Option<bool> = client
-        .query_typed_opt(
-            "SELECT pg_catalog.has_schema_privilege(n.oid, 'USAGE') FROM pg_catalog.pg_namespace n WHERE n.nspname = $1",
-            &[(&target.schema, Type::TEXT)],
-        )
-        .await
-        .map_err(|e| format!("cannot set up the session: {}", render_error(&e, target)))?
-        .map(|row| row.get(0));
-    match usable {
-        Some(true) => {}
-        Some(false) => {
-            return Err(format!(
-            "this user may not use schema {} (check ?schema= in the URL, and the user's grants)",
-            quote_ident(&target.schema)
-        ))
-        }
-        None => {
-            return Err(format!(
-                "schema {} does not exist in this database (check ?schema= in the URL)",
-                quote_ident(&target.schema)
-            ))
-        }
-    }
+async fn try_connect(target: &ConnectionTarget) -> Result<Object, ConnectError> {
+    let client = open(target).await?;
+    check_schema(&client, target).await?;
     // A pooler in statement mode hands out a server connection per
     // statement and refuses a transaction left open after one, with a
     // protocol violation: a run cannot be one transaction through it.
@@ -111,11 +121,52 @@ async fn try_connect(target: &ConnectionTarget) -> Result<Object, String> {
     };
     if let Err(e) = ended {
         return Err(match e.code() == Some(&SqlState::PROTOCOL_VIOLATION) {
-            true => "the connection goes through a pooler in statement mode (PgBouncer pool_mode = statement), which cannot run a transaction, and a rotation is one: connect directly, or through a pool in session or transaction mode".to_owned(),
-            false => format!("cannot set up the session: {}", render_error(&e, target)),
+            true => ConnectError::StatementPooler,
+            false => ConnectError::Session(Failure::of(&e, target)),
         });
     }
     Ok(client)
+}
+
+/// A connection from a pool of one, over TLS when the URL asks for it.
+async fn open(target: &ConnectionTarget) -> Result<Object, ConnectError> {
+    let config = pg_config(target);
+    let manager = match &target.tls {
+        None => Manager::from_config(config, NoTls, ManagerConfig::default()),
+        Some(tls) => Manager::from_config(
+            config,
+            MakeRustlsConnect::new(client_config(tls).map_err(ConnectError::Tls)?),
+            ManagerConfig::default(),
+        ),
+    };
+    let pool = Pool::builder(manager)
+        .max_size(1)
+        .build()
+        .map_err(ConnectError::Pool)?;
+    pool.get().await.map_err(|e| match e {
+        PoolError::Backend(e) => ConnectError::Refused(Failure::of(&e, target)),
+        other => ConnectError::PoolGet(other),
+    })
+}
+
+/// A missing schema would otherwise look like a database without
+/// encrypted columns, and a rotation would "succeed" having done nothing.
+/// Asked, not set: nothing session-level may outlive a run on a connection
+/// a pooler shares, so every statement names its schema.
+async fn check_schema(client: &Object, target: &ConnectionTarget) -> Result<(), ConnectError> {
+    let usable: Option<bool> = client
+        .query_typed_opt(
+            "SELECT pg_catalog.has_schema_privilege(n.oid, 'USAGE') FROM pg_catalog.pg_namespace n WHERE n.nspname = $1",
+            &[(&target.schema, Type::TEXT)],
+        )
+        .await
+        .map_err(|e| ConnectError::Session(Failure::of(&e, target)))?
+        .map(|row| row.get(0));
+    match usable {
+        Some(true) => Ok(()),
+        Some(false) => Err(ConnectError::SchemaNotUsable(target.schema.clone())),
+        None => Err(ConnectError::SchemaMissing(target.schema.clone())),
+    }
 }
 
 fn pg_config(target: &ConnectionTarget) -> tokio_postgres::Config {
@@ -149,119 +200,6 @@ fn pg_config(target: &ConnectionTarget) -> tokio_postgres::Config {
         config.connect_timeout(timeout);
     }
     config
-}
-
-/// What failed, in words, followed by the underlying error. tokio-postgres
-/// says only "db error" for a server error; the server's own message is in
-/// the source chain, and so is a TLS failure.
-fn render_error(error: &tokio_postgres::Error, target: &ConnectionTarget) -> String {
-    if let Some(db) = error.as_db_error() {
-        let server = format!("{db} [SQLSTATE {}]", db.code().code());
-        return match server_refusal(db.message(), db.code(), target) {
-            Some(words) => format!("{words} (server: {server})"),
-            None => server,
-        };
-    }
-    let mut text = error.to_string();
-    let mut words = None;
-    let mut source = std::error::Error::source(error);
-    while let Some(cause) = source {
-        words = words.or_else(|| tls_refusal(cause, target));
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    if text.contains("server does not support TLS") {
-        words = Some(
-            "the URL asks for TLS, but the server does not offer it (its ssl setting is off)"
-                .to_owned(),
-        );
-    }
-    let direct = target.tls.as_ref().is_some_and(|t| t.direct);
-    if words.is_none() && direct && text.contains("tls handshake eof") {
-        words = Some(
-            "the server does not offer direct TLS: it hung up at once (sslnegotiation=direct needs PostgreSQL 17 or later)"
-                .to_owned(),
-        );
-    }
-    match words {
-        Some(words) => format!("{words} ({text})"),
-        None => text,
-    }
-}
-
-/// The server's refusals that are about TLS or client certificates.
-fn server_refusal(message: &str, code: &SqlState, target: &ConnectionTarget) -> Option<String> {
-    // Only a connection without TLS is "no encryption".
-    if message.contains("no encryption") {
-        return Some(
-            "the server requires TLS: its pg_hba.conf rejects connections without encryption; \
-             add sslmode=verify-full to the URL (with sslrootcert if the server's CA is your own)"
-                .to_owned(),
-        );
-    }
-    if message.contains("requires a valid client certificate") {
-        return Some(
-            "the server requires a client certificate, and none was sent: give sslcert and sslkey in the URL"
-                .to_owned(),
-        );
-    }
-    if code == &SqlState::INVALID_PASSWORD
-        && target.tls.as_ref().is_some_and(|t| t.client.is_some())
-    {
-        return Some(
-            "password authentication failed, or the server refused the client certificate (PostgreSQL reports a client certificate whose CN is not the user name this way)"
-                .to_owned(),
-        );
-    }
-    None
-}
-
-fn tls_refusal(
-    cause: &(dyn std::error::Error + 'static),
-    target: &ConnectionTarget,
-) -> Option<String> {
-    let tls = cause.downcast_ref::<rustls::Error>().or_else(|| {
-        cause
-            .downcast_ref::<std::io::Error>()
-            .and_then(|io| io.get_ref())
-            .and_then(|inner| inner.downcast_ref::<rustls::Error>())
-    })?;
-    let cas = target
-        .tls
-        .as_ref()
-        .map(Tls::trusted_cas)
-        .unwrap_or_default();
-    Some(match tls {
-        rustls::Error::InvalidCertificate(CertificateError::UnknownIssuer) => format!(
-            "the server's certificate is signed by an unknown certificate authority (trusted: {cas})"
-        ),
-        rustls::Error::InvalidCertificate(
-            CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. },
-        ) => format!(
-            "wrong host name: the server's certificate is not for {:?}; connect by a name the certificate lists",
-            target.host()
-        ),
-        rustls::Error::InvalidCertificate(
-            CertificateError::Expired | CertificateError::ExpiredContext { .. },
-        ) => "the server's certificate has expired".to_owned(),
-        rustls::Error::InvalidCertificate(
-            CertificateError::NotValidYet | CertificateError::NotValidYetContext { .. },
-        ) => "the server's certificate is not valid yet".to_owned(),
-        rustls::Error::InvalidCertificate(_) => "the server's certificate was refused".to_owned(),
-        // PostgreSQL checks a client certificate's chain in the handshake.
-        rustls::Error::AlertReceived(
-            AlertDescription::UnknownCA
-            | AlertDescription::BadCertificate
-            | AlertDescription::UnsupportedCertificate
-            | AlertDescription::CertificateUnknown
-            | AlertDescription::CertificateExpired
-            | AlertDescription::CertificateRevoked,
-        ) if target.tls.as_ref().is_some_and(|t| t.client.is_some()) => {
-            "the server refused the client certificate (it does not trust the CA that signed it, or the certificate is not valid)".to_owned()
-        }
-        _ => return None,
-    })
 }
 
 #[cfg(test)]

@@ -1,17 +1,15 @@
-//! TLS as the backend's driver does it: what the URL's TLS parameters mean
-//! (pg-connection-string 2.14's `parse`, then pg 8's `ConnectionParameters`),
-//! and the rustls configuration for them: the CAs and client certificate of
-//! [`super::certs`], checked by [`super::verifier`] as Node's `tls.connect`
-//! checks, and never less.
+//! What the URL's TLS parameters mean, as the backend's driver reads them
+//! (pg-connection-string 2.14's `parse`, then pg 8's `ConnectionParameters`):
+//! whether TLS is used, how much of the server's certificate is checked, and
+//! which files name the CAs and the client certificate. Pure policy: nothing
+//! here reads a file or builds a TLS configuration.
 
+use std::fmt;
 use std::path::PathBuf;
-use std::sync::Arc;
 
-use rustls::ClientConfig;
+use super::echo::looks_like_a_name;
 
-use super::certs::{self, Trust, EXTRA_CA_VARIABLE};
-use super::verifier::NodeVerifier;
-use crate::{Error, Result};
+type Result<T, E = ParamError> = std::result::Result<T, E>;
 
 /// The URL's TLS parameters as written (percent-decoded). As in
 /// pg-connection-string, the last occurrence of each wins, and an empty
@@ -84,6 +82,54 @@ pub(super) struct ClientFiles {
     pub(super) key: PathBuf,
 }
 
+/// Why the URL's TLS parameters are refused before connecting: each is a
+/// setting node-postgres throws on, one it would quietly read as something
+/// else, or a combination that cannot mean what it says.
+#[derive(Debug)]
+pub(super) enum ParamError {
+    /// `sslnegotiation` is neither `postgres` nor `direct`.
+    UnknownNegotiation,
+    /// An `sslmode` neither reading knows (node-postgres would verify
+    /// fully). `mode` is the value only when it has the shape of a name.
+    UnknownSslmode { mode: Option<String> },
+    /// libpq's `verify-ca` without `sslrootcert`: a chain to a public CA
+    /// without the host-name check proves nothing.
+    VerifyCaWithoutRootCert,
+    /// `sslnegotiation=direct` with TLS turned off.
+    DirectWithoutTls,
+    /// `ssl` is not one of the values node-postgres can connect with.
+    UnknownSsl,
+    /// Only one of `sslcert` and `sslkey`.
+    HalfAClientCertificate,
+}
+
+impl fmt::Display for ParamError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ParamError::UnknownNegotiation => f.write_str("sslnegotiation must be postgres or direct"),
+            ParamError::UnknownSslmode { mode } => {
+                match mode {
+                    Some(mode) => write!(f, "unknown sslmode {mode:?}")?,
+                    None => f.write_str("an unknown sslmode")?,
+                }
+                f.write_str("; expected disable, no-verify, prefer, require, verify-ca or verify-full (node-postgres would read it as verify-full: write that if it is meant)")
+            }
+            ParamError::VerifyCaWithoutRootCert => f.write_str(
+                "sslmode=verify-ca with uselibpqcompat=true needs sslrootcert: a public CA vouches for names anyone can register, so without the host-name check only your own CA makes the chain meaningful (node-postgres refuses this URL too)",
+            ),
+            ParamError::DirectWithoutTls => {
+                f.write_str("sslnegotiation=direct needs TLS, but the URL turns TLS off")
+            }
+            ParamError::UnknownSsl => f.write_str(
+                "ssl must be true, 1, 0 or no-verify (node-postgres cannot connect with any other value either)",
+            ),
+            ParamError::HalfAClientCertificate => f.write_str(
+                "sslcert and sslkey go together: give both (a PEM client certificate and its unencrypted key) or neither",
+            ),
+        }
+    }
+}
+
 /// What `config.ssl` holds while node-postgres reads the URL.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Ssl {
@@ -99,112 +145,17 @@ enum Ssl {
 /// (node-postgres would quietly verify fully), everything node-postgres
 /// itself throws on, and combinations that cannot mean what they say.
 pub(super) fn read(p: &TlsParams, notices: &mut Vec<String>) -> Result<Option<Tls>> {
-    let libpq = p.uselibpqcompat.as_deref() == Some("true");
-    if !matches!(
-        p.uselibpqcompat.as_deref(),
-        None | Some("true" | "false" | "")
-    ) {
-        notices.push(
-            "uselibpqcompat is neither true nor false; node-postgres then keeps its own sslmode meanings, and so does keyrotate"
-                .to_owned(),
-        );
-    }
-    let sslmode = TlsParams::given(&p.sslmode);
+    let libpq = libpq_meanings(p, notices);
     let rootcert = TlsParams::given(&p.sslrootcert).map(PathBuf::from);
-
-    let mut ssl = match p.ssl.as_deref() {
-        None => Ssl::Unset,
-        Some("" | "0") => Ssl::Off,
-        Some("true" | "1") => Ssl::On(Check::ChainAndName),
-        Some("no-verify") => Ssl::On(Check::Nothing),
-        Some(_) => Ssl::Unusable,
-    };
-    if sslmode.is_some() || p.names_a_file() {
-        ssl = Ssl::On(Check::ChainAndName);
+    let direct = direct_negotiation(p)?;
+    let mut ssl = asked_before_sslmode(p, direct);
+    if let Some(mode) = TlsParams::given(&p.sslmode) {
+        ssl = with_sslmode(ssl, mode, libpq, rootcert.is_some(), notices)?;
     }
-    let direct = match TlsParams::given(&p.sslnegotiation) {
-        None | Some("postgres") => false,
-        Some("direct") => true,
-        Some(_) => {
-            return Err(Error::invalid_argument(
-                "sslnegotiation must be postgres or direct",
-            ))
-        }
+    let Some(check) = settled(ssl, direct, p, notices)? else {
+        return Ok(None);
     };
-    if direct && ssl == Ssl::Unset {
-        ssl = Ssl::On(Check::ChainAndName);
-    }
-    if let Some(mode) = sslmode {
-        ssl = match (libpq, mode) {
-            (_, "disable") => Ssl::Off,
-            (false, "prefer" | "require" | "verify-ca" | "verify-full") | (true, "verify-full") => {
-                ssl
-            }
-            (false, "no-verify") | (true, "prefer") => Ssl::On(Check::Nothing),
-            (true, "require") if rootcert.is_some() => Ssl::On(Check::Chain),
-            (true, "require") => Ssl::On(Check::Nothing),
-            (true, "verify-ca") if rootcert.is_some() => Ssl::On(Check::Chain),
-            (true, "verify-ca") => {
-                return Err(Error::invalid_argument(
-                    "sslmode=verify-ca with uselibpqcompat=true needs sslrootcert: a public CA vouches for names anyone can register, so without the host-name check only your own CA makes the chain meaningful (node-postgres refuses this URL too)",
-                ))
-            }
-            (true, "no-verify") => {
-                notices.push(
-                    "with uselibpqcompat=true node-postgres does not know sslmode=no-verify and checks the certificate and host name; so does keyrotate"
-                        .to_owned(),
-                );
-                ssl
-            }
-            (_, _) => {
-                let shown = if super::url::looks_like_a_name(mode) {
-                    format!("unknown sslmode {mode:?}")
-                } else {
-                    "an unknown sslmode".to_owned()
-                };
-                return Err(Error::invalid_argument(format!(
-                    "{shown}; expected disable, no-verify, prefer, require, verify-ca or verify-full (node-postgres would read it as verify-full: write that if it is meant)"
-                )));
-            }
-        };
-    }
-
-    let check = match ssl {
-        Ssl::On(check) => check,
-        Ssl::Off if direct => {
-            return Err(Error::invalid_argument(
-                "sslnegotiation=direct needs TLS, but the URL turns TLS off",
-            ))
-        }
-        Ssl::Off if p.names_a_file() => {
-            notices.push(
-                "sslmode=disable: no TLS, so sslrootcert, sslcert and sslkey are not used"
-                    .to_owned(),
-            );
-            return Ok(None);
-        }
-        Ssl::Off | Ssl::Unset => return Ok(None),
-        Ssl::Unusable => {
-            return Err(Error::invalid_argument(
-                "ssl must be true, 1, 0 or no-verify (node-postgres cannot connect with any other value either)",
-            ))
-        }
-    };
-    let client = match (
-        TlsParams::given(&p.sslcert),
-        TlsParams::given(&p.sslkey),
-    ) {
-        (Some(cert), Some(key)) => Some(ClientFiles {
-            cert: PathBuf::from(cert),
-            key: PathBuf::from(key),
-        }),
-        (None, None) => None,
-        _ => {
-            return Err(Error::invalid_argument(
-                "sslcert and sslkey go together: give both (a PEM client certificate and its unencrypted key) or neither",
-            ))
-        }
-    };
+    let client = client_files(p)?;
     if check == Check::Nothing && rootcert.is_some() {
         notices.push(
             "this sslmode checks no certificate, so sslrootcert is read but not used".to_owned(),
@@ -218,53 +169,111 @@ pub(super) fn read(p: &TlsParams, notices: &mut Vec<String>) -> Result<Option<Tl
     }))
 }
 
-impl Tls {
-    /// The rustls configuration: reads `sslrootcert`, `NODE_EXTRA_CA_CERTS`
-    /// (only when the default CAs are used) and the client certificate.
-    pub(super) fn client_config(&self) -> Result<ClientConfig, String> {
-        let provider = Arc::new(rustls::crypto::ring::default_provider());
-        let identity = match &self.client {
-            Some(files) => Some(certs::client_certified_key(files, &provider)?),
-            None => None,
-        };
-        let trust = match &self.rootcert {
-            Some(path) => Trust::from_file(path)?,
-            None if self.check == Check::Nothing => Trust::none(),
-            None => Trust::node_default()?,
-        };
-        let verifier = NodeVerifier {
-            check: self.check,
-            roots: Arc::new(trust.store),
-            trusted_certs: trust.certs,
-            algorithms: provider.signature_verification_algorithms,
-        };
-        let builder = ClientConfig::builder_with_provider(provider)
-            .with_safe_default_protocol_versions()
-            .map_err(|e| format!("cannot set up TLS: {e}"))?
-            .dangerous()
-            .with_custom_certificate_verifier(Arc::new(verifier));
-        let mut config = match identity {
-            Some(identity) => {
-                builder.with_client_cert_resolver(Arc::new(certs::ClientCert(identity)))
-            }
-            None => builder.with_no_client_auth(),
-        };
-        if self.direct {
-            // PostgreSQL 17 refuses direct TLS without this ALPN protocol.
-            config.alpn_protocols = vec![b"postgresql".to_vec()];
-        }
-        Ok(config)
+/// Whether `uselibpqcompat=true` gives `sslmode` libpq's meanings.
+fn libpq_meanings(p: &TlsParams, notices: &mut Vec<String>) -> bool {
+    if !matches!(
+        p.uselibpqcompat.as_deref(),
+        None | Some("true" | "false" | "")
+    ) {
+        notices.push(
+            "uselibpqcompat is neither true nor false; node-postgres then keeps its own sslmode meanings, and so does keyrotate"
+                .to_owned(),
+        );
     }
+    p.uselibpqcompat.as_deref() == Some("true")
+}
 
-    /// Where the trusted CAs come from, for error messages.
-    pub(super) fn trusted_cas(&self) -> String {
-        match &self.rootcert {
-            Some(path) => format!("the CAs in sslrootcert {}", path.display()),
-            None => format!(
-                "{}, plus any in {EXTRA_CA_VARIABLE}; give the server's CA with sslrootcert=/path/to/ca.pem",
-                certs::default_cas()
-            ),
+/// `sslnegotiation`: whether TLS starts from the first byte.
+fn direct_negotiation(p: &TlsParams) -> Result<bool> {
+    match TlsParams::given(&p.sslnegotiation) {
+        None | Some("postgres") => Ok(false),
+        Some("direct") => Ok(true),
+        Some(_) => Err(ParamError::UnknownNegotiation),
+    }
+}
+
+/// What `ssl` says, turned on by `sslmode`'s presence, a file parameter or
+/// direct negotiation, as node-postgres turns it on before reading
+/// `sslmode`'s value.
+fn asked_before_sslmode(p: &TlsParams, direct: bool) -> Ssl {
+    let mut ssl = match p.ssl.as_deref() {
+        None => Ssl::Unset,
+        Some("" | "0") => Ssl::Off,
+        Some("true" | "1") => Ssl::On(Check::ChainAndName),
+        Some("no-verify") => Ssl::On(Check::Nothing),
+        Some(_) => Ssl::Unusable,
+    };
+    if TlsParams::given(&p.sslmode).is_some() || p.names_a_file() {
+        ssl = Ssl::On(Check::ChainAndName);
+    }
+    if direct && ssl == Ssl::Unset {
+        ssl = Ssl::On(Check::ChainAndName);
+    }
+    ssl
+}
+
+/// What `sslmode` makes of `ssl`, in node-postgres's own meanings or, with
+/// `uselibpqcompat=true`, libpq's.
+fn with_sslmode(
+    ssl: Ssl,
+    mode: &str,
+    libpq: bool,
+    has_rootcert: bool,
+    notices: &mut Vec<String>,
+) -> Result<Ssl> {
+    Ok(match (libpq, mode) {
+        (_, "disable") => Ssl::Off,
+        (false, "prefer" | "require" | "verify-ca" | "verify-full") | (true, "verify-full") => ssl,
+        (false, "no-verify") | (true, "prefer") => Ssl::On(Check::Nothing),
+        (true, "require" | "verify-ca") if has_rootcert => Ssl::On(Check::Chain),
+        (true, "require") => Ssl::On(Check::Nothing),
+        (true, "verify-ca") => return Err(ParamError::VerifyCaWithoutRootCert),
+        (true, "no-verify") => {
+            notices.push(
+                "with uselibpqcompat=true node-postgres does not know sslmode=no-verify and checks the certificate and host name; so does keyrotate"
+                    .to_owned(),
+            );
+            ssl
         }
+        (_, _) => {
+            return Err(ParamError::UnknownSslmode {
+                mode: looks_like_a_name(mode).then(|| mode.to_owned()),
+            })
+        }
+    })
+}
+
+/// The check TLS ends with, or `None` for no TLS.
+fn settled(
+    ssl: Ssl,
+    direct: bool,
+    p: &TlsParams,
+    notices: &mut Vec<String>,
+) -> Result<Option<Check>> {
+    match ssl {
+        Ssl::On(check) => Ok(Some(check)),
+        Ssl::Off if direct => Err(ParamError::DirectWithoutTls),
+        Ssl::Off if p.names_a_file() => {
+            notices.push(
+                "sslmode=disable: no TLS, so sslrootcert, sslcert and sslkey are not used"
+                    .to_owned(),
+            );
+            Ok(None)
+        }
+        Ssl::Off | Ssl::Unset => Ok(None),
+        Ssl::Unusable => Err(ParamError::UnknownSsl),
+    }
+}
+
+/// `sslcert` and `sslkey`, both or neither.
+fn client_files(p: &TlsParams) -> Result<Option<ClientFiles>> {
+    match (TlsParams::given(&p.sslcert), TlsParams::given(&p.sslkey)) {
+        (Some(cert), Some(key)) => Ok(Some(ClientFiles {
+            cert: PathBuf::from(cert),
+            key: PathBuf::from(key),
+        })),
+        (None, None) => Ok(None),
+        _ => Err(ParamError::HalfAClientCertificate),
     }
 }
 
