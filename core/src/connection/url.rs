@@ -244,7 +244,7 @@ pub(super) fn parse_on(url: &str, machine: &dyn Machine) -> Result<ConnectionTar
     let naming =
         |reason: String| Error::invalid_argument(format!("{reason} (database {described})"));
     target.tls = tls.map_err(|e| match e {
-        Error::InvalidArgument { reason } => naming(reason),
+        Error::InvalidArgument { reason } => naming(reason.to_string()),
         other => other,
     })?;
     if matches!(target.host, Host::Unix(_)) && target.tls.is_some() {
