@@ -7,7 +7,7 @@
 
 use serde::Deserialize;
 
-use crate::error::{Error, Result};
+use crate::error::{Error, Invalid, Result, TemplateFault};
 
 /// How a location's AAD is made, as the registry states it.
 #[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
@@ -70,7 +70,7 @@ pub struct Template {
 
 impl Template {
     pub fn parse(text: &str) -> Result<Self> {
-        let invalid = |why: &str| Error::invalid_argument(format!("AAD template: {why}"));
+        let invalid = |fault| Error::from(Invalid::AadTemplate(fault));
         let mut parts = Vec::new();
         let mut columns: Vec<String> = Vec::new();
         let mut literal = String::new();
@@ -85,13 +85,11 @@ impl Template {
                     chars.next();
                     literal.push('}');
                 }
-                '}' => return Err(invalid("a lone '}' (write '}}' for a literal brace)")),
+                '}' => return Err(invalid(TemplateFault::LoneClose)),
                 '{' => {
                     let name: String = chars.by_ref().take_while(|&c| c != '}').collect();
                     if name.is_empty() || name.contains('{') {
-                        return Err(invalid(
-                            "'{' must enclose a column name and be closed by '}'",
-                        ));
+                        return Err(invalid(TemplateFault::NoColumnName));
                     }
                     if !literal.is_empty() {
                         parts.push(Part::Literal(std::mem::take(&mut literal)));
@@ -115,7 +113,7 @@ impl Template {
         }
         let template = Template { parts, columns };
         if template.source() != text {
-            return Err(invalid("a '{' is never closed"));
+            return Err(invalid(TemplateFault::Unclosed));
         }
         Ok(template)
     }

@@ -9,7 +9,7 @@ use serde::Serialize;
 
 use crate::connection::DatabaseIdentity;
 use crate::error::{Error, Place, ValueAddress};
-use crate::locations::Location;
+use crate::locations::{Location, ResolvedLocation};
 use crate::warning::Warning;
 
 /// At most this many failures are listed in a report; the count is exact.
@@ -43,11 +43,10 @@ pub struct LocationDescription {
     pub filter: Option<BTreeMap<String, String>>,
 }
 
-impl From<&Location> for LocationDescription {
-    /// Of a resolved location (its schema filled in).
-    fn from(location: &Location) -> Self {
+impl From<&ResolvedLocation> for LocationDescription {
+    fn from(location: &ResolvedLocation) -> Self {
         LocationDescription {
-            schema: location.schema.clone().unwrap_or_default(),
+            schema: location.schema().to_owned(),
             table: location.table.clone(),
             primary_key: location.primary_key.clone(),
             column: location.column.clone(),
@@ -80,7 +79,7 @@ pub struct LocationReport {
 }
 
 impl LocationReport {
-    pub fn new(location: &Location, status: LocationStatus) -> Self {
+    pub fn new(location: &ResolvedLocation, status: LocationStatus) -> Self {
         LocationReport {
             location: LocationDescription::from(location),
             status,
@@ -94,7 +93,7 @@ impl LocationReport {
     }
 
     /// Whether this report is about `location`.
-    pub fn is_for(&self, location: &Location) -> bool {
+    pub fn is_for(&self, location: &ResolvedLocation) -> bool {
         LocationDescription::from(location) == self.location
     }
 }

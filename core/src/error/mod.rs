@@ -7,9 +7,11 @@
 
 mod about;
 mod details;
+mod invalid;
 mod message;
 
 pub use about::{KeyRole, LockHolder, LockKind, Missing, Place, Unsupported, ValueAddress};
+pub use invalid::{Invalid, JsonFault, NameFault, NameOf, TemplateFault};
 
 /// Every way a keyrotate call fails. Each variant's doc names its code.
 /// Variants carry names, counts and kinds, never a key, a plaintext, a
@@ -26,8 +28,8 @@ pub enum Error {
     /// so a rotation would change nothing.
     KeyUnchanged,
     /// `ERR_INVALID_ARG`: an option is malformed (column spec, columns file,
-    /// lock timeout, connection string).
-    InvalidArgument { reason: String },
+    /// lock timeout, connection string); `reason` says which and how.
+    InvalidArgument { reason: Invalid },
     /// `ERR_COLUMN_NOT_FOUND`: a location the operator named, or the one every
     /// AnythingMCP database has (`required`: `connectors.auth_config`), is
     /// missing its table or a column it needs. Registry defaults that are
@@ -133,9 +135,12 @@ impl Error {
         }
     }
 
+    /// An invalid argument whose reason is already worded: the catch-all
+    /// [`Invalid::Other`], for what `connection` still words itself. Name
+    /// an [`Invalid`] reason instead where there is one.
     pub fn invalid_argument(reason: impl Into<String>) -> Self {
         Error::InvalidArgument {
-            reason: reason.into(),
+            reason: Invalid::Other(reason.into()),
         }
     }
 
@@ -143,6 +148,12 @@ impl Error {
         Error::Internal {
             reason: reason.into(),
         }
+    }
+}
+
+impl From<Invalid> for Error {
+    fn from(reason: Invalid) -> Self {
+        Error::InvalidArgument { reason }
     }
 }
 

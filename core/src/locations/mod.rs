@@ -8,13 +8,14 @@
 //! value (a row filter) only as a bound parameter.
 
 mod registry;
+mod resolved;
 mod spec;
 
 use crate::aad::Aad;
-use crate::error::Place;
 use crate::ident::quote_ident;
 
 pub use registry::{KnownMigrations, Registry};
+pub use resolved::ResolvedLocation;
 
 /// Whether a location this database lacks is worth an error.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -64,17 +65,6 @@ impl Location {
             quote_ident(self.schema_or(default_schema)),
             quote_ident(&self.table)
         )
-    }
-
-    /// Where the location is, for errors (its schema filled in by
-    /// [`Registry::resolve`]).
-    pub fn place(&self) -> Place {
-        Place {
-            schema: self.schema.clone().unwrap_or_default(),
-            table: self.table.clone(),
-            column: self.column.clone(),
-            member: self.member.clone(),
-        }
     }
 
     /// `table.column` or `table.column.member`, for messages.

@@ -2,8 +2,8 @@
 //! operator's, and the migrations they were written against.
 
 use super::spec::{parse_document, DocumentSpec};
-use super::{Location, Origin};
-use crate::error::{Error, Result};
+use super::{Location, Origin, ResolvedLocation};
+use crate::error::{Error, Invalid, Result};
 
 /// The registry shipped with this release.
 const DEFAULTS: &str = include_str!("../../../locations.json");
@@ -72,18 +72,8 @@ impl Registry {
     /// Add the locations of the operator's file at `path`. Errors never
     /// name the path: a key typed where the path belongs must not be echoed.
     pub fn add_file_at(&mut self, path: &std::path::Path) -> Result<()> {
-        let text = std::fs::read_to_string(path).map_err(|e| {
-            let why = match e.kind() {
-                std::io::ErrorKind::NotFound => "no such file",
-                std::io::ErrorKind::PermissionDenied => "permission denied",
-                std::io::ErrorKind::IsADirectory => "it is a directory",
-                std::io::ErrorKind::InvalidData => "it is not UTF-8 text",
-                _ => "it cannot be read",
-            };
-            Error::invalid_argument(format!(
-                "the locations file (--columns-file, columnsFile): {why}"
-            ))
-        })?;
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| Error::from(Invalid::LocationsFile(e.kind())))?;
         self.add_file(&text)
     }
 
@@ -98,11 +88,10 @@ impl Registry {
     /// entry overrides a default, and its absence becomes an error), and no
     /// two that could claim the same sealed string — rotating one twice would
     /// seal the new key's ciphertext again.
-    pub fn resolve(&self, default_schema: &str) -> Result<Vec<Location>> {
-        let mut out: Vec<Location> = Vec::new();
+    pub fn resolve(&self, default_schema: &str) -> Result<Vec<ResolvedLocation>> {
+        let mut out: Vec<ResolvedLocation> = Vec::new();
         for location in &self.locations {
-            let mut location = location.clone();
-            location.schema = Some(location.schema_or(default_schema).to_owned());
+            let location = ResolvedLocation::new(location.clone(), default_schema);
             match out.iter_mut().find(|l| l.same_place(&location)) {
                 Some(existing) => *existing = location,
                 None => out.push(location),
@@ -110,11 +99,11 @@ impl Registry {
         }
         for (i, a) in out.iter().enumerate() {
             if let Some(b) = out[i + 1..].iter().find(|b| a.overlaps(b)) {
-                return Err(Error::invalid_argument(format!(
-                    "locations {} and {} overlap: give them filters that tell their rows apart",
-                    a.name(),
-                    b.name()
-                )));
+                return Err(Invalid::Overlap {
+                    first: a.name(),
+                    second: b.name(),
+                }
+                .into());
             }
         }
         Ok(out)

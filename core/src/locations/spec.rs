@@ -7,7 +7,7 @@ use serde::Deserialize;
 
 use super::{Location, Origin};
 use crate::aad::{Aad, AadSpec};
-use crate::error::{Error, Result};
+use crate::error::{Error, Invalid, JsonFault, NameFault, NameOf, Result};
 
 /// PostgreSQL truncates identifiers longer than NAMEDATALEN-1 bytes, which
 /// would silently point at a different name.
@@ -52,24 +52,22 @@ pub(super) struct DocumentSpec {
 impl Location {
     pub(super) fn from_spec(spec: LocationSpec, origin: Origin) -> Result<Self> {
         if let Some(s) = &spec.schema {
-            check_ident("schema", s)?;
+            check_ident(NameOf::Schema, s)?;
         }
-        check_ident("table", &spec.table)?;
-        check_ident("primary key", &spec.primary_key)?;
-        check_ident("column", &spec.column)?;
+        check_ident(NameOf::Table, &spec.table)?;
+        check_ident(NameOf::PrimaryKey, &spec.primary_key)?;
+        check_ident(NameOf::Column, &spec.column)?;
         if let Some(m) = &spec.member {
             if m.is_empty() || m.chars().any(char::is_control) {
-                return Err(Error::invalid_argument(
-                    "a member name must be non-empty and free of control characters",
-                ));
+                return Err(Invalid::MemberName.into());
             }
         }
         for name in spec.filter.keys() {
-            check_ident("filter column", name)?;
+            check_ident(NameOf::FilterColumn, name)?;
         }
         let aad = Aad::from_spec(spec.aad.as_ref())?;
         for name in aad.columns() {
-            check_ident("AAD column", name)?;
+            check_ident(NameOf::AadColumn, name)?;
         }
         Ok(Location {
             schema: spec.schema,
@@ -122,11 +120,11 @@ impl Location {
             [s, t, pk, c] => Location::plain(Some(s), t, pk, c),
             // Not quoted back: a key pasted into the wrong option must not
             // end up on the screen.
-            _ => Err(Error::invalid_argument(format!(
-                "a column spec ({} characters, {} dot-separated parts) must be [schema.]table.primaryKey.column",
-                spec.chars().count(),
-                parts.len()
-            ))),
+            _ => Err(Invalid::ColumnSpec {
+                chars: spec.chars().count(),
+                parts: parts.len(),
+            }
+            .into()),
         }
     }
 }
@@ -139,9 +137,7 @@ pub(super) fn parse_document(text: &str) -> Result<DocumentSpec> {
     struct Columns {
         columns: Vec<LocationSpec>,
     }
-    let invalid = |e: serde_json::Error| {
-        Error::invalid_argument(format!("locations file: {}", describe_json_error(&e)))
-    };
+    let invalid = |e: serde_json::Error| Error::from(describe_json_error(&e));
     let value: serde_json::Value = serde_json::from_str(text).map_err(invalid)?;
     let doc = match &value {
         serde_json::Value::Array(_) => DocumentSpec {
@@ -149,51 +145,51 @@ pub(super) fn parse_document(text: &str) -> Result<DocumentSpec> {
             ..DocumentSpec::default()
         },
         serde_json::Value::Object(o) if o.contains_key("columns") => DocumentSpec {
-            locations: serde_json::from_str::<Columns>(text).map_err(invalid)?.columns,
+            locations: serde_json::from_str::<Columns>(text)
+                .map_err(invalid)?
+                .columns,
             ..DocumentSpec::default()
         },
         serde_json::Value::Object(_) => serde_json::from_str(text).map_err(invalid)?,
-        _ => {
-            return Err(Error::invalid_argument(
-                "locations file: expected a registry document ({\"locations\": [...]}) or an array of locations",
-            ))
-        }
+        _ => return Err(Invalid::LocationsDocument.into()),
     };
     Ok(doc)
 }
 
 /// Where parsing failed and, for the shape errors that name a field, which
 /// field; never a value from the file.
-fn describe_json_error(e: &serde_json::Error) -> String {
+fn describe_json_error(e: &serde_json::Error) -> Invalid {
     let text = e.to_string();
     let field = ["unknown field", "missing field", "unknown variant"]
         .iter()
         .find(|p| text.starts_with(*p))
         .and_then(|_| text.split(['`']).nth(1))
         .filter(|f| f.len() <= 40)
-        .map(|f| format!(" (field `{f}`)"))
-        .unwrap_or_default();
-    let what = match e.classify() {
-        serde_json::error::Category::Syntax | serde_json::error::Category::Eof => "not valid JSON",
-        _ => "an entry does not match the format of docs/locations.md",
+        .map(str::to_owned);
+    let fault = match e.classify() {
+        serde_json::error::Category::Syntax | serde_json::error::Category::Eof => JsonFault::Syntax,
+        _ => JsonFault::Format,
     };
-    format!("{what}{field} at line {}, column {}", e.line(), e.column())
+    Invalid::LocationsJson {
+        fault,
+        field,
+        line: e.line(),
+        column: e.column(),
+    }
 }
 
-fn check_ident(what: &str, name: &str) -> Result<()> {
-    if name.is_empty() {
-        return Err(Error::invalid_argument(format!("{what} name is empty")));
-    }
-    if name.len() > MAX_IDENT_BYTES {
-        return Err(Error::invalid_argument(format!(
-            "a {what} name is {} bytes, longer than PostgreSQL's {MAX_IDENT_BYTES}-byte identifier limit",
-            name.len()
-        )));
-    }
-    if name.chars().any(char::is_control) {
-        return Err(Error::invalid_argument(format!(
-            "a {what} name contains a control character"
-        )));
-    }
-    Ok(())
+fn check_ident(of: NameOf, name: &str) -> Result<()> {
+    let fault = if name.is_empty() {
+        NameFault::Empty
+    } else if name.len() > MAX_IDENT_BYTES {
+        NameFault::TooLong {
+            bytes: name.len(),
+            limit: MAX_IDENT_BYTES,
+        }
+    } else if name.chars().any(char::is_control) {
+        NameFault::ControlCharacter
+    } else {
+        return Ok(());
+    };
+    Err(Invalid::Name { of, fault }.into())
 }

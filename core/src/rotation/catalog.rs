@@ -5,8 +5,8 @@
 use tokio_postgres::types::Type;
 use tokio_postgres::{Client, Transaction};
 
-use crate::error::{Error, Missing, Result, Unsupported};
-use crate::locations::{Location, Origin};
+use crate::error::{Error, Invalid, Missing, Result, Unsupported};
+use crate::locations::{Origin, ResolvedLocation};
 use crate::report::{Findings, LocationReport, LocationStatus};
 use crate::warning::{Warning, WarningCode};
 
@@ -109,15 +109,15 @@ async fn table_infos(
 }
 
 /// Group the locations by table, check each table against the catalog, and
-/// plan the scans. Locations must come from `Registry::resolve`.
+/// plan the scans.
 pub async fn resolve(
     tx: &Transaction<'_>,
-    locations: &[Location],
+    locations: &[ResolvedLocation],
     findings: &mut Findings,
 ) -> Result<Resolved> {
     let mut tables: Vec<(&str, &str)> = locations
         .iter()
-        .map(|l| (l.schema.as_deref().unwrap_or_default(), l.table.as_str()))
+        .map(|l| (l.schema(), l.table.as_str()))
         .collect();
     tables.sort_unstable();
     tables.dedup();
@@ -128,9 +128,9 @@ pub async fn resolve(
     };
     let (raw_text, infos) = table_infos(tx, &tables).await?;
     for ((schema, table), info) in tables.into_iter().zip(infos) {
-        let here: Vec<&Location> = locations
+        let here: Vec<&ResolvedLocation> = locations
             .iter()
-            .filter(|l| l.schema.as_deref() == Some(schema) && l.table == table)
+            .filter(|l| l.schema() == schema && l.table == table)
             .collect();
         let mut present = Vec::new();
         for location in here {
@@ -175,7 +175,7 @@ pub async fn resolve(
     Ok(resolved)
 }
 
-fn absent(location: &Location, missing: Missing, resolved: &mut Resolved) -> Result<()> {
+fn absent(location: &ResolvedLocation, missing: Missing, resolved: &mut Resolved) -> Result<()> {
     match location.origin {
         // A release without this location: report it, with the migration
         // that would add it.
@@ -198,7 +198,7 @@ fn absent(location: &Location, missing: Missing, resolved: &mut Resolved) -> Res
 
 /// Refuse what cannot be rotated safely; otherwise the column's kind.
 fn check_location(
-    location: &Location,
+    location: &ResolvedLocation,
     info: &TableInfo,
     kind: Option<ColumnKind>,
     ty: &str,
@@ -273,16 +273,10 @@ fn warn_about_triggers(schema: &str, table: &str, info: &TableInfo, findings: &m
 /// table (a password hash) for every value that fails. Checked before any
 /// row is read; a table or column that does not exist is the catalog's
 /// business later.
-pub async fn check_row_names(client: &Client, locations: &[Location]) -> Result<()> {
+pub async fn check_row_names(client: &Client, locations: &[ResolvedLocation]) -> Result<()> {
     let mut keys: Vec<(&str, &str, &str)> = locations
         .iter()
-        .map(|l| {
-            (
-                l.schema.as_deref().unwrap_or_default(),
-                l.table.as_str(),
-                l.primary_key.as_str(),
-            )
-        })
+        .map(|l| (l.schema(), l.table.as_str(), l.primary_key.as_str()))
         .collect();
     keys.sort_unstable();
     keys.dedup();
@@ -313,11 +307,11 @@ pub async fn check_row_names(client: &Client, locations: &[Location]) -> Result<
         .map_err(db_error)?;
     match refused.first() {
         None => Ok(()),
-        Some(row) => Err(Error::invalid_argument(format!(
-            "the location on {}.{} names its rows by {}, which is neither the table's primary key nor a NOT NULL column with a unique index of its own; reports name every failing row by it, so it must identify rows and be no secret",
-            row.get::<_, &str>(0),
-            row.get::<_, &str>(1),
-            row.get::<_, &str>(2)
-        ))),
+        Some(row) => Err(Invalid::RowName {
+            schema: row.get(0),
+            table: row.get(1),
+            column: row.get(2),
+        }
+        .into()),
     }
 }

@@ -9,7 +9,7 @@ use tokio_postgres::types::{ToSql, Type};
 
 use crate::aad::Aad;
 use crate::ident::quote_ident;
-use crate::locations::Location;
+use crate::locations::{Location, ResolvedLocation};
 
 /// How a column holds its text, which decides how a new value is written.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -42,7 +42,7 @@ pub struct PlanColumn {
 /// One location within its table's plan.
 #[derive(Clone, Debug)]
 pub struct PlanLocation {
-    pub location: Location,
+    pub location: ResolvedLocation,
     /// Index into [`TablePlan::columns`].
     pub column: usize,
     /// For each of the AAD's columns, its index into
@@ -78,10 +78,10 @@ pub const COL_FIRST_VALUE: usize = 2;
 impl TablePlan {
     /// Build a plan for locations that all live in one table. `kinds` gives
     /// the kind of each location's column, in the same order.
-    pub fn new(locations: Vec<(Location, ColumnKind)>) -> Self {
+    pub fn new(locations: Vec<(ResolvedLocation, ColumnKind)>) -> Self {
         let first = &locations[0].0;
         let mut plan = TablePlan {
-            schema: first.schema.clone().unwrap_or_default(),
+            schema: first.schema().to_owned(),
             table: first.table.clone(),
             primary_key: first.primary_key.clone(),
             columns: Vec::new(),

@@ -8,7 +8,7 @@
 use tokio_postgres::types::Type;
 use tokio_postgres::Client;
 
-use crate::error::{Error, Result};
+use crate::error::{Error, Invalid, Result};
 use crate::ident::quote_ident;
 use crate::locations::Registry;
 use crate::report::Findings;
@@ -30,10 +30,10 @@ pub(super) async fn settle(
 ) -> Result<String> {
     if let Some(schema) = explicit {
         if !probe(client, schema, registry).await?.tables {
-            return Err(Error::invalid_argument(format!(
-                "the schema chosen, {}, holds no AnythingMCP tables",
-                quote_ident(schema)
-            )));
+            return Err(Invalid::SchemaWithoutTables {
+                schema: schema.to_owned(),
+            }
+            .into());
         }
         return Ok(schema.to_owned());
     }

@@ -11,9 +11,9 @@ use tokio_postgres::{CancelToken, Client};
 
 use crate::cancel::Cancel;
 use crate::connection::{ConnectionTarget, DatabaseIdentity};
-use crate::error::{Error, Result};
+use crate::error::{Error, Invalid, Result};
 use crate::key::Key;
-use crate::locations::{Location, Registry};
+use crate::locations::{Registry, ResolvedLocation};
 use crate::report::{DiscoveredColumn, Findings};
 use crate::warning::Warning;
 
@@ -125,7 +125,7 @@ pub(super) struct Checked {
     pub lock_ms: u128,
     /// The schema acted on: the URL's until [`settle`](Self::settle) says.
     pub schema: String,
-    pub locations: Vec<Location>,
+    pub locations: Vec<ResolvedLocation>,
 }
 
 impl Checked {
@@ -174,7 +174,7 @@ fn check_batch_size(batch_size: usize) -> Result<i32> {
     i32::try_from(batch_size)
         .ok()
         .filter(|b| (1..=100_000).contains(b))
-        .ok_or_else(|| Error::invalid_argument("batch size must be between 1 and 100000"))
+        .ok_or_else(|| Invalid::BatchSize.into())
 }
 
 fn lock_timeout_ms(timeout: Duration) -> Result<u128> {
@@ -182,9 +182,7 @@ fn lock_timeout_ms(timeout: Duration) -> Result<u128> {
     // 0 would mean "wait forever" to PostgreSQL: a hung rotation holding
     // locks is exactly what the timeout exists to prevent.
     if ms == 0 || ms > i32::MAX as u128 {
-        return Err(Error::invalid_argument(
-            "lock timeout must be between 1 ms and about 24 days",
-        ));
+        return Err(Invalid::LockTimeout.into());
     }
     Ok(ms)
 }

@@ -5,7 +5,7 @@ use tokio_postgres::Transaction;
 
 use crate::connection::ConnectionTarget;
 use crate::error::Result;
-use crate::locations::{Location, Registry};
+use crate::locations::{Registry, ResolvedLocation};
 use crate::report::{DiscoveredColumn, Findings, LocationReport, Migrations};
 
 use super::catalog;
@@ -57,7 +57,7 @@ impl Survey {
         &self,
         scan: &mut Scan<'_>,
         tx: &Transaction<'_>,
-        locations: &[Location],
+        locations: &[ResolvedLocation],
         findings: &mut Findings,
     ) -> Result<Vec<LocationReport>> {
         let mut reports = self.absent.clone();

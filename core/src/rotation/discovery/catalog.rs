@@ -8,7 +8,7 @@ use tokio_postgres::types::Type;
 use tokio_postgres::Client;
 
 use crate::error::Result;
-use crate::locations::Location;
+use crate::locations::ResolvedLocation;
 
 use super::column::Column;
 use crate::rotation::dberror::db_error;
@@ -26,13 +26,10 @@ pub(super) struct Catalog {
 impl Catalog {
     pub(super) async fn read(
         client: &mut Client,
-        locations: &[Location],
+        locations: &[ResolvedLocation],
         lock_ms: u128,
     ) -> Result<Catalog> {
-        let mut schemas: Vec<&str> = locations
-            .iter()
-            .map(|l| l.schema.as_deref().unwrap_or_default())
-            .collect();
+        let mut schemas: Vec<&str> = locations.iter().map(|l| l.schema()).collect();
         schemas.sort_unstable();
         schemas.dedup();
         let tx = read_only(client, lock_ms).await?;
@@ -101,19 +98,15 @@ impl Catalog {
 pub(super) fn outside_registry<'a>(
     (schema, table): &'a (String, String),
     columns: &'a [(String, bool)],
-    locations: &'a [Location],
+    locations: &'a [ResolvedLocation],
     constants: &'a [&'a str],
 ) -> Vec<Column<'a>> {
     columns
         .iter()
         .filter_map(|(column, jsonb)| {
-            let registered: Vec<&Location> = locations
+            let registered: Vec<&ResolvedLocation> = locations
                 .iter()
-                .filter(|l| {
-                    l.schema.as_deref() == Some(schema.as_str())
-                        && l.table == *table
-                        && l.column == *column
-                })
+                .filter(|l| l.schema() == schema && l.table == *table && l.column == *column)
                 .collect();
             let covered = registered
                 .iter()

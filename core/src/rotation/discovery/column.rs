@@ -12,7 +12,7 @@ use crate::envelope;
 use crate::error::Place;
 use crate::ident::quote_ident;
 use crate::key::Key;
-use crate::locations::Location;
+use crate::locations::ResolvedLocation;
 use crate::report::DiscoveredColumn;
 
 use crate::rotation::plan::{filter_flag_sql, text_params};
@@ -87,7 +87,7 @@ pub(super) struct Column<'a> {
     /// Members of a jsonb column removed before searching.
     pub(super) strip: Vec<&'a str>,
     /// Registry locations in this column: their cells are not "outside".
-    pub(super) registered: Vec<&'a Location>,
+    pub(super) registered: Vec<&'a ResolvedLocation>,
     pub(super) own_aad: String,
     pub(super) constants: &'a [&'a str],
 }

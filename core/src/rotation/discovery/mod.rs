@@ -24,7 +24,7 @@ use crate::aad::Aad;
 use crate::error::{LockKind, Result};
 use crate::ident::quote_ident;
 use crate::key::Key;
-use crate::locations::Location;
+use crate::locations::ResolvedLocation;
 use crate::report::{DiscoveredColumn, Findings};
 
 use super::dberror::{db_error, lock_error};
@@ -45,7 +45,7 @@ const TABLES_PER_TRANSACTION: usize = 50;
 pub async fn discover(
     client: &mut Client,
     key: &Key,
-    locations: &[Location],
+    locations: &[ResolvedLocation],
     lock_ms: u128,
     findings: &mut Findings,
 ) -> Result<Vec<DiscoveredColumn>> {
