@@ -1,7 +1,8 @@
 //! An error's machine-readable details and its advice to the operator:
 //! what the API puts beside the message, and what the CLI prints after it.
 
-use super::{Error, KeyRole};
+use super::about::KeyRole;
+use super::variants::Error;
 
 impl Error {
     /// Machine-readable details, tagged by `kind`: the value's location

@@ -2,7 +2,8 @@
 
 use std::fmt;
 
-use super::{Error, LockHolder, LockKind, Missing, Place};
+use super::about::{LockHolder, LockKind, Missing, Place};
+use super::variants::Error;
 
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

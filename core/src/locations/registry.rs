@@ -1,8 +1,9 @@
 //! The registry: the locations shipped with this release plus the
 //! operator's, and the migrations they were written against.
 
+use super::location::{Location, Origin};
+use super::resolved::ResolvedLocation;
 use super::spec::{parse_document, DocumentSpec};
-use super::{Location, Origin, ResolvedLocation};
 use crate::error::{Error, Invalid, Result};
 
 /// The registry shipped with this release.

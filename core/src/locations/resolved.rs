@@ -3,7 +3,7 @@
 
 use std::ops::Deref;
 
-use super::Location;
+use super::location::Location;
 use crate::error::Place;
 
 /// A registry entry with its schema settled: the entry's own, or the

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use serde::Deserialize;
 
-use super::{Location, Origin};
+use super::location::{Location, Origin};
 use crate::aad::{Aad, AadSpec};
 use crate::error::{Error, Invalid, JsonFault, NameFault, NameOf, Result};
 
