@@ -407,6 +407,8 @@ describe('keys at the edges of the backend rules', () => {
   };
 
   test('invisible characters at either end (byte-order mark, zero-width, no-break space, ...) are refused like whitespace unless allowed', async () => {
+    // A key whose first 32 bytes differ from OLD's, whatever OLD starts with.
+    const other = OLD.replace(/^./, (first) => (first === 'x' ? 'y' : 'x'));
     for (const [what, c] of Object.entries(NAMED)) {
       for (const key of [c + OLD, OLD + c]) {
         obs.secret(key);
@@ -415,9 +417,9 @@ describe('keys at the edges of the backend rules', () => {
         const hex = c.codePointAt(0).toString(16).toUpperCase().padStart(4, '0');
         assert.match(e.message, new RegExp(`(starts|ends) with U\\+${hex}, which is whitespace or an invisible character`), what);
         assert.equal(keyrotate.keyFingerprint(key, { allowWhitespace: true }).length, 12, `${what}, allowed`);
-        const pair = keyrotate.checkKeys(OLD.replace(/^./, 'x'), key, { allowWhitespace: true });
+        const pair = keyrotate.checkKeys(other, key, { allowWhitespace: true });
         assert.equal(pair.newKeyFingerprint, keyrotate.keyFingerprint(key, { allowWhitespace: true }));
-        assert.throws(() => keyrotate.checkKeys(OLD.replace(/^./, 'x'), key), { code: 'ERR_KEY_INVALID' });
+        assert.throws(() => keyrotate.checkKeys(other, key), { code: 'ERR_KEY_INVALID' });
       }
     }
     // The addon refuses a code point at an edge exactly when ICU calls it
