@@ -10,11 +10,12 @@ import { after, describe, test } from 'node:test';
 import pg from 'pg';
 
 import keyrotate from '../index.js';
-import { encrypt, generateKey } from './helpers/backend-crypto.mjs';
-import { ROOT } from './helpers/cli.mjs';
-import { acceptanceDatabase, snapshotSchema } from './helpers/fixture.mjs';
-import { createObserver, within } from './helpers/hygiene.mjs';
-import { assertEntriesOpenWith } from './helpers/locations.mjs';
+import { encrypt, generateKey } from './helpers/anythingmcp/crypto.mjs';
+import { assertEntriesOpenWith } from './helpers/anythingmcp/locations.mjs';
+import { acceptanceDatabase } from './helpers/fixture/acceptance.mjs';
+import { createObserver, within } from './helpers/inspect/hygiene.mjs';
+import { snapshotSchema } from './helpers/inspect/snapshot.mjs';
+import { ROOT } from './helpers/run/commands.mjs';
 
 const OLD = generateKey();
 const NEXT = generateKey();
@@ -86,7 +87,7 @@ describe('adoptNextEncryptionKey at boot', () => {
   test('two replicas booting at once: one rotates, the other waits and starts on the new key; exactly one audit event', async () => {
     const db = await install('adopt_two');
     const start = () => {
-      const child = spawn(process.execPath, [path.join(ROOT, '__test__', 'helpers', 'boot-child.mjs')], { stdio: ['pipe', 'pipe', 'pipe'] });
+      const child = spawn(process.execPath, [path.join(ROOT, '__test__', 'helpers', 'child', 'boot.mjs')], { stdio: ['pipe', 'pipe', 'pipe'] });
       let out = '';
       child.stdout.on('data', (d) => (out += d));
       child.stdin.end(JSON.stringify({ env: { ENCRYPTION_KEY: OLD, ENCRYPTION_KEY_NEXT: NEXT, DATABASE_URL: db.url } }));

@@ -39,10 +39,11 @@ import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { parseTriple } from '@napi-rs/cli';
 
-import { generateKey } from './helpers/backend-crypto.mjs';
-import { arm64Node, muslNode } from './helpers/foreign-node.mjs';
-import { ROOT, TSC, assertSealedOpenWith, closeDatabases, debianPackages, ok, run, seededDatabase } from './helpers/packaging.mjs';
-import { startRegistry } from './helpers/registry.mjs';
+import { generateKey } from './helpers/anythingmcp/crypto.mjs';
+import { ROOT, TSC, debianPackages, ok, run } from './helpers/run/commands.mjs';
+import { arm64Node, muslNode } from './helpers/run/foreign-node.mjs';
+import { assertSealedOpenWith, closeDatabases, seededDatabase } from './helpers/run/packaging.mjs';
+import { startRegistry } from './helpers/run/registry.mjs';
 
 const PKG = JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8'));
 const FULL = process.env.KEYROTATE_ARTIFACTS === 'all';

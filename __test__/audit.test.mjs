@@ -11,14 +11,16 @@ import path from 'node:path';
 import { after, describe, test } from 'node:test';
 
 import keyrotate from '../index.js';
-import { encrypt, generateKey } from './helpers/backend-crypto.mjs';
-import { ROOT, runCli } from './helpers/cli.mjs';
-import { jsonDocument } from './helpers/cli-schema.mjs';
-import { seedAcceptanceFixture, snapshotSchema, snapshotTable } from './helpers/fixture.mjs';
-import { createObserver } from './helpers/hygiene.mjs';
-import { assertEntriesOpenWith, expectedReport } from './helpers/locations.mjs';
-import { freshDatabase } from './helpers/pg.mjs';
-import { createAnythingMcpSchema } from './helpers/schema.mjs';
+import { encrypt, generateKey } from './helpers/anythingmcp/crypto.mjs';
+import { assertEntriesOpenWith, expectedReport } from './helpers/anythingmcp/locations.mjs';
+import { createAnythingMcpSchema } from './helpers/anythingmcp/schema.mjs';
+import { seedAcceptanceFixture } from './helpers/fixture/acceptance.mjs';
+import { createObserver } from './helpers/inspect/hygiene.mjs';
+import { snapshotSchema, snapshotTable } from './helpers/inspect/snapshot.mjs';
+import { jsonDocument } from './helpers/run/cli-schema.mjs';
+import { runCli } from './helpers/run/cli.mjs';
+import { ROOT } from './helpers/run/commands.mjs';
+import { freshDatabase } from './helpers/server/postgres.mjs';
 
 const A = generateKey();
 const B = generateKey();

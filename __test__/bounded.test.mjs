@@ -14,13 +14,14 @@ import { after, describe, test } from 'node:test';
 import pg from 'pg';
 
 import keyrotate from '../index.js';
-import { encrypt, generateKey } from './helpers/backend-crypto.mjs';
-import { bigSpec, timedCli } from './helpers/cli.mjs';
-import { jsonDocument } from './helpers/cli-schema.mjs';
-import { acceptanceDatabase, seedAcceptanceFixture, snapshotSchema } from './helpers/fixture.mjs';
-import { createObserver } from './helpers/hygiene.mjs';
-import { startServer } from './helpers/pg.mjs';
-import { createAnythingMcpSchema } from './helpers/schema.mjs';
+import { encrypt, generateKey } from './helpers/anythingmcp/crypto.mjs';
+import { createAnythingMcpSchema } from './helpers/anythingmcp/schema.mjs';
+import { acceptanceDatabase, seedAcceptanceFixture } from './helpers/fixture/acceptance.mjs';
+import { createObserver } from './helpers/inspect/hygiene.mjs';
+import { snapshotSchema } from './helpers/inspect/snapshot.mjs';
+import { jsonDocument } from './helpers/run/cli-schema.mjs';
+import { bigSpec, timedCli } from './helpers/run/cli.mjs';
+import { startServer } from './helpers/server/embedded.mjs';
 
 const OLD = generateKey();
 const NEW = generateKey();

@@ -11,12 +11,14 @@ import { fileURLToPath } from 'node:url';
 import { after, before, beforeEach, describe, test } from 'node:test';
 import pg from 'pg';
 
-import { encrypt, generateKey } from './helpers/backend-crypto.mjs';
-import { seedAcceptanceFixture, seedBulk, snapshotSchema } from './helpers/fixture.mjs';
-import { assertEntriesOpenWith, expectedReport } from './helpers/locations.mjs';
-import { jsonDocument } from './helpers/cli-schema.mjs';
-import { getServer } from './helpers/pg.mjs';
-import { createAnythingMcpSchema } from './helpers/schema.mjs';
+import { encrypt, generateKey } from './helpers/anythingmcp/crypto.mjs';
+import { assertEntriesOpenWith, expectedReport } from './helpers/anythingmcp/locations.mjs';
+import { createAnythingMcpSchema } from './helpers/anythingmcp/schema.mjs';
+import { seedAcceptanceFixture } from './helpers/fixture/acceptance.mjs';
+import { seedBulk } from './helpers/fixture/bulk.mjs';
+import { snapshotSchema } from './helpers/inspect/snapshot.mjs';
+import { jsonDocument } from './helpers/run/cli-schema.mjs';
+import { getServer } from './helpers/server/postgres.mjs';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const CLI = path.join(root, 'packages/backend/dist/scripts/rotate-encryption-key.js');

@@ -9,7 +9,7 @@ import { createRequire } from 'node:module';
 import path from 'node:path';
 import { test } from 'node:test';
 
-import { ROOT } from './helpers/cli.mjs';
+import { ROOT } from './helpers/run/commands.mjs';
 
 const require = createRequire(import.meta.url);
 const read = (file) => readFileSync(path.join(ROOT, file), 'utf8');

@@ -1,6 +1,6 @@
 // A connection lost while COMMIT is in flight (SPEC 3.6), through the
 // compiled CLI and a real PostgreSQL, with a proxy in between
-// (helpers/commit-cutter.mjs) that cuts the connection at the COMMIT:
+// (helpers/server/commit-cutter.mjs) that cuts the connection at the COMMIT:
 //   after  — the COMMIT reached the server: it committed, the reply never came;
 //   before — the COMMIT never reached it: the server rolled back.
 // keyrotate has sent its COMMIT in both and cannot tell them apart, so both
@@ -13,15 +13,15 @@ import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import pg from 'pg';
 
-import { generateKey } from './helpers/backend-crypto.mjs';
-import { runCli } from './helpers/cli.mjs';
-import { startCommitCutter } from './helpers/commit-cutter.mjs';
-import { dumpDatabase } from './helpers/dump.mjs';
-import { seedAcceptanceFixture } from './helpers/fixture.mjs';
-import { createObserver, keyrotateSessions, waitFor } from './helpers/hygiene.mjs';
-import { assertEntriesOpenWith, expectedReport } from './helpers/locations.mjs';
-import { getServer } from './helpers/pg.mjs';
-import { createAnythingMcpSchema } from './helpers/schema.mjs';
+import { generateKey } from './helpers/anythingmcp/crypto.mjs';
+import { assertEntriesOpenWith, expectedReport } from './helpers/anythingmcp/locations.mjs';
+import { createAnythingMcpSchema } from './helpers/anythingmcp/schema.mjs';
+import { seedAcceptanceFixture } from './helpers/fixture/acceptance.mjs';
+import { dumpDatabase } from './helpers/inspect/dump.mjs';
+import { createObserver, keyrotateSessions, waitFor } from './helpers/inspect/hygiene.mjs';
+import { runCli } from './helpers/run/cli.mjs';
+import { startCommitCutter } from './helpers/server/commit-cutter.mjs';
+import { getServer } from './helpers/server/postgres.mjs';
 
 const OLD = generateKey();
 const NEW = generateKey();

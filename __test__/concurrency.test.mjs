@@ -17,11 +17,12 @@ import { createRequire } from 'node:module';
 import { after, describe, test } from 'node:test';
 import pg from 'pg';
 
-import { decrypt, encrypt, generateKey } from './helpers/backend-crypto.mjs';
-import { acceptanceDatabase, snapshotSchema } from './helpers/fixture.mjs';
-import { createObserver, keyrotateLocks, keyrotateSessions, opens, waitFor, within } from './helpers/hygiene.mjs';
-import { assertEntriesOpenWith, expectedReport } from './helpers/locations.mjs';
-import { withParams } from './helpers/pg.mjs';
+import { decrypt, encrypt, generateKey } from './helpers/anythingmcp/crypto.mjs';
+import { assertEntriesOpenWith, expectedReport } from './helpers/anythingmcp/locations.mjs';
+import { acceptanceDatabase } from './helpers/fixture/acceptance.mjs';
+import { createObserver, keyrotateLocks, keyrotateSessions, opens, waitFor, within } from './helpers/inspect/hygiene.mjs';
+import { snapshotSchema } from './helpers/inspect/snapshot.mjs';
+import { withParams } from './helpers/server/postgres.mjs';
 
 const require = createRequire(import.meta.url);
 const keyrotate = require('../index.js');

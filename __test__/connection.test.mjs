@@ -30,13 +30,14 @@ import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 
-import { generateKey } from './helpers/backend-crypto.mjs';
-import { makeCertificates } from './helpers/certs.mjs';
-import { getServer, startServer } from './helpers/pg.mjs';
-import { createAnythingMcpSchema } from './helpers/schema.mjs';
+import { generateKey } from './helpers/anythingmcp/crypto.mjs';
+import { createAnythingMcpSchema } from './helpers/anythingmcp/schema.mjs';
+import { makeCertificates } from './helpers/server/certs.mjs';
+import { startServer } from './helpers/server/embedded.mjs';
+import { getServer } from './helpers/server/postgres.mjs';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
-const CHILD = path.join(HERE, 'helpers', 'connect-both.mjs');
+const CHILD = path.join(HERE, 'helpers', 'child', 'connect-both.mjs');
 const KEY = generateKey();
 
 // Every refusal keyrotate reports says which of these failed.

@@ -8,7 +8,7 @@ import path from 'node:path';
 import { test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 
-import { LOCATIONS, locationName } from './helpers/locations.mjs';
+import { LOCATIONS, locationName } from './helpers/anythingmcp/locations.mjs';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 

@@ -13,12 +13,12 @@ import { after, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 
-import { encrypt, generateKey } from './helpers/backend-crypto.mjs';
-import { snapshotTable } from './helpers/fixture.mjs';
-import { createObserver, opens } from './helpers/hygiene.mjs';
-import { LOCATIONS } from './helpers/locations.mjs';
-import { getServer } from './helpers/pg.mjs';
-import { createAnythingMcpSchema } from './helpers/schema.mjs';
+import { encrypt, generateKey } from './helpers/anythingmcp/crypto.mjs';
+import { LOCATIONS } from './helpers/anythingmcp/locations.mjs';
+import { createAnythingMcpSchema } from './helpers/anythingmcp/schema.mjs';
+import { createObserver, opens } from './helpers/inspect/hygiene.mjs';
+import { snapshotTable } from './helpers/inspect/snapshot.mjs';
+import { getServer } from './helpers/server/postgres.mjs';
 
 const require = createRequire(import.meta.url);
 const keyrotate = require('../index.js');

@@ -11,7 +11,7 @@
 // written. After the fault, pg_xact_status() of that transaction id must be
 // 'aborted'.
 //
-// Every rotation here runs in its own Node process (helpers/rotate-child.mjs,
+// Every rotation here runs in its own Node process (helpers/child/rotate.mjs,
 // or the compiled CLI), calling the public JS API there. That is what a
 // SIGKILL needs, and it lets the other faults assert the whole promise: the
 // call rejects with a clear code *and the process exits*, within 30 s. A
@@ -27,16 +27,18 @@ import { after, before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 
-import { generateKey } from './helpers/backend-crypto.mjs';
-import { digestSchema, seedBulk } from './helpers/fixture.mjs';
-import { assertAllOpenWith, createObserver, keyrotateLocks, keyrotateSessions, waitFor, within } from './helpers/hygiene.mjs';
-import { getServer, startServer } from './helpers/pg.mjs';
-import { createAnythingMcpSchema } from './helpers/schema.mjs';
+import { generateKey } from './helpers/anythingmcp/crypto.mjs';
+import { createAnythingMcpSchema } from './helpers/anythingmcp/schema.mjs';
+import { seedBulk } from './helpers/fixture/bulk.mjs';
+import { assertAllOpenWith, createObserver, keyrotateLocks, keyrotateSessions, waitFor, within } from './helpers/inspect/hygiene.mjs';
+import { digestSchema } from './helpers/inspect/snapshot.mjs';
+import { startServer } from './helpers/server/embedded.mjs';
+import { getServer } from './helpers/server/postgres.mjs';
 
 const require = createRequire(import.meta.url);
 const keyrotate = require('../index.js');
 const HERE = path.dirname(fileURLToPath(import.meta.url));
-const CHILD = path.join(HERE, 'helpers', 'rotate-child.mjs');
+const CHILD = path.join(HERE, 'helpers', 'child', 'rotate.mjs');
 const CLI_SCRIPT = path.join(HERE, '..', 'packages', 'backend', 'dist', 'scripts', 'rotate-encryption-key.js');
 
 const OLD = generateKey();
@@ -98,7 +100,7 @@ async function writingSession(client) {
   return session;
 }
 
-/** A rotation in a child process, speaking JSON lines (helpers/rotate-child.mjs). */
+/** A rotation in a child process, speaking JSON lines (helpers/child/rotate.mjs). */
 function rotationInChild(job) {
   const child = spawn(process.execPath, [CHILD], { stdio: ['pipe', 'pipe', 'pipe'] });
   const events = [];

@@ -8,20 +8,7 @@ import assert from 'node:assert/strict';
 import { after, describe, test } from 'node:test';
 import pg from 'pg';
 
-import { decrypt, encrypt, generateKey } from './helpers/backend-crypto.mjs';
-import { dumpDatabase } from './helpers/dump.mjs';
-import {
-  BULK_PLAINTEXT_BYTES,
-  ENV_VARS_AAD,
-  bulkEnvPlaintext,
-  bulkPlaintext,
-  seedAcceptanceFixture,
-  seedBulk,
-  seedBulkUpstream,
-  snapshotTable,
-  tableDigest,
-} from './helpers/fixture.mjs';
-import { memberSpan, spliceMember } from './helpers/json-text.mjs';
+import { decrypt, encrypt, generateKey } from './helpers/anythingmcp/crypto.mjs';
 import {
   LOCATIONS,
   LOOKALIKES,
@@ -33,10 +20,23 @@ import {
   opensWith,
   readLocation,
   sealedIn,
-} from './helpers/locations.mjs';
-import { MIGRATIONS_MAIN, MIGRATIONS_V0_1_20 } from './helpers/migrations.mjs';
-import { getServer } from './helpers/pg.mjs';
-import { AUTH_TYPES, CONNECTOR_TYPES, ENUMS, createAnythingMcpSchema, quoteIdent, tablesOf } from './helpers/schema.mjs';
+} from './helpers/anythingmcp/locations.mjs';
+import { MIGRATIONS_MAIN, MIGRATIONS_V0_1_20 } from './helpers/anythingmcp/migrations.mjs';
+import { AUTH_TYPES, CONNECTOR_TYPES, ENUMS, createAnythingMcpSchema, tablesOf } from './helpers/anythingmcp/schema.mjs';
+import { seedAcceptanceFixture } from './helpers/fixture/acceptance.mjs';
+import {
+  BULK_PLAINTEXT_BYTES,
+  ENV_VARS_AAD,
+  bulkEnvPlaintext,
+  bulkPlaintext,
+  seedBulk,
+  seedBulkUpstream,
+} from './helpers/fixture/bulk.mjs';
+import { dumpDatabase } from './helpers/inspect/dump.mjs';
+import { snapshotTable, tableDigest } from './helpers/inspect/snapshot.mjs';
+import { memberSpan, spliceMember } from './helpers/json-text.mjs';
+import { getServer } from './helpers/server/postgres.mjs';
+import { quoteIdent } from './helpers/sql.mjs';
 
 const KEY = generateKey();
 const OTHER = generateKey();

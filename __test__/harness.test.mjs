@@ -13,8 +13,9 @@ import { fileURLToPath } from 'node:url';
 import util from 'node:util';
 import pg from 'pg';
 
-import { decrypt, encrypt, generateKey } from './helpers/backend-crypto.mjs';
-import { getServer, startServer } from './helpers/pg.mjs';
+import { decrypt, encrypt, generateKey } from './helpers/anythingmcp/crypto.mjs';
+import { startServer } from './helpers/server/embedded.mjs';
+import { getServer } from './helpers/server/postgres.mjs';
 
 const HELPERS = path.join(path.dirname(fileURLToPath(import.meta.url)), 'helpers');
 const ROOT = path.join(HELPERS, '..', '..');
@@ -191,7 +192,7 @@ describe('embedded server lifecycle', () => {
   }
 
   const holder = (tail) => `
-    import { getServer } from ${JSON.stringify(path.join(HELPERS, 'pg.mjs'))};
+    import { getServer } from ${JSON.stringify(path.join(HELPERS, 'server', 'postgres.mjs'))};
     const s = await getServer();
     process.stdout.write(JSON.stringify({ pid: s.pid, root: s.socketDir }) + '\\n');
     ${tail}`;

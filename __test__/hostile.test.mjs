@@ -14,13 +14,16 @@ import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import pg from 'pg';
 
-import { decrypt, encrypt, generateKey } from './helpers/backend-crypto.mjs';
-import { seedAcceptanceFixture, seedBulk, snapshotTable } from './helpers/fixture.mjs';
-import { assertAllOpenWith, createObserver, opens, within } from './helpers/hygiene.mjs';
-import { getServer, withParams } from './helpers/pg.mjs';
-import { assertEntriesOpenWith, assertNothingOpensWith, expectedReport } from './helpers/locations.mjs';
-import { createAnythingMcpSchema, quoteIdent } from './helpers/schema.mjs';
-import { runCli } from './helpers/cli.mjs';
+import { decrypt, encrypt, generateKey } from './helpers/anythingmcp/crypto.mjs';
+import { assertEntriesOpenWith, assertNothingOpensWith, expectedReport } from './helpers/anythingmcp/locations.mjs';
+import { createAnythingMcpSchema } from './helpers/anythingmcp/schema.mjs';
+import { seedAcceptanceFixture } from './helpers/fixture/acceptance.mjs';
+import { seedBulk } from './helpers/fixture/bulk.mjs';
+import { assertAllOpenWith, createObserver, opens, within } from './helpers/inspect/hygiene.mjs';
+import { snapshotTable } from './helpers/inspect/snapshot.mjs';
+import { runCli } from './helpers/run/cli.mjs';
+import { getServer, withParams } from './helpers/server/postgres.mjs';
+import { quoteIdent } from './helpers/sql.mjs';
 
 const require = createRequire(import.meta.url);
 const keyrotate = require('../index.js');

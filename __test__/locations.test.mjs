@@ -1,6 +1,6 @@
 // Issue 9's acceptance tests: every location of SPEC.md section 1, rotated
 // through the compiled CLI as an operator runs it, against the fixture's own
-// account of where ciphertext lives (helpers/locations.mjs, written from the
+// account of where ciphertext lives (helpers/anythingmcp/locations.mjs, written from the
 // spec, not read from the engine's registry).
 //
 // - per location, every value opens with the new key exactly as the backend
@@ -23,12 +23,7 @@ import { fileURLToPath } from 'node:url';
 import { after, before, describe, test } from 'node:test';
 import pg from 'pg';
 
-import { decrypt, encrypt, generateKey } from './helpers/backend-crypto.mjs';
-import { jsonDocument } from './helpers/cli-schema.mjs';
-import { dumpDatabase } from './helpers/dump.mjs';
-import { seedAcceptanceFixture, snapshotSchema, snapshotTable } from './helpers/fixture.mjs';
-import { createObserver } from './helpers/hygiene.mjs';
-import { memberSpan } from './helpers/json-text.mjs';
+import { decrypt, encrypt, generateKey } from './helpers/anythingmcp/crypto.mjs';
 import {
   LOCATIONS,
   assertEntriesOpenWith,
@@ -37,10 +32,16 @@ import {
   locationName,
   openLocation,
   opensWith,
-} from './helpers/locations.mjs';
-import { MIGRATIONS_MAIN, MIGRATIONS_V0_1_20, recordMigrations } from './helpers/migrations.mjs';
-import { freshDatabase } from './helpers/pg.mjs';
-import { createAnythingMcpSchema } from './helpers/schema.mjs';
+} from './helpers/anythingmcp/locations.mjs';
+import { MIGRATIONS_MAIN, MIGRATIONS_V0_1_20, recordMigrations } from './helpers/anythingmcp/migrations.mjs';
+import { createAnythingMcpSchema } from './helpers/anythingmcp/schema.mjs';
+import { seedAcceptanceFixture } from './helpers/fixture/acceptance.mjs';
+import { dumpDatabase } from './helpers/inspect/dump.mjs';
+import { createObserver } from './helpers/inspect/hygiene.mjs';
+import { snapshotSchema, snapshotTable } from './helpers/inspect/snapshot.mjs';
+import { memberSpan } from './helpers/json-text.mjs';
+import { jsonDocument } from './helpers/run/cli-schema.mjs';
+import { freshDatabase } from './helpers/server/postgres.mjs';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const CLI = path.join(root, 'packages/backend/dist/scripts/rotate-encryption-key.js');

@@ -12,13 +12,13 @@ import net from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import pg from 'pg';
 
-import { generateKey } from './helpers/backend-crypto.mjs';
-import { seedAcceptanceFixture } from './helpers/fixture.mjs';
-import { runCli } from './helpers/cli.mjs';
-import { assertAllOpenWith, createObserver } from './helpers/hygiene.mjs';
-import { expectedReport } from './helpers/locations.mjs';
-import { getServer } from './helpers/pg.mjs';
-import { createAnythingMcpSchema } from './helpers/schema.mjs';
+import { generateKey } from './helpers/anythingmcp/crypto.mjs';
+import { expectedReport } from './helpers/anythingmcp/locations.mjs';
+import { createAnythingMcpSchema } from './helpers/anythingmcp/schema.mjs';
+import { seedAcceptanceFixture } from './helpers/fixture/acceptance.mjs';
+import { assertAllOpenWith, createObserver } from './helpers/inspect/hygiene.mjs';
+import { runCli } from './helpers/run/cli.mjs';
+import { getServer } from './helpers/server/postgres.mjs';
 
 const require = createRequire(import.meta.url);
 const keyrotate = require('../index.js');

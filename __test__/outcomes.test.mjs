@@ -15,14 +15,16 @@ import { after, before, beforeEach, describe, test } from 'node:test';
 import pg from 'pg';
 
 import keyrotate from '../index.js';
-import { encrypt, generateKey } from './helpers/backend-crypto.mjs';
-import { CLI, ROOT } from './helpers/cli.mjs';
-import { jsonDocument } from './helpers/cli-schema.mjs';
-import { seedAcceptanceFixture, snapshotSchema } from './helpers/fixture.mjs';
-import { createObserver, waitFor } from './helpers/hygiene.mjs';
-import { assertEntriesOpenWith, expectedReport } from './helpers/locations.mjs';
-import { freshDatabase } from './helpers/pg.mjs';
-import { createAnythingMcpSchema } from './helpers/schema.mjs';
+import { encrypt, generateKey } from './helpers/anythingmcp/crypto.mjs';
+import { assertEntriesOpenWith, expectedReport } from './helpers/anythingmcp/locations.mjs';
+import { createAnythingMcpSchema } from './helpers/anythingmcp/schema.mjs';
+import { seedAcceptanceFixture } from './helpers/fixture/acceptance.mjs';
+import { createObserver, waitFor } from './helpers/inspect/hygiene.mjs';
+import { snapshotSchema } from './helpers/inspect/snapshot.mjs';
+import { jsonDocument } from './helpers/run/cli-schema.mjs';
+import { CLI } from './helpers/run/cli.mjs';
+import { ROOT } from './helpers/run/commands.mjs';
+import { freshDatabase } from './helpers/server/postgres.mjs';
 
 const A = generateKey();
 const B = generateKey();
@@ -488,7 +490,8 @@ describe('12. the API as backend admin code uses it', () => {
   });
 
   test('signal: cancelled mid-batch, the transaction rolls back and the promise rejects with an AbortError within a second', async () => {
-    const { seedBulk, tableDigest } = await import('./helpers/fixture.mjs');
+    const { seedBulk } = await import('./helpers/fixture/bulk.mjs');
+    const { tableDigest } = await import('./helpers/inspect/snapshot.mjs');
     await seedBulk(client, A, 60_000);
     const digest = await tableDigest(client, 'public', 'connectors');
     const controller = new AbortController();

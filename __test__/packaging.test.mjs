@@ -13,7 +13,7 @@
 // - The Dockerfile's build commands (scripts/docker-build-steps.sh) run here,
 //   outside Docker: for the host (glibc) and, where the Rust target and
 //   musl-gcc are installed, for x86_64 musl, whose binary then loads in a real
-//   musl build of Node 22 when one is available (helpers/foreign-node.mjs).
+//   musl build of Node 22 when one is available (helpers/run/foreign-node.mjs).
 // - .dockerignore lets in exactly what that build needs.
 
 import assert from 'node:assert/strict';
@@ -25,9 +25,10 @@ import path from 'node:path';
 import vm from 'node:vm';
 import { after, before, describe, test } from 'node:test';
 
-import { generateKey } from './helpers/backend-crypto.mjs';
-import { muslLdd, muslNode } from './helpers/foreign-node.mjs';
-import { ROOT, TSC, assertSealedOpenWith, closeDatabases, debianPackages, hostTriple, ok, run, seededDatabase } from './helpers/packaging.mjs';
+import { generateKey } from './helpers/anythingmcp/crypto.mjs';
+import { ROOT, TSC, debianPackages, hostTriple, ok, run } from './helpers/run/commands.mjs';
+import { muslLdd, muslNode } from './helpers/run/foreign-node.mjs';
+import { assertSealedOpenWith, closeDatabases, seededDatabase } from './helpers/run/packaging.mjs';
 
 const require = createRequire(import.meta.url);
 const PKG = JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8'));

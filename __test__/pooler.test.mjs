@@ -16,18 +16,19 @@ import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 
 import keyrotate from '../index.js';
-import { generateKey } from './helpers/backend-crypto.mjs';
-import { runCli } from './helpers/cli.mjs';
-import { seedAcceptanceFixture, snapshotSchema } from './helpers/fixture.mjs';
-import { createObserver, waitFor, within } from './helpers/hygiene.mjs';
-import { assertEntriesOpenWith } from './helpers/locations.mjs';
-import { freshDatabase } from './helpers/pg.mjs';
-import { ensurePooler, startPooler } from './helpers/pooler.mjs';
-import { createAnythingMcpSchema } from './helpers/schema.mjs';
+import { generateKey } from './helpers/anythingmcp/crypto.mjs';
+import { assertEntriesOpenWith } from './helpers/anythingmcp/locations.mjs';
+import { createAnythingMcpSchema } from './helpers/anythingmcp/schema.mjs';
+import { seedAcceptanceFixture } from './helpers/fixture/acceptance.mjs';
+import { createObserver, waitFor, within } from './helpers/inspect/hygiene.mjs';
+import { snapshotSchema } from './helpers/inspect/snapshot.mjs';
+import { runCli } from './helpers/run/cli.mjs';
+import { ensurePooler, startPooler } from './helpers/server/pooler.mjs';
+import { freshDatabase } from './helpers/server/postgres.mjs';
 
 ensurePooler();
 
-const CHILD = path.join(path.dirname(fileURLToPath(import.meta.url)), 'helpers', 'rotate-child.mjs');
+const CHILD = path.join(path.dirname(fileURLToPath(import.meta.url)), 'helpers', 'child', 'rotate.mjs');
 const OLD = generateKey();
 const NEW = generateKey();
 const obs = createObserver();

@@ -10,13 +10,16 @@ import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import pg from 'pg';
 
-import { decrypt, encrypt, generateKey } from './helpers/backend-crypto.mjs';
-import { dumpDatabase } from './helpers/dump.mjs';
-import { seedAcceptanceFixture, seedBulk, snapshotSchema } from './helpers/fixture.mjs';
-import { createObserver, opens } from './helpers/hygiene.mjs';
-import { LOCATIONS, assertEntriesOpenWith, assertNothingOpensWith, expectedReport, locationName } from './helpers/locations.mjs';
-import { getServer, withParams } from './helpers/pg.mjs';
-import { createAnythingMcpSchema, quoteIdent } from './helpers/schema.mjs';
+import { decrypt, encrypt, generateKey } from './helpers/anythingmcp/crypto.mjs';
+import { LOCATIONS, assertEntriesOpenWith, assertNothingOpensWith, expectedReport, locationName } from './helpers/anythingmcp/locations.mjs';
+import { createAnythingMcpSchema } from './helpers/anythingmcp/schema.mjs';
+import { seedAcceptanceFixture } from './helpers/fixture/acceptance.mjs';
+import { seedBulk } from './helpers/fixture/bulk.mjs';
+import { dumpDatabase } from './helpers/inspect/dump.mjs';
+import { createObserver, opens } from './helpers/inspect/hygiene.mjs';
+import { snapshotSchema } from './helpers/inspect/snapshot.mjs';
+import { getServer, withParams } from './helpers/server/postgres.mjs';
+import { quoteIdent } from './helpers/sql.mjs';
 
 const require = createRequire(import.meta.url);
 const keyrotate = require('../index.js');

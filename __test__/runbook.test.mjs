@@ -21,11 +21,11 @@ import { fileURLToPath } from 'node:url';
 import { test } from 'node:test';
 import pg from 'pg';
 
-import { generateKey } from './helpers/backend-crypto.mjs';
-import { seedAcceptanceFixture } from './helpers/fixture.mjs';
-import { assertEntriesOpenWith } from './helpers/locations.mjs';
-import { getServer } from './helpers/pg.mjs';
-import { createAnythingMcpSchema } from './helpers/schema.mjs';
+import { generateKey } from './helpers/anythingmcp/crypto.mjs';
+import { assertEntriesOpenWith } from './helpers/anythingmcp/locations.mjs';
+import { createAnythingMcpSchema } from './helpers/anythingmcp/schema.mjs';
+import { seedAcceptanceFixture } from './helpers/fixture/acceptance.mjs';
+import { getServer } from './helpers/server/postgres.mjs';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 

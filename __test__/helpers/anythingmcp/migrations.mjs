@@ -3,12 +3,13 @@
 // v0.1.20's fourteen migrations are the real ones (HelpCode-ai/anythingmcp at
 // tag v0.1.20, packages/backend/prisma/migrations), each with the sha256 of its
 // migration.sql as Prisma records it. For main we know only the seven names
-// SPEC.md section 1 gives; main really has 52 migrations, and the other 31
+// below, those of the migrations that made the tables and columns main adds
+// here (tables-newer.mjs); main really has 52 migrations, and the other 31
 // names are not ours to invent. Their checksums are made up (we do not have
 // the files): sha256 of the name, which looks like what Prisma stores.
 
 import crypto from 'node:crypto';
-import { quoteIdent, quoteLiteral } from './ident.mjs';
+import { quoteIdent, quoteLiteral } from '../sql.mjs';
 
 export const MIGRATIONS_V0_1_20 = Object.freeze([
   ['20260228195200_init', 'aeb6154ea70e9386c57df58dc7d577da5cd1420b6bc7893e73a8d2077ab27784'],

@@ -11,7 +11,7 @@
 import { createRequire } from 'node:module';
 
 const require = createRequire(import.meta.url);
-const keyrotate = require('../../index.js');
+const keyrotate = require('../../../index.js');
 
 const emit = (event) => process.stdout.write(JSON.stringify(event) + '\n');
 

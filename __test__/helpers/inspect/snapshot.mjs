@@ -1,6 +1,6 @@
 // Table contents as text, to compare before and after.
 
-import { quoteIdent } from './ident.mjs';
+import { quoteIdent } from '../sql.mjs';
 
 async function primaryKeyColumns(client, qualified) {
   const { rows } = await client.query(

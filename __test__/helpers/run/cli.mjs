@@ -7,11 +7,9 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { within } from './hygiene.mjs';
-import { debianPackages } from './packaging.mjs';
+import { within } from '../inspect/hygiene.mjs';
+import { ROOT, debianPackages } from './commands.mjs';
 
-export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 export const CLI = path.join(ROOT, 'packages', 'backend', 'dist', 'scripts', 'rotate-encryption-key.js');
 
 /** Run the CLI; `observe` sees its stdout and stderr. Resolves to { code, stdout, stderr }. */

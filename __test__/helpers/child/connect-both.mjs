@@ -12,7 +12,7 @@ import { createRequire } from 'node:module';
 import pg from 'pg';
 
 const require = createRequire(import.meta.url);
-const keyrotate = require('../../index.js');
+const keyrotate = require('../../../index.js');
 
 // pg 8 throws some failures from inside its socket handlers (an `ssl`
 // value it cannot use, for one); they belong to the attempt in progress.

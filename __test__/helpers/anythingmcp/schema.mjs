@@ -5,8 +5,8 @@
 //   (tables-v0.1.20.mjs), with the enum values its init migration created
 //   (WEBHOOK and HMAC are in the database although schema.prisma no longer
 //   lists them).
-// - 'main' (default): v0.1.20 plus what SPEC.md section 1 says main added
-//   (tables-newer.mjs): the tables of every location, the plaintext
+// - 'main' (default): v0.1.20 plus what main added, as far as it is known
+//   here (tables-newer.mjs): the tables of every location, the plaintext
 //   look-alike tables, the newer enum values, tool_invocations.repeat_count.
 //
 // Both get `_prisma_migrations` (Prisma's DDL) filled with that release's
@@ -20,12 +20,10 @@
 // Everything is schema-qualified, so the same DDL builds `public` or a tenant
 // schema such as `tenant_a` (Prisma's `?schema=` search path does that upstream).
 
-import { quoteIdent, quoteLiteral } from './ident.mjs';
+import { quoteIdent, quoteLiteral } from '../sql.mjs';
 import { migrationRowsSql, migrationsOf, prismaMigrationsDdl } from './migrations.mjs';
 import { newerTablesDdl, NEWER_TABLES } from './tables-newer.mjs';
 import { v0120TablesDdl } from './tables-v0.1.20.mjs';
-
-export { quoteIdent };
 
 const V0_1_20_CONNECTOR_TYPES = ['REST', 'SOAP', 'GRAPHQL', 'MCP', 'DATABASE', 'WEBHOOK'];
 const V0_1_20_AUTH_TYPES = ['NONE', 'API_KEY', 'BEARER_TOKEN', 'BASIC_AUTH', 'OAUTH2', 'WS_SECURITY', 'CERTIFICATE', 'CONNECTION_STRING', 'HMAC'];

@@ -8,7 +8,7 @@ import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 
-import { ROOT, ok, run } from './packaging.mjs';
+import { ROOT, ok, run } from './commands.mjs';
 
 const PREFIX = path.join(ROOT, '__test__', 'registry');
 const VERDACCIO = path.join(PREFIX, 'node_modules', 'verdaccio', 'bin', 'verdaccio');

@@ -9,8 +9,8 @@ import fs from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 
-import { waitFor } from './hygiene.mjs';
-import { debianPackages } from './packaging.mjs';
+import { waitFor } from '../inspect/hygiene.mjs';
+import { debianPackages } from '../run/commands.mjs';
 
 const BINARY = '/usr/sbin/pgbouncer';
 

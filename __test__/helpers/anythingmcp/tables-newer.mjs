@@ -1,9 +1,9 @@
-// Tables main has and v0.1.20 does not, written from SPEC.md section 1: the
-// columns it names (the locations and the look-alikes) with the types,
-// nullability and uniqueness it gives, and the plain bookkeeping columns
-// (timestamps, foreign keys) such a table has in this schema's conventions.
-// Which migration created each of them upstream we know only for the three
-// SPEC 1 names; the DDL is the same either way.
+// Tables main has and v0.1.20 does not, written from what is known of main's
+// schema: the columns a rotation deals with (the locations and the
+// look-alikes) with main's types, nullability and uniqueness, and the plain
+// bookkeeping columns (timestamps, foreign keys) such a table has in this
+// schema's conventions. Which migration created each of them upstream is
+// known only where a comment below names it; the DDL is the same either way.
 
 export const NEWER_TABLES = Object.freeze([
   'connector_auth_cache',

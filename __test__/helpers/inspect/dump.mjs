@@ -3,9 +3,9 @@
 // the new key) exactly when the rotation re-sealed every value and changed no
 // other byte of any table.
 
-import { quoteIdent } from './ident.mjs';
-import { memberSpan } from './json-text.mjs';
-import { LOCATIONS, aadOf, locationName, openSealed, rowColumns, selects } from './locations.mjs';
+import { quoteIdent } from '../sql.mjs';
+import { memberSpan } from '../json-text.mjs';
+import { LOCATIONS, aadOf, locationName, openSealed, rowColumns, selects } from '../anythingmcp/locations.mjs';
 
 // Stands in for the sealed string inside a text document, so the bytes around
 // it are compared exactly.

@@ -6,9 +6,9 @@
 // Buffer + string concatenation on decrypt are part of what is being tested.
 //
 // `aad` is the optional third argument of the current upstream file (v0.1.20
-// has none): the newer locations are sealed with one (SPEC.md section 1:
-// env_vars, identity providers, OAuth attempts, alert webhooks), connector
-// credentials and cached login tokens without.
+// has none): the newer locations are sealed with one (env_vars, identity
+// providers, OAuth attempts, alert webhooks; docs/locations.md gives each
+// AAD), connector credentials and cached login tokens without.
 
 import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
 

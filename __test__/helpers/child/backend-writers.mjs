@@ -19,7 +19,7 @@
 import crypto from 'node:crypto';
 import pg from 'pg';
 
-import { encrypt } from './backend-crypto.mjs';
+import { encrypt } from '../anythingmcp/crypto.mjs';
 
 const { url, key, lockTimeoutMs, targets } = JSON.parse(process.argv[2]);
 const sha = (s) => crypto.createHash('sha256').update(s).digest('hex');

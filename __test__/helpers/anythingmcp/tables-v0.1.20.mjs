@@ -2,9 +2,10 @@
 // (HelpCode-ai/anythingmcp, packages/backend/prisma/migrations at v0.1.20),
 // written by us: column order as the ALTERs left it, Prisma's constraint and
 // index names, no DEFAULT on updated_at (Prisma's @updatedAt is set
-// client-side). Main has every one of them; `main` adds the one column SPEC 1
-// names (tool_invocations.repeat_count) and, our assumption, lets
-// users.password_hash be NULL (users who only sign in through SSO).
+// client-side). Main has every one of them; `main` adds one column
+// (tool_invocations.repeat_count, 20261006090000_tool_invocation_repeat_count)
+// and, our assumption, lets users.password_hash be NULL (users who only sign
+// in through SSO).
 
 /**
  * DDL statements; `t` qualifies a name, `fk(table, column, target, onDelete)`

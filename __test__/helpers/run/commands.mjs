@@ -1,15 +1,13 @@
-// What the packaging tests share: running commands (outcomes, never throws),
-// Debian packages they need, the host's Rust triple, and databases seeded with the acceptance fixture.
+// Running commands from a test: outcomes that never throw (assertions say
+// what went wrong), Debian packages a test needs (installed when missing and
+// root), the host's Rust triple, and where the repository is.
 
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-import { acceptanceDatabase } from './fixture.mjs';
-import { assertEntriesOpenWith, expectedReport } from './locations.mjs';
-
-export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
 export const TSC = path.join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc');
 
 /** Run a command; resolve its outcome, never throw (assertions say what went wrong). */
@@ -45,24 +43,4 @@ export function debianPackages(packages) {
 
 export function hostTriple() {
   return execFileSync('rustc', ['-vV'], { encoding: 'utf8' }).match(/^host: (.+)$/m)[1];
-}
-
-const clients = [];
-
-/**
- * A database with AnythingMCP's tables and the acceptance fixture sealed
- * under `key`; `want` is the report a rotation of it must give.
- */
-export async function seededDatabase(key, prefix) {
-  const { url, client, fixture } = await acceptanceDatabase(prefix, key, { clients });
-  return { url, client, fixture, want: expectedReport(fixture) };
-}
-
-/** Every sealed value of a seededDatabase() opens with `key`, to its own plaintext. */
-export async function assertSealedOpenWith(db, key) {
-  await assertEntriesOpenWith(db.client, db.fixture, key);
-}
-
-export async function closeDatabases() {
-  for (const c of clients.splice(0)) await c.end().catch(() => {});
 }

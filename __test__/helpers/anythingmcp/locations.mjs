@@ -1,14 +1,15 @@
-// Where AnythingMCP keeps ciphertext, as SPEC.md section 1 states it, and how
-// its backend opens each value. This is the tests' own copy, written from the
-// spec and not read from the package's locations.json, so a mistake in the
-// engine's registry shows up as a failing test instead of being agreed with.
-// The descriptors use the registry document's format (ISSUE9-INTERFACE.md),
-// `since`/`until` naming the migration that added or dropped the location.
+// Where AnythingMCP keeps ciphertext (the places docs/locations.md lists), and
+// how its backend opens each value. This is the tests' own copy, written by
+// hand from what the backend does and not read from the package's
+// locations.json, so a mistake in the engine's registry shows up as a failing
+// test instead of being agreed with. The descriptors use the registry's own
+// format (docs/locations.md, "The format"), `since`/`until` naming the
+// migration that added or dropped the location.
 
 import assert from 'node:assert/strict';
-import { decrypt } from './backend-crypto.mjs';
-import { quoteIdent } from './ident.mjs';
-import { memberSpan } from './json-text.mjs';
+import { decrypt } from './crypto.mjs';
+import { quoteIdent } from '../sql.mjs';
+import { memberSpan } from '../json-text.mjs';
 import { tablesOf } from './schema.mjs';
 
 export const LOCATIONS = Object.freeze(
@@ -43,7 +44,7 @@ export const LOCATIONS = Object.freeze(
 );
 
 /**
- * The plaintext look-alikes SPEC 1 lists: values in plain text, some shaped
+ * The plaintext look-alikes main has: values in plain text, some shaped
  * like ciphertext, that a rotation must never touch. `where`: only those
  * rows (the SMTP settings JSON among the organization settings).
  */
@@ -253,8 +254,9 @@ export async function assertNothingOpensWith(client, schema, key, { locations = 
 }
 
 /**
- * What a complete rotation of a freshly seeded fixture reports (SPEC 3.2,
- * ISSUE9-INTERFACE.md): `rowsReencrypted` counts rows written (a connectors
+ * What a complete rotation of a freshly seeded fixture must report (the
+ * RotationReport of index.d.ts; tests compare it field by field):
+ * `rowsReencrypted` counts rows written (a connectors
  * row with auth_config and env_vars.$enc sealed is one), `values` the sealed
  * values, `empty` the location values without ciphertext, `tables` the tables
  * where something is sealed (those a rotation changes), `tablesPresent` the

@@ -3,8 +3,8 @@
 // so each file can assert that no key, plaintext or password ever leaked.
 
 import assert from 'node:assert/strict';
-import { decrypt } from './backend-crypto.mjs';
-import { quoteIdent } from './schema.mjs';
+import { decrypt } from '../anythingmcp/crypto.mjs';
+import { quoteIdent } from '../sql.mjs';
 
 /** Does `value` open with `key` in the backend's own Node code? */
 export function opens(value, key) {

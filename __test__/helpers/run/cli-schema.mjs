@@ -5,7 +5,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import Ajv2020 from 'ajv/dist/2020.js';
-import { ROOT } from './cli.mjs';
+import { ROOT } from './commands.mjs';
 
 const schema = JSON.parse(readFileSync(path.join(ROOT, 'cli', 'output.schema.json'), 'utf8'));
 const validate = new Ajv2020({ allErrors: true, strict: false }).compile(schema);

@@ -27,7 +27,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 
-import { ROOT, debianPackages, ok, run } from './packaging.mjs';
+import { ROOT, debianPackages, ok, run } from './commands.mjs';
 
 export const NODE_VERSION = '22.20.0';
 const CACHE = path.join(ROOT, '.cache', 'node');
