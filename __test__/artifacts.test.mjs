@@ -206,7 +206,7 @@ function backendFixture(app) {
     private: true,
     dependencies: { [PKG.name]: PKG.version },
   }, null, 2) + '\n');
-  // The backend's compiler options (SPEC 1), no more: no rootDir, no include.
+  // The backend's own compiler options (its tsconfig.json), no more: no rootDir, no include.
   fs.writeFileSync(path.join(backend, 'tsconfig.json'), JSON.stringify({
     compilerOptions: { module: 'commonjs', target: 'ES2022', strictNullChecks: true, noImplicitAny: true, outDir: './dist' },
   }, null, 2) + '\n');

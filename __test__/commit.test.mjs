@@ -1,4 +1,4 @@
-// A connection lost while COMMIT is in flight (SPEC 3.6), through the
+// A connection lost while COMMIT is in flight (ERR_COMMIT_UNKNOWN), through the
 // compiled CLI and a real PostgreSQL, with a proxy in between
 // (helpers/server/commit-cutter.mjs) that cuts the connection at the COMMIT:
 //   after  — the COMMIT reached the server: it committed, the reply never came;

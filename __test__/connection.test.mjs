@@ -1,5 +1,5 @@
 // keyrotate connects exactly as the backend does, and never less strictly
-// (SPEC 1 "How the backend connects", 3.4): for every URL form, against real
+// (docs/connection.md): for every URL form, against real
 // TLS-only PostgreSQL servers, keyrotate connects where node-postgres (`pg`,
 // the backend's driver, run here as the reference) connects, and is refused
 // where it is refused. No outcome is written down by hand: `pg` decides.

@@ -1,4 +1,4 @@
-// Fail closed and name the real cause (issue 11): the diagnosis follows the
+// Fail closed and name the real cause: the diagnosis follows the
 // data, never the physical order of rows; text a SQL_ASCII database hands
 // back that is not UTF-8 is that row's error, never a panic; row-level
 // security on a table that holds a location is refused up front, and on any

@@ -1,5 +1,5 @@
 // Tests of the acceptance fixture itself, against a real PostgreSQL server:
-// the schema has what SPEC.md section 1 lists, every seeded value opens in
+// the schema has what the backend's migrations create, every seeded value opens in
 // Node's crypto exactly as the backend opens it (and under nothing else), and
 // the dump sees every byte except the ciphertext. Without these, a rotation
 // test passing would prove nothing.
@@ -98,7 +98,7 @@ const enumValues = async (client, schema, name) =>
   (await client.query(`SELECT enum_range(NULL::${quoteIdent(schema)}.${quoteIdent(name)})::text[] AS v`)).rows[0].v;
 
 describe('schema', () => {
-  test('main: every table and column of SPEC 1 with its type, nullability and constraints; newest enum values', () =>
+  test('main: every table and column of the backend schema with its type, nullability and constraints; newest enum values', () =>
     withDatabase('schema_main', async (client) => {
       await createAnythingMcpSchema(client, 'public');
       assert.deepStrictEqual(await tablesIn(client, 'public'), tablesOf('main'));

@@ -1,4 +1,4 @@
-// Issue 9's acceptance tests: every location of SPEC.md section 1, rotated
+// Every location the backend seals secrets in (docs/locations.md), rotated
 // through the compiled CLI as an operator runs it, against the fixture's own
 // account of where ciphertext lives (helpers/anythingmcp/locations.mjs, written from the
 // spec, not read from the engine's registry).
@@ -86,7 +86,7 @@ const aadKind = (loc) => (!loc.aad ? 'none' : 'constant' in loc.aad ? 'constant'
 const nameOf = (l) => `${l.table}.${l.column}${l.member ? `.${l.member}` : ''}`;
 
 /**
- * report.locations: every location of SPEC 1, in the registry's order, with
+ * report.locations: every location the backend has, in the registry's order, with
  * its shape and the counts the fixture implies. `mode`: 'rotate' (values
  * re-encrypted), 'again' and 'verify' (values already on / opening with the key).
  */
@@ -474,7 +474,7 @@ describe('discovery searches every table, whatever its documents look like', () 
 });
 
 describe('the registry shipped in the package', () => {
-  test('locations.json describes every location of SPEC 1 and knows every migration the fixture has', () => {
+  test('locations.json describes every location the backend has and knows every migration the fixture has', () => {
     const pkg = JSON.parse(readFileSync(path.join(root, 'package.json'), 'utf8'));
     assert.ok(pkg.files.includes('locations.json'), 'shipped in the npm package');
     const doc = JSON.parse(readFileSync(path.join(root, 'locations.json'), 'utf8'));

@@ -1,4 +1,4 @@
-// A backend at work during the rotation (issue 11): a separate process keeps
+// A backend at work during the rotation: a separate process keeps
 // writing every location with the old key, the way the backend's services
 // do, while a rotation of a large connectors table runs; then the runbook's
 // re-run. Every value ends on the new key, no write is lost (each writer's
