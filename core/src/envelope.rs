@@ -15,6 +15,7 @@ use aes_gcm::aead::{AeadInPlace, OsRng};
 use base64::Engine as _;
 use zeroize::Zeroizing;
 
+use crate::error::Unopened;
 use crate::key::Key;
 
 pub const IV_LEN: usize = 16;
@@ -29,11 +30,11 @@ pub enum OpenError {
     Authentication,
 }
 
-impl OpenError {
-    pub fn describe(self) -> &'static str {
-        match self {
-            OpenError::TooShort => "too short to hold an IV and a tag",
-            OpenError::Authentication => "authentication tag does not verify",
+impl From<OpenError> for Unopened {
+    fn from(e: OpenError) -> Self {
+        match e {
+            OpenError::TooShort => Unopened::TooShort,
+            OpenError::Authentication => Unopened::Authentication,
         }
     }
 }

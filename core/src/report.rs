@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 use crate::connection::DatabaseIdentity;
-use crate::error::{Error, Place, ValueAddress};
+use crate::error::{Error, Place, Unopened, ValueAddress};
 use crate::locations::{Location, ResolvedLocation};
 use crate::warning::Warning;
 
@@ -139,7 +139,7 @@ impl KnowledgeGraph {
 pub struct Failure {
     #[serde(flatten)]
     pub location: ValueAddress,
-    pub reason: String,
+    pub reason: Unopened,
     /// Not in a shape the backend stores: no key was tried.
     #[serde(skip)]
     pub malformed: bool,

@@ -10,6 +10,8 @@
 use std::borrow::Cow;
 use std::ops::Range;
 
+use crate::error::Unopened;
+
 mod strings;
 
 pub use strings::{strings, Found};
@@ -36,12 +38,12 @@ pub enum DocumentError {
     Duplicate,
 }
 
-impl DocumentError {
-    pub fn describe(self) -> &'static str {
-        match self {
-            DocumentError::NotJson => "the document is not valid JSON",
-            DocumentError::NotAString => "the member is present but is not a string",
-            DocumentError::Duplicate => "the member appears more than once in the document",
+impl From<DocumentError> for Unopened {
+    fn from(e: DocumentError) -> Self {
+        match e {
+            DocumentError::NotJson => Unopened::NotJson,
+            DocumentError::NotAString => Unopened::MemberNotAString,
+            DocumentError::Duplicate => Unopened::DuplicateMember,
         }
     }
 }

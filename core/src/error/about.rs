@@ -199,3 +199,47 @@ impl fmt::Display for LockHolder {
         Ok(())
     }
 }
+
+/// Why one value failed to open, or could not be tried: never the value.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Unopened {
+    /// Fewer bytes than an IV and a tag.
+    TooShort,
+    /// The tag did not verify: wrong key, wrong AAD, or an altered value.
+    Authentication,
+    /// The column's document is not valid JSON.
+    NotJson,
+    /// The member is present but is not a string.
+    MemberNotAString,
+    /// The member appears more than once in the document.
+    DuplicateMember,
+    /// The stored text is not valid UTF-8.
+    NotUtf8,
+    /// A column the AAD is built from is not valid UTF-8.
+    AadColumnNotUtf8,
+    /// A column the AAD is built from is NULL.
+    AadColumnNull,
+}
+
+impl fmt::Display for Unopened {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Unopened::TooShort => "too short to hold an IV and a tag",
+            Unopened::Authentication => "authentication tag does not verify",
+            Unopened::NotJson => "the document is not valid JSON",
+            Unopened::MemberNotAString => "the member is present but is not a string",
+            Unopened::DuplicateMember => "the member appears more than once in the document",
+            Unopened::NotUtf8 => "the stored text is not valid UTF-8",
+            Unopened::AadColumnNotUtf8 => "a column the AAD is built from is not valid UTF-8",
+            Unopened::AadColumnNull => "a column the AAD is built from is NULL",
+        })
+    }
+}
+
+/// In reports, the words.
+impl serde::Serialize for Unopened {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}

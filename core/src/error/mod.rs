@@ -11,7 +11,9 @@ mod invalid;
 mod message;
 mod variants;
 
-pub use about::{KeyRole, LockHolder, LockKind, Missing, Place, Unsupported, ValueAddress};
+pub use about::{
+    KeyRole, LockHolder, LockKind, Missing, Place, Unopened, Unsupported, ValueAddress,
+};
 pub use invalid::{Invalid, JsonFault, NameFault, NameOf, TemplateFault};
 pub use variants::Error;
 
@@ -144,7 +146,7 @@ mod tests {
                 member: Some("secretEnc".into()),
                 primary_key: "os1".into(),
             }),
-            reason: "authentication tag does not verify".into(),
+            reason: Unopened::Authentication,
             malformed: false,
         };
         assert_eq!(

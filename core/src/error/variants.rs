@@ -1,6 +1,8 @@
 //! Every way a keyrotate call fails: the enum, one variant per stable code.
 
-use super::about::{KeyRole, LockHolder, LockKind, Missing, Place, Unsupported, ValueAddress};
+use super::about::{
+    KeyRole, LockHolder, LockKind, Missing, Place, Unopened, Unsupported, ValueAddress,
+};
 use super::invalid::Invalid;
 
 /// Every way a keyrotate call fails. Each variant's doc names its code.
@@ -45,7 +47,7 @@ pub enum Error {
     /// stores, whatever the key. The whole rotation is rolled back.
     Undecryptable {
         location: Box<ValueAddress>,
-        reason: String,
+        reason: Unopened,
         malformed: bool,
     },
     /// `ERR_UNREGISTERED_CIPHERTEXT`: a column outside the registry holds

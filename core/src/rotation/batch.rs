@@ -91,7 +91,7 @@ pub(super) fn examine_batch(mode: &Mode, plan: &TablePlan, rows: &[Row]) -> Resu
                         member: loc.location.member.clone(),
                         primary_key: primary_key(row, plan.raw_text),
                     },
-                    reason: (*why).to_owned(),
+                    reason: *why,
                     malformed: matches!(outcome, Outcome::Malformed(_)),
                 }),
                 _ => {}

@@ -12,7 +12,7 @@ use zeroize::Zeroizing;
 use crate::aad::Aad;
 use crate::document::{self, Member};
 use crate::envelope;
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, Unopened};
 use crate::key::{Key, KeyPair};
 
 use super::plan::TablePlan;
@@ -49,11 +49,11 @@ pub enum Outcome {
     /// Opens with the new key (rotation) or with the key (verify).
     AlreadyOnNewKey,
     /// It did not open with the key(s) it was tried with.
-    Failed(&'static str),
+    Failed(Unopened),
     /// It is not in a shape the backend stores (a document that is not
     /// JSON, a member that is not a string, text that is not UTF-8, a NULL
     /// AAD column): no key was tried, so it says nothing about the key.
-    Malformed(&'static str),
+    Malformed(Unopened),
     /// The location's filter does not select this row.
     NotApplicable,
 }
@@ -84,7 +84,7 @@ pub fn examine_row(mode: &Mode, plan: &TablePlan, row: &RowView<'_>) -> Result<R
         }
         let text = match row.columns[loc.column] {
             Err(NotUtf8) => {
-                outcomes.push(Outcome::Malformed("the stored text is not valid UTF-8"));
+                outcomes.push(Outcome::Malformed(Unopened::NotUtf8));
                 continue;
             }
             Ok(None) => {
@@ -102,7 +102,7 @@ pub fn examine_row(mode: &Mode, plan: &TablePlan, row: &RowView<'_>) -> Result<R
                 Ok(Member::Absent) => (Cow::Borrowed(""), None),
                 Ok(Member::String { value, span }) => (value, Some(span)),
                 Err(e) => {
-                    outcomes.push(Outcome::Malformed(e.describe()));
+                    outcomes.push(Outcome::Malformed(e.into()));
                     continue;
                 }
             },
@@ -154,21 +154,19 @@ fn build_aad<'a>(
     aad: &'a Aad,
     indexes: &[usize],
     cells: &[Cell<'_>],
-) -> Result<Cow<'a, [u8]>, &'static str> {
+) -> Result<Cow<'a, [u8]>, Unopened> {
     match aad {
         Aad::None => Ok(Cow::Borrowed(b"")),
         Aad::Constant(text) => Ok(Cow::Borrowed(text.as_bytes())),
         Aad::Template(template) => {
             let mut values = Vec::with_capacity(indexes.len());
             for &i in indexes {
-                values.push(
-                    cells[i].map_err(|_| "a column the AAD is built from is not valid UTF-8")?,
-                );
+                values.push(cells[i].map_err(|_| Unopened::AadColumnNotUtf8)?);
             }
             template
                 .render(&values)
                 .map(Cow::Owned)
-                .map_err(|_| "a column the AAD is built from is NULL")
+                .map_err(|_| Unopened::AadColumnNull)
         }
     }
 }
@@ -178,7 +176,7 @@ fn examine_value(mode: &Mode, sealed: &str, aad: &[u8]) -> Result<(Outcome, Opti
     Ok(match mode {
         Mode::Verify { key } => match envelope::open(key, sealed, aad) {
             Ok(_) => (Outcome::AlreadyOnNewKey, None),
-            Err(e) => (Outcome::Failed(e.describe()), None),
+            Err(e) => (Outcome::Failed(e.into()), None),
         },
         Mode::Rotate { keys, .. } => match envelope::open(&keys.old, sealed, aad) {
             Ok(plaintext) => (
@@ -189,7 +187,7 @@ fn examine_value(mode: &Mode, sealed: &str, aad: &[u8]) -> Result<(Outcome, Opti
             // the new key, or a value from an interrupted earlier run.
             Err(old_err) => match envelope::open(&keys.new, sealed, aad) {
                 Ok(_) => (Outcome::AlreadyOnNewKey, None),
-                Err(_) => (Outcome::Failed(old_err.describe()), None),
+                Err(_) => (Outcome::Failed(old_err.into()), None),
             },
         },
     })
@@ -286,9 +284,9 @@ mod tests {
             (r#"{"$enc": ""}"#, Outcome::Empty),
             (
                 r#"{"$enc": 7}"#,
-                Outcome::Malformed("the member is present but is not a string"),
+                Outcome::Malformed(Unopened::MemberNotAString),
             ),
-            ("{", Outcome::Malformed("the document is not valid JSON")),
+            ("{", Outcome::Malformed(Unopened::NotJson)),
         ] {
             let row = RowView {
                 columns: vec![Ok(Some(&on_new)), Ok(Some(doc))],
@@ -321,14 +319,11 @@ mod tests {
         );
         // The same value copied into another provider's row does not open.
         let copied = examine_row(&rotate(), &p, &row("idp2", Ok(Some("org1")))).unwrap();
-        assert_eq!(
-            copied.outcomes,
-            [Outcome::Failed("authentication tag does not verify")]
-        );
+        assert_eq!(copied.outcomes, [Outcome::Failed(Unopened::Authentication)]);
         let null_org = examine_row(&rotate(), &p, &row("idp1", Ok(None))).unwrap();
         assert_eq!(
             null_org.outcomes,
-            [Outcome::Malformed("a column the AAD is built from is NULL")]
+            [Outcome::Malformed(Unopened::AadColumnNull)]
         );
     }
 
@@ -348,10 +343,7 @@ mod tests {
             applies: vec![true],
         };
         let out = examine_row(&rotate(), &p, &row).unwrap();
-        assert_eq!(
-            out.outcomes,
-            [Outcome::Malformed("the stored text is not valid UTF-8")]
-        );
+        assert_eq!(out.outcomes, [Outcome::Malformed(Unopened::NotUtf8)]);
     }
 
     #[test]
@@ -364,10 +356,7 @@ mod tests {
         };
         for (value, expected) in [
             (&sealed, Outcome::AlreadyOnNewKey),
-            (
-                &unbound,
-                Outcome::Failed("authentication tag does not verify"),
-            ),
+            (&unbound, Outcome::Failed(Unopened::Authentication)),
         ] {
             let row = RowView {
                 columns: vec![Ok(Some(value.as_str()))],

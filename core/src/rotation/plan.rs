@@ -76,8 +76,8 @@ pub const COL_PK: usize = 1;
 pub const COL_FIRST_VALUE: usize = 2;
 
 impl TablePlan {
-    /// Build a plan for locations that all live in one table. `kinds` gives
-    /// the kind of each location's column, in the same order.
+    /// Build a plan for locations that all live in one table, each paired
+    /// with the kind of its column.
     pub fn new(locations: Vec<(ResolvedLocation, ColumnKind)>) -> Self {
         let first = &locations[0].0;
         let mut plan = TablePlan {

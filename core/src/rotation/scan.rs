@@ -340,7 +340,7 @@ mod tests {
     use std::sync::Arc;
 
     use super::*;
-    use crate::error::ValueAddress;
+    use crate::error::{Unopened, ValueAddress};
     use crate::key::{KeyPair, KeyPolicy};
     use crate::rotation::batch::Counts;
 
@@ -367,7 +367,7 @@ mod tests {
                 member: None,
                 primary_key: pk.into(),
             },
-            reason: "authentication tag does not verify".into(),
+            reason: Unopened::Authentication,
             malformed: false,
         }
     }
@@ -431,7 +431,7 @@ mod tests {
         for f in &mut batch.failures {
             if malformed.contains(&f.location.primary_key.as_str()) {
                 f.malformed = true;
-                f.reason = "the document is not valid JSON".into();
+                f.reason = Unopened::NotJson;
             }
         }
         batch
