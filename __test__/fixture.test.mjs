@@ -238,7 +238,7 @@ describe('acceptance fixture', () => {
         }
         otherAads.set(r.table, [...(otherAads.get(r.table) ?? []), r.aad]);
       }
-      // What the spec says each AAD is.
+      // What the backend binds each value to (its AAD), as docs/locations.md lists it.
       for (const r of fixture.rows) {
         const expected = {
           'connectors.auth_config': undefined,

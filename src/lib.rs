@@ -106,6 +106,15 @@ fn requested(options: Option<NativeOptions>) -> Requested {
     }
 }
 
+/// The key rules for a call that takes only `allowWhitespace`.
+fn key_policy(allow_whitespace: Option<bool>) -> KeyPolicy {
+    Requested {
+        allow_whitespace,
+        ..Requested::default()
+    }
+    .key_policy()
+}
+
 /// An outcome as the plain object JS receives.
 fn js<T: serde::Serialize>(outcome: Outcome<T>) -> Value {
     serde_json::to_value(outcome).unwrap_or(Value::Null)
@@ -241,9 +250,7 @@ impl Run {
 #[napi(ts_return_type = "NativeOutcome")]
 pub fn fingerprint(key: KeyInput, allow_whitespace: Option<bool>) -> Value {
     let material = key_bytes(key);
-    let policy = KeyPolicy {
-        allow_whitespace: allow_whitespace.unwrap_or(false),
-    };
+    let policy = key_policy(allow_whitespace);
     js(Outcome::of(
         Key::parse(KeyRole::Verify, &material, policy).map(|(k, _)| k.fingerprint().to_owned()),
     ))
@@ -259,9 +266,7 @@ pub fn generate_key() -> String {
 #[napi(ts_return_type = "NativeOutcome")]
 pub fn check_keys(old_key: KeyInput, new_key: KeyInput, allow_whitespace: Option<bool>) -> Value {
     let (old, new) = (key_bytes(old_key), key_bytes(new_key));
-    let policy = KeyPolicy {
-        allow_whitespace: allow_whitespace.unwrap_or(false),
-    };
+    let policy = key_policy(allow_whitespace);
     js(Outcome::of(
         KeyPair::parse(&old, &new, policy).map(|k| KeysChecked::from(&k)),
     ))
@@ -281,11 +286,9 @@ pub fn describe_database(database_url: String) -> Value {
 /// confirmation prompt lists.
 #[napi(ts_return_type = "NativeOutcome")]
 pub fn describe_locations(options: Option<NativeOptions>, schema: Option<String>) -> Value {
-    let schema = schema.unwrap_or_else(|| "public".to_owned());
     js(Outcome::of(
         requested(options)
-            .registry()
-            .and_then(|r| r.resolve(&schema))
+            .locations(schema.as_deref())
             .map(|locations| {
                 locations
                     .iter()

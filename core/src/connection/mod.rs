@@ -41,6 +41,7 @@ use crate::Result;
 
 pub use certs::trust_node_bundled_cas;
 pub use target::{ConnectionTarget, DatabaseIdentity};
+pub use url::DEFAULT_SCHEMA;
 
 impl ConnectionTarget {
     /// Parse a `DATABASE_URL` as the backend's driver does. Never puts the

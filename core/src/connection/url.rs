@@ -27,7 +27,8 @@ use super::tls::{self, ParamError, Tls, TlsParams};
 use crate::{Error, Result};
 
 const DEFAULT_PORT: u16 = 5432;
-const DEFAULT_SCHEMA: &str = "public";
+/// The schema of a URL without `?schema=`, as the backend reads it.
+pub const DEFAULT_SCHEMA: &str = "public";
 const DEFAULT_APPLICATION_NAME: &str = "keyrotate";
 const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// Where libpq builds look for the server's socket when the URL names no

@@ -7,9 +7,10 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::cancel::Cancel;
+use crate::connection::DEFAULT_SCHEMA;
 use crate::error::Result;
 use crate::key::KeyPolicy;
-use crate::locations::{Location, Registry};
+use crate::locations::{Location, Registry, ResolvedLocation};
 
 use super::audit::Actor;
 use super::graph::GraphKey;
@@ -74,6 +75,12 @@ impl Requested {
             });
         }
         Ok(registry)
+    }
+
+    /// The locations a run would look at in `schema` (the connection
+    /// string's; without one, the default schema).
+    pub fn locations(&self, schema: Option<&str>) -> Result<Vec<ResolvedLocation>> {
+        self.registry()?.resolve(schema.unwrap_or(DEFAULT_SCHEMA))
     }
 
     pub fn rotate(&self, cancel: &Cancel) -> Result<RotateOptions> {
