@@ -115,7 +115,8 @@ fn key_policy(allow_whitespace: Option<bool>) -> KeyPolicy {
     .key_policy()
 }
 
-/// An outcome as the plain object JS receives.
+/// An outcome as the plain object JS receives. Serializing cannot fail:
+/// every outcome is structs, strings, numbers and string-keyed maps.
 fn js<T: serde::Serialize>(outcome: Outcome<T>) -> Value {
     serde_json::to_value(outcome).unwrap_or(Value::Null)
 }

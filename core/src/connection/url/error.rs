@@ -7,6 +7,7 @@
 use std::fmt;
 
 use super::decode::DecodeError;
+use crate::connection::echo::looks_like_a_name;
 use crate::connection::tls::ParamError;
 use crate::Error;
 
@@ -88,11 +89,13 @@ impl fmt::Display for UrlError {
             ),
             UrlError::PortParameter(value) => write!(
                 f,
-                "port parameter {value:?} is not a number from 1 to 65535"
+                "port parameter{} is not a number from 1 to 65535",
+                echoed(value)
             ),
             UrlError::ConnectTimeout(value) => write!(
                 f,
-                "connect_timeout {value:?} is not a whole number of seconds"
+                "connect_timeout{} is not a whole number of seconds",
+                echoed(value)
             ),
             UrlError::Decode(e) => write!(f, "{e}"),
             UrlError::NoUser => f.write_str(
@@ -106,5 +109,14 @@ impl fmt::Display for UrlError {
                  drop the TLS parameters or connect over TCP (database {database})"
             ),
         }
+    }
+}
+
+/// A parameter's value, quoted after its name, when it has the shape of a
+/// name: anything else may be a key or a password typed in the wrong place.
+fn echoed(value: &str) -> String {
+    match looks_like_a_name(value) {
+        true => format!(" {value:?}"),
+        false => String::new(),
     }
 }

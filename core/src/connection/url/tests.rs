@@ -448,3 +448,15 @@ fn the_password_is_in_no_description() {
     assert!(format!("{t:?}").contains("password: Some(\"<redacted>\")"));
     assert!(!t.describe().contains("someone"));
 }
+
+#[test]
+fn a_parameter_value_is_repeated_only_when_it_has_the_shape_of_a_name() {
+    let key = "Zm9vYmFy+c2VjcmV0/a2V5=";
+    for param in ["port", "connect_timeout"] {
+        let err = parse_err(&format!("postgres://u@h/db?{param}={key}"));
+        assert!(!err.contains("Zm9vYmFy"), "{err}");
+        assert!(err.contains(param), "{err}");
+        let err = parse_err(&format!("postgres://u@h/db?{param}=soon"));
+        assert!(err.contains("\"soon\""), "{err}");
+    }
+}
